@@ -1,0 +1,3 @@
+module example.com/gocodec
+
+go 1.21

@@ -1,0 +1,149 @@
+"""The architecture registry: one frozen record per CPU architecture we know.
+
+Parsing of user input (``--arch``, marker arguments) lives here and nowhere else.
+Canonical names are Go's GOARCH names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import platform
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+Endian = Literal["little", "big"]
+
+
+@dataclass(frozen=True)
+class Arch:
+    """Everything the rest of the code needs to build for and run on one architecture."""
+
+    name: str  # Go's GOARCH
+    aliases: tuple[str, ...]
+    bits: int
+    endian: Endian
+    goarch: str
+    goarm: str | None  # GOARM for 32-bit arm
+    rust_triple: str | None  # None: no Rust target we can build (e.g. tier 3 only)
+    qemu_name: str  # qemu-<qemu_name>[-static]
+    debian_arch: str
+    gnu_triple: str  # prefix of the cross gcc, name of the cross sysroot under /usr
+    oci_platform: str
+    elf_machine: str  # pyelftools' e_machine name
+    elf_class: int  # 32 or 64
+    def __repr__(self) -> str:
+        return f"Arch({self.name!r})"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def elf_endian(self) -> str:
+        return "ELFDATA2LSB" if self.endian == "little" else "ELFDATA2MSB"
+
+
+def _arch(
+    name: str,
+    aliases: tuple[str, ...],
+    bits: int,
+    endian: Endian,
+    rust: str | None,
+    qemu: str,
+    deb: str,
+    gnu: str,
+    oci: str,
+    machine: str,
+    goarm: str | None = None,
+) -> Arch:
+    return Arch(name, aliases, bits, endian, name, goarm, rust, qemu, deb, gnu, oci, machine, bits)
+
+
+ARCHES: tuple[Arch, ...] = (
+    _arch("amd64", ("x86_64", "x64", "x86-64"), 64, "little", "x86_64-unknown-linux-gnu",
+          "x86_64", "amd64", "x86_64-linux-gnu", "linux/amd64", "EM_X86_64"),
+    _arch("386", ("i386", "i686", "x86", "i486", "i586"), 32, "little", "i686-unknown-linux-gnu",
+          "i386", "i386", "i686-linux-gnu", "linux/386", "EM_386"),
+    _arch("arm64", ("aarch64", "armv8"), 64, "little", "aarch64-unknown-linux-gnu",
+          "aarch64", "arm64", "aarch64-linux-gnu", "linux/arm64", "EM_AARCH64"),
+    _arch("arm", ("armv7", "armhf", "armv7l", "arm32"), 32, "little",
+          "armv7-unknown-linux-gnueabihf", "arm", "armhf", "arm-linux-gnueabihf", "linux/arm/v7",
+          "EM_ARM", goarm="7"),
+    _arch("riscv64", ("riscv", "rv64", "rv64gc"), 64, "little", "riscv64gc-unknown-linux-gnu",
+          "riscv64", "riscv64", "riscv64-linux-gnu", "linux/riscv64", "EM_RISCV"),
+    _arch("ppc64le", ("ppc64el", "powerpc64le"), 64, "little", "powerpc64le-unknown-linux-gnu",
+          "ppc64le", "ppc64el", "powerpc64le-linux-gnu", "linux/ppc64le", "EM_PPC64"),
+    _arch("ppc64", ("powerpc64",), 64, "big", "powerpc64-unknown-linux-gnu",
+          "ppc64", "ppc64", "powerpc64-linux-gnu", "linux/ppc64", "EM_PPC64"),
+    _arch("s390x", ("s390", "systemz"), 64, "big", "s390x-unknown-linux-gnu",
+          "s390x", "s390x", "s390x-linux-gnu", "linux/s390x", "EM_S390"),
+    _arch("mips64le", ("mips64el",), 64, "little", "mips64el-unknown-linux-gnuabi64",
+          "mips64el", "mips64el", "mips64el-linux-gnuabi64", "linux/mips64le", "EM_MIPS"),
+    _arch("mips64", (), 64, "big", "mips64-unknown-linux-gnuabi64",
+          "mips64", "mips64", "mips64-linux-gnuabi64", "linux/mips64", "EM_MIPS"),
+    _arch("mipsle", ("mipsel",), 32, "little", "mipsel-unknown-linux-gnu",
+          "mipsel", "mipsel", "mipsel-linux-gnu", "linux/mipsle", "EM_MIPS"),
+    _arch("mips", (), 32, "big", "mips-unknown-linux-gnu",
+          "mips", "mips", "mips-linux-gnu", "linux/mips", "EM_MIPS"),
+    _arch("loong64", ("loongarch64", "loong"), 64, "little", "loongarch64-unknown-linux-gnu",
+          "loongarch64", "loong64", "loongarch64-linux-gnu", "linux/loong64", "EM_LOONGARCH"),
+)  # fmt: skip
+
+_BY_NAME: dict[str, Arch] = {}
+for _a in ARCHES:
+    for _n in (_a.name, *_a.aliases):
+        _BY_NAME[_n] = _a
+
+SPECIAL_NAMES = ("native", "all")
+
+
+class ArchError(ValueError):
+    """A user-given architecture name we do not know."""
+
+
+def known_names() -> list[str]:
+    return [a.name for a in ARCHES]
+
+
+def get(name: str) -> Arch:
+    """Look up one architecture by canonical name or alias (case-insensitive)."""
+    key = name.strip().lower()
+    try:
+        return _BY_NAME[key]
+    except KeyError:
+        raise ArchError(unknown_message(name)) from None
+
+
+def unknown_message(name: str) -> str:
+    close = difflib.get_close_matches(name.lower(), [*_BY_NAME, *SPECIAL_NAMES], n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return (
+        f"unknown architecture {name!r}.{hint} Valid names: {', '.join(known_names())}, "
+        f"native, all (aliases: {', '.join(sorted(n for a in ARCHES for n in a.aliases))})"
+    )
+
+
+def host() -> Arch:
+    """The architecture of the machine we run on."""
+    machine = platform.machine().lower()
+    return get({"armv7l": "arm", "armv8l": "arm"}.get(machine, machine))
+
+
+def parse_list(values: Iterable[str], all_arches: Iterable[Arch] | None = None) -> list[Arch]:
+    """Parse ``--arch`` values: comma lists, repeats, names, aliases, ``native`` and ``all``.
+
+    Order is kept (first mention wins); ``all`` expands to ``all_arches`` (default: every
+    known architecture). An empty input means ``native``.
+    """
+    result: list[Arch] = []
+    tokens = [t.strip() for v in values for t in v.split(",") if t.strip()]
+    for token in tokens or ["native"]:
+        low = token.lower()
+        if low == "native":
+            chosen = [host()]
+        elif low == "all":
+            chosen = list(ARCHES if all_arches is None else all_arches)
+        else:
+            chosen = [get(token)]
+        result.extend(a for a in chosen if a not in result)
+    return result

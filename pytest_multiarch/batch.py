@@ -1,0 +1,119 @@
+"""Running many tests of one binary in one (emulated) process, and surviving its death.
+
+Emulated start-up costs 60-90 ms, so each test binary runs once per architecture for all its
+selected tests. If that process hangs or crashes, the tests that finished keep their results,
+the test(s) running at the time are blamed, and the rest run again in a fresh process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+from . import executors
+from .arch import Arch
+from .outcome import ParsedRun, TestOutcome
+
+T = TypeVar("T")
+
+ArgsFor = Callable[[Sequence[str]], list[str]]
+Parse = Callable[[bytes, bytes], ParsedRun]
+
+
+def run_tests(
+    binary: str | os.PathLike[str],
+    tests: Sequence[str],
+    *,
+    arch: Arch,
+    executor: executors.Executor,
+    args_for: ArgsFor,
+    parse: Parse,
+    env: Mapping[str, str],
+    cwd: str | os.PathLike[str],
+    timeout: float,
+) -> dict[str, TestOutcome]:
+    """Run ``tests`` of ``binary``; every name in ``tests`` gets an outcome."""
+    results: dict[str, TestOutcome] = {}
+    remaining = list(tests)
+    while remaining:
+        run = executors.run(
+            binary, args_for(remaining), arch=arch, executor=executor, env=env, cwd=cwd, timeout=timeout
+        )
+        parsed = parse(run.stdout_bytes, run.stderr_bytes)
+        for name in remaining:
+            if name in parsed.outcomes:
+                results[name] = parsed.outcomes[name]
+        rest = [n for n in remaining if n not in results]
+        if not rest:
+            break
+        how = run.proc.describe_exit()
+        culprits = [n for n in parsed.unfinished() if n in rest]
+        tail = _tail(parsed.output + run.stderr)
+        if not culprits:
+            # Died before any of these started (or exited early without a word about them).
+            for name in rest:
+                results[name] = TestOutcome(
+                    name, "failed",
+                    output=tail,
+                    message=f"the test process {how} before this test reported a result "
+                    f"(reproduce: {run.invocation.shell_line()})",
+                )  # fmt: skip
+            break
+        for name in culprits:
+            results[name] = TestOutcome(
+                name, "failed",
+                duration=run.duration,
+                output=parsed.partial.get(name, "") + tail,
+                message=f"the test process {how} while this test was running "
+                f"(reproduce: {run.invocation.shell_line()})",
+            )  # fmt: skip
+        remaining = [n for n in rest if n not in culprits]  # a fresh process for the rest
+    return results
+
+
+def _tail(text: str, limit: int = 4000) -> str:
+    return text if len(text) <= limit else "...\n" + text[-limit:]
+
+
+class Once(Generic[T]):
+    """Compute a value per key at most once, across threads (builds shared by batches)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: dict[Hashable, Future[T]] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            fut = self._futures.get(key)
+            owner = fut is None
+            if fut is None:
+                fut = self._futures[key] = Future()
+        if owner:
+            try:
+                fut.set_result(compute())
+            except BaseException as exc:
+                fut.set_exception(exc)
+        return fut.result()
+
+
+class Scheduler:
+    """Runs batches ahead of pytest's item-by-item reporting, on every core."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2,
+                                        thread_name_prefix="multiarch")
+        self._futures: dict[Hashable, Future[object]] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, key: Hashable, work: Callable[[], object]) -> Future[object]:
+        with self._lock:
+            fut = self._futures.get(key)
+            if fut is None:
+                fut = self._futures[key] = self._pool.submit(work)
+            return fut
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

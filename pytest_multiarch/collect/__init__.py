@@ -1,0 +1,45 @@
+"""pytest collectors and items for Go modules and Rust crates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ..settings import get_state
+from .base import ArchItem
+from .go import GoModule
+
+__all__ = ["ArchItem", "collect_file", "ignore_dir", "schedule_batches"]
+
+
+def collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    settings = get_state(parent.config).settings
+    if file_path.name == "go.mod" and "go" in settings.collect:
+        return GoModule.from_parent(parent, path=file_path)
+    return None
+
+
+def ignore_dir(path: Path) -> bool:
+    """Build output and Go test data are never test sources: do not walk them."""
+    if path.name == "target" and (path.parent / "Cargo.toml").is_file():
+        return True
+    return path.name == "testdata" and any((p / "go.mod").is_file() for p in path.parents)
+
+
+def schedule_batches(items: list[pytest.Item]) -> None:
+    """Group the selected items into batches and start them, in item order, in the background.
+
+    Runs after deselection (-k, --lf), so each batch runs exactly the tests pytest will report.
+    """
+    groups: dict[object, list[ArchItem]] = {}
+    for item in items:
+        if isinstance(item, ArchItem):
+            groups.setdefault(item.batch_key(), []).append(item)
+    for members in groups.values():
+        names = [m.test_name for m in members]
+        for m in members:
+            m.batch_tests = names
+    for members in groups.values():
+        if members[0].runnable():
+            members[0].schedule()

@@ -1,0 +1,149 @@
+"""What Go and Rust test items share: one item per (test, architecture), run in batches."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+from ..arch import Arch
+from ..executors import Executor, ExecutorUnavailable, select
+from ..outcome import TestOutcome
+from ..settings import get_state
+
+
+class MultiarchFailure(Exception):
+    """A test failed on an architecture; its output is the report."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class ArchItem(pytest.Item):
+    """A test of a compiled test binary, on one architecture.
+
+    Subclasses say how to run a batch of tests (``run_batch``) and which batch they belong to
+    (``batch_key``); every item of one batch shares one build and one process.
+    """
+
+    arch: Arch
+    test_name: str
+    batch_tests: list[str]
+    outcome: TestOutcome | None = None
+
+    def setup_arch(self, arch: Arch, test_name: str) -> None:
+        self.arch = arch
+        self.test_name = test_name
+        self.batch_tests = [test_name]
+        self.user_properties.append(("arch", arch.name))
+        self.keywords[arch.name] = True
+
+    # --- what subclasses provide ---------------------------------------------------------
+    def batch_key(self) -> Hashable:
+        raise NotImplementedError
+
+    def run_batch(self, tests: Sequence[str], executor: Executor) -> dict[str, TestOutcome]:
+        raise NotImplementedError
+
+    # --- shared behaviour ----------------------------------------------------------------
+    def executor(self) -> Executor:
+        return select(self.arch, get_state(self.config).settings.executor)
+
+    def runnable(self) -> bool:
+        try:
+            self.executor()
+        except ExecutorUnavailable:
+            return False
+        return True
+
+    def schedule(self) -> Future[object]:
+        """Start this item's batch in the background (once per batch); its future."""
+        state = get_state(self.config)
+        executor = self.executor()
+        tests = list(self.batch_tests)
+        return state.scheduler.submit(self.batch_key(), lambda: self.run_batch(tests, executor))
+
+    def setup(self) -> None:
+        try:
+            self.executor()
+        except ExecutorUnavailable as exc:
+            skip_or_fail(self.config, str(exc))
+
+    def runtest(self) -> None:
+        results: Any = self.schedule().result()
+        outcome: TestOutcome | None = results.get(self.test_name)
+        if outcome is None:
+            raise MultiarchFailure(f"{self.test_name} on {self.arch.name}: no result was reported")
+        self.outcome = outcome
+        if outcome.status == "skipped":
+            pytest.skip(outcome.message or "skipped")
+        if outcome.status == "failed":
+            text = outcome.output.rstrip("\n")
+            if outcome.message:
+                text = f"{text}\n{outcome.message}" if text else outcome.message
+            headline = failure_headline(outcome) or "failed"
+            raise MultiarchFailure(f"{self.test_name} on {self.arch.name}: {headline}\n{text}")
+        if outcome.output:
+            self.add_report_section("call", "output", outcome.output)
+
+    def repr_failure(
+        self, excinfo: ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, MultiarchFailure):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, BuildFailed):
+            return f"build failed for {self.arch.name}: {excinfo.value}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"{self.test_name} [{self.arch.name}]"
+
+
+# The line that says why a test failed: Go's `file_test.go:12: message`, a Go panic, or where a
+# Rust test panicked (its message follows on the next line).
+_GO_LOG = re.compile(r"^\s+(\S+_test\.go:\d+: .*)$")
+_PANIC = re.compile(r"^(panic: .*)$|^thread '.*' panicked at (.*)$")
+
+
+def failure_headline(outcome: TestOutcome) -> str:
+    lines = outcome.output.splitlines()
+    for i, line in enumerate(lines):
+        if m := _GO_LOG.match(line):
+            return m.group(1)
+        if m := _PANIC.match(line):
+            if m.group(1):
+                return m.group(1)
+            follow = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            return f"panicked at {m.group(2)} {follow}".strip()
+    return outcome.message.splitlines()[0] if outcome.message else ""
+
+
+class BuildFailed(Exception):
+    """The test binary for this item could not be built; the compiler's message says why."""
+
+
+def skip_or_fail(config: pytest.Config, reason: str) -> None:
+    """A missing toolchain or emulator: a skip that says so, or an error under --arch-strict."""
+    if get_state(config).settings.strict:
+        pytest.fail(f"{reason} (an error because of --arch-strict)", pytrace=False)
+    pytest.skip(reason)
+
+
+class UnavailableItem(pytest.Item):
+    """Stands in for the tests of a module/crate we cannot even list (no toolchain)."""
+
+    def __init__(self, *, reason: str, arch: Arch, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.reason = reason
+        self.user_properties.append(("arch", arch.name))
+
+    def runtest(self) -> None:
+        skip_or_fail(self.config, self.reason)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.name

@@ -1,0 +1,88 @@
+"""Reading binaries with pyelftools, and mapping an ELF file back to an :class:`Arch`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from . import arch as archmod
+from .arch import Arch
+
+# EF_MIPS_ABI2 marks the n32 ABI: a 64-bit CPU running 32-bit pointers, which no arch of ours is.
+_EF_MIPS_ABI2 = 0x20
+
+
+class ElfMismatch(Exception):
+    """A binary is not for the architecture it was going to run as."""
+
+
+@dataclass(frozen=True)
+class ElfInfo:
+    path: Path
+    machine: str  # e.g. EM_AARCH64
+    elf_class: int  # 32 or 64
+    endian: str  # "little" or "big"
+    interpreter: str | None  # PT_INTERP, e.g. /lib/ld-linux-aarch64.so.1; None when static
+    needed: tuple[str, ...]  # DT_NEEDED libraries
+
+    @property
+    def static(self) -> bool:
+        return self.interpreter is None
+
+    @property
+    def arch(self) -> Arch | None:
+        """The registry entry this binary is built for, or None when we do not know it."""
+        for a in archmod.ARCHES:
+            if (a.elf_machine, a.elf_class, a.endian) == (self.machine, self.elf_class, self.endian):
+                return a
+        return None
+
+    def describe(self) -> str:
+        linkage = f"dynamic, interpreter {self.interpreter}" if self.interpreter else "static"
+        return f"{self.machine} {self.elf_class}-bit {self.endian}-endian, {linkage}"
+
+
+def read(path: str | os.PathLike[str]) -> ElfInfo:
+    """Read the facts we need from an ELF file. Raises ElfMismatch for a non-ELF file."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            elf = ELFFile(f)
+            interp: str | None = None
+            needed: list[str] = []
+            for seg in elf.iter_segments():
+                if seg.header.p_type == "PT_INTERP":
+                    interp = seg.get_interp_name()
+            dyn = elf.get_section_by_name(".dynamic")
+            if dyn is not None and hasattr(dyn, "iter_tags"):
+                needed = [t.needed for t in dyn.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+            machine = str(elf.header.e_machine)
+            if machine == "EM_MIPS" and elf.header.e_flags & _EF_MIPS_ABI2:
+                machine = "EM_MIPS_N32"
+            return ElfInfo(
+                path=p,
+                machine=machine,
+                elf_class=int(elf.elfclass),
+                endian="little" if elf.little_endian else "big",
+                interpreter=interp,
+                needed=tuple(needed),
+            )
+    except ELFError as exc:
+        raise ElfMismatch(f"{p} is not an ELF executable ({exc}); cannot run it on any architecture") from exc
+
+
+def check_arch(path: str | os.PathLike[str], expected: Arch) -> ElfInfo:
+    """Read ``path`` and fail clearly, before running it, if it is not built for ``expected``."""
+    info = read(path)
+    if info.arch != expected:
+        found = info.arch.name if info.arch else "an architecture pytest-multiarch does not know"
+        raise ElfMismatch(
+            f"{path} was built for {found} ({info.describe()}), not for {expected.name} "
+            f"(expected {expected.elf_machine} {expected.elf_class}-bit {expected.endian}-endian); "
+            f"rebuild it for {expected.name} (GOARCH={expected.goarch} or --target {expected.rust_triple})"
+        )
+    return info

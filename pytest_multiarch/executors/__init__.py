@@ -1,0 +1,59 @@
+"""Ways of running a binary built for some architecture, and the choice between them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .. import elf as elfmod
+from .. import proc
+from ..arch import Arch
+from .base import Executor, ExecutorUnavailable, Invocation, RunFailed, RunResult
+from .native import NativeExecutor, runs_natively
+from .qemu import QemuExecutor
+
+__all__ = [
+    "EXECUTOR_CHOICES",
+    "Executor",
+    "ExecutorUnavailable",
+    "Invocation",
+    "RunFailed",
+    "RunResult",
+    "run",
+    "select",
+]
+
+EXECUTORS: dict[str, Executor] = {"native": NativeExecutor(), "qemu": QemuExecutor()}
+EXECUTOR_CHOICES = ("auto", *EXECUTORS)
+
+
+def select(arch: Arch, preference: str = "auto") -> Executor:
+    """The executor that runs ``arch`` here: native when the host can, else qemu.
+
+    Raises ExecutorUnavailable (with the fix) when the preferred way cannot run ``arch``.
+    """
+    if preference == "auto":
+        executor = EXECUTORS["native"] if runs_natively(arch) else EXECUTORS["qemu"]
+    else:
+        executor = EXECUTORS[preference]
+    executor.check(arch)
+    return executor
+
+
+def run(
+    binary: str | os.PathLike[str],
+    args: Sequence[str],
+    *,
+    arch: Arch,
+    executor: Executor,
+    env: Mapping[str, str],
+    cwd: str | os.PathLike[str],
+    timeout: float,
+    input: bytes | None = None,
+) -> RunResult:
+    """Check ``binary`` is an ``arch`` ELF, then run it with ``executor``."""
+    info = elfmod.check_arch(binary, arch)
+    invocation = executor.invocation(Path(binary), list(args), arch, info)
+    result = proc.run(invocation.argv, env={**env, **invocation.env}, cwd=cwd, timeout=timeout, input=input)
+    return RunResult(arch=arch, executor=executor.name, invocation=invocation, proc=result)

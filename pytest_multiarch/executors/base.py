@@ -1,0 +1,114 @@
+"""What every executor shares: the interface, the result type, and the unavailable error."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..arch import Arch
+from ..elf import ElfInfo
+from ..proc import ProcResult
+
+
+class ExecutorUnavailable(Exception):
+    """An architecture cannot run here by some (or any) executor; says why and how to fix it."""
+
+    def __init__(self, arch: Arch, reason: str, fix: str) -> None:
+        super().__init__(f"cannot run {arch.name} binaries: {reason}. Fix: {fix}")
+        self.arch = arch
+        self.reason = reason
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The exact command that runs a binary, and what it adds to the environment."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # e.g. which sysroot was chosen and why
+
+    def shell_line(self) -> str:
+        """A line a user can paste into a shell to reproduce the run."""
+        prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        return (prefix + " " if prefix else "") + shlex.join(self.argv)
+
+
+class Executor(Protocol):
+    """One way of running a binary built for a (possibly foreign) architecture."""
+
+    name: str
+
+    def check(self, arch: Arch) -> None:
+        """Raise ExecutorUnavailable unless this executor can run ``arch`` binaries here."""
+
+    def describe(self, arch: Arch) -> str:
+        """One line for `doctor` and the report header: how ``arch`` runs (tool, version)."""
+
+    def invocation(self, binary: Path, args: Sequence[str], arch: Arch, elf: ElfInfo) -> Invocation:
+        """The command that runs ``binary args`` as ``arch``."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run of a binary on an architecture (a ``CompletedProcess`` look-alike)."""
+
+    arch: Arch
+    executor: str
+    invocation: Invocation
+    proc: ProcResult
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return self.invocation.argv
+
+    @property
+    def returncode(self) -> int:
+        return self.proc.returncode
+
+    @property
+    def stdout(self) -> str:
+        return self.proc.stdout.decode("utf-8", "replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.proc.stderr.decode("utf-8", "replace")
+
+    @property
+    def stdout_bytes(self) -> bytes:
+        return self.proc.stdout
+
+    @property
+    def stderr_bytes(self) -> bytes:
+        return self.proc.stderr
+
+    @property
+    def signal(self) -> int | None:
+        return self.proc.signal
+
+    @property
+    def timed_out(self) -> bool:
+        return self.proc.timed_out
+
+    @property
+    def duration(self) -> float:
+        return self.proc.duration
+
+    def check(self) -> RunResult:
+        """Raise RunFailed unless the program exited 0 in time; return self otherwise."""
+        if not self.proc.ok:
+            raise RunFailed(self)
+        return self
+
+
+class RunFailed(Exception):
+    def __init__(self, result: RunResult) -> None:
+        self.result = result
+        tail = (result.stderr or result.stdout)[-2000:]
+        super().__init__(
+            f"{result.invocation.shell_line()} on {result.arch.name} via {result.executor} "
+            f"{result.proc.describe_exit()}\n{tail}"
+        )

@@ -1,0 +1,38 @@
+"""Run a binary directly: the host's own architecture and those its kernel runs as well."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import arch as archmod
+from ..arch import Arch
+from ..elf import ElfInfo
+from .base import ExecutorUnavailable, Invocation
+
+# 64-bit x86 kernels run 32-bit x86 binaries (IA32 emulation is on in every distro kernel we
+# target). arm64 kernels often lack AArch32, so we do not assume it.
+_ALSO_RUNS: dict[str, tuple[str, ...]] = {"amd64": ("386",)}
+
+
+def runs_natively(arch: Arch) -> bool:
+    host = archmod.host()
+    return arch == host or arch.name in _ALSO_RUNS.get(host.name, ())
+
+
+class NativeExecutor:
+    name = "native"
+
+    def check(self, arch: Arch) -> None:
+        if not runs_natively(arch):
+            raise ExecutorUnavailable(
+                arch,
+                f"this {archmod.host().name} machine cannot run {arch.name} code natively",
+                f"use --arch-executor=auto or qemu (needs qemu-{arch.qemu_name}-static)",
+            )
+
+    def describe(self, arch: Arch) -> str:
+        return "native"
+
+    def invocation(self, binary: Path, args: Sequence[str], arch: Arch, elf: ElfInfo) -> Invocation:
+        return Invocation(argv=(str(binary), *args))

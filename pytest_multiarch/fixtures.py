@@ -1,0 +1,131 @@
+"""Fixtures for Python tests that build and run Go/Rust binaries per architecture."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+from . import executors, proc
+from .arch import Arch
+from .collect.base import skip_or_fail
+from .executors import RunResult
+from .settings import get_state
+from .toolchains import go as gotool
+
+
+class GoBuild(Protocol):
+    def __call__(
+        self,
+        package: str | os.PathLike[str],
+        *,
+        test: bool = False,
+        tags: Iterable[str] = (),
+        ldflags: str | None = None,
+        cgo: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> Path: ...
+
+
+class RunOnArch(Protocol):
+    def __call__(
+        self,
+        binary: str | os.PathLike[str],
+        *args: str,
+        input: str | bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,
+    ) -> RunResult: ...
+
+
+def _cache_name(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
+    state = get_state(config)
+
+    def go_build(
+        package: str | os.PathLike[str],
+        *,
+        test: bool = False,
+        tags: Iterable[str] = (),
+        ldflags: str | None = None,
+        cgo: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> Path:
+        go = gotool.find_go()
+        if go is None:
+            skip_or_fail(config, f"go_build({package!r}) for {arch.name}: Go toolchain not found. "
+                                 f"Fix: {gotool.INSTALL_FIX}")
+            raise AssertionError("unreachable")
+        pkg_path = Path(package)
+        # A directory builds there; anything else is an import path, resolved from rootdir.
+        is_dir = pkg_path.is_dir()
+        cwd = pkg_path.resolve() if is_dir else config.rootpath
+        target = "." if is_dir else str(package)
+        tag_list = tuple(tags)
+        key = ("go_build", str(cwd), target, arch.name, test, tag_list, ldflags, cgo, dict(env or {}))
+        out = state.bin_dir / "go-build" / arch.name / (Path(target).name.strip(".") or cwd.name)
+        out = out.with_name(f"{out.name}-{_cache_name(*key)}")
+
+        def build() -> Path | gotool.GoError:
+            argv = [go, "test", "-c"] if test else [go, "build"]
+            argv += ["-o", str(out)]
+            if tag_list:
+                argv.append("-tags=" + ",".join(tag_list))
+            if ldflags is not None:
+                argv.append("-ldflags=" + ldflags)
+            argv.append(target)
+            res = proc.run(argv, env=gotool.build_env(arch, cgo=cgo, extra=env), cwd=cwd,
+                           timeout=gotool.BUILD_TIMEOUT)
+            if not res.ok:
+                return gotool.GoError(
+                    f"go_build({package!r}) for {arch.name}: `{' '.join(argv)}` {res.describe_exit()}:\n"
+                    + (res.stderr + res.stdout).decode(errors="replace")
+                )
+            return out
+
+        built = state.builds.get(key, build)
+        if isinstance(built, gotool.GoError):
+            pytest.fail(str(built), pytrace=False)
+        assert isinstance(built, Path)
+        return built
+
+    return go_build
+
+
+def make_run_on_arch(config: pytest.Config, arch: Arch) -> RunOnArch:
+    settings = get_state(config).settings
+
+    def run_on_arch(
+        binary: str | os.PathLike[str],
+        *args: str,
+        input: str | bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,
+    ) -> RunResult:
+        try:
+            executor = executors.select(arch, settings.executor)
+        except executors.ExecutorUnavailable as exc:
+            skip_or_fail(config, str(exc))
+            raise
+        data = input.encode() if isinstance(input, str) else input
+        return executors.run(
+            binary, [str(a) for a in args],
+            arch=arch, executor=executor,
+            env=proc.base_env(env), cwd=cwd if cwd is not None else Path.cwd(),
+            timeout=timeout if timeout is not None else settings.timeout,
+            input=data,
+        )  # fmt: skip
+
+    return run_on_arch
+
+

@@ -1,0 +1,144 @@
+"""pytest entry point: options, ini, marker, fixtures and wiring. The work lives elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from . import arch as archmod
+from . import collect, fixtures, markers, proc
+from .arch import Arch
+from .executors import EXECUTOR_CHOICES, RunResult
+from .report import MatrixReport
+from .settings import DEFAULT_TIMEOUT, STATE_KEY, Settings, State, get_state
+
+_REPORT_KEY = pytest.StashKey[MatrixReport]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("multiarch", "run Go/Rust tests on many CPU architectures")
+    group.addoption("--arch", dest="multiarch_arch", action="append", metavar="ARCHES",
+                    help="architectures to build and run for: comma list, repeatable; names, aliases, "
+                         "'native', 'all' (default: native). Collects Go modules and Rust crates.")
+    group.addoption("--arch-executor", dest="multiarch_executor", default="auto", choices=EXECUTOR_CHOICES,
+                    help="how foreign binaries run: auto (native when the host can, else qemu), native, qemu")
+    group.addoption("--arch-timeout", dest="multiarch_timeout", type=float, default=None, metavar="SECONDS",
+                    help=f"kill a test process (one binary on one arch) after this long "
+                         f"(default {DEFAULT_TIMEOUT:.0f}, like `go test -timeout`)")
+    group.addoption("--arch-strict", dest="multiarch_strict", action="store_true",
+                    help="a requested architecture that cannot build or run is an error, not a skip")
+    group.addoption("--multiarch-report", dest="multiarch_report", metavar="FILE.json",
+                    help="write the per-architecture results as JSON")
+    parser.addini("multiarch_collect", type="args", default=[],
+                  help="collect these kinds of tests without --arch: go, rust")
+    parser.addini("multiarch_timeout", default=None, help="default for --arch-timeout (seconds)")
+    parser.addini("multiarch_go_tags", type="args", default=[], help="build tags for Go test binaries")
+    parser.addini("multiarch_go_cgo", type="bool", default=False,
+                  help="build Go tests with CGO_ENABLED=1 and the cross C compiler")
+    parser.addini("multiarch_cargo", default=None, help="path of the cargo to use (default: $CARGO, PATH)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "arch(*names, exclude=()): run this test only on these architectures (intersected with --arch); "
+        "exclude=[...] removes some",
+    )
+    settings = Settings.from_config(config)
+    cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
+    bin_dir = cache.mkdir("multiarch") if cache is not None else Path(config.rootpath, ".multiarch-bin")
+    config.stash[STATE_KEY] = State(settings=settings, bin_dir=bin_dir)
+    report = MatrixReport(config, [a.name for a in settings.arches], settings.report_path)
+    config.stash[_REPORT_KEY] = report
+    config.pluginmanager.register(report, "multiarch-report")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if STATE_KEY in config.stash:
+        get_state(config).scheduler.shutdown()
+    if _REPORT_KEY in config.stash:
+        config.pluginmanager.unregister(config.stash[_REPORT_KEY])
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    return collect.collect_file(file_path, parent)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    return True if collection_path.is_dir() and collect.ignore_dir(collection_path) else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    arches = markers.arches_for(metafunc.definition, get_state(metafunc.config).settings.arches)
+    if "arch" not in metafunc.fixturenames:
+        return
+    if arches:
+        metafunc.parametrize("arch", arches, ids=[a.name for a in arches], scope="function")
+    else:
+        metafunc.parametrize("arch", [pytest.param(None, marks=pytest.mark.skip(
+            reason=markers.none_selected(metafunc.definition, get_state(metafunc.config).settings.arches)))],
+            ids=["no-arch"])  # fmt: skip
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    settings = get_state(config).settings
+    for item in items:
+        if isinstance(item, pytest.Function) and "arch" not in item.fixturenames:
+            if item.get_closest_marker("arch") and not markers.arches_for(item, settings.arches):
+                item.add_marker(pytest.mark.skip(reason=markers.none_selected(item, settings.arches)))
+    collect.schedule_batches(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "call" and isinstance(item, collect.ArchItem) and item.outcome is not None:
+        report.duration = item.outcome.duration  # the test's own time, not the batch's wait
+    return report
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("arch") if callspec is not None else None
+    if isinstance(value, Arch):
+        item.user_properties.append(("arch", value.name))
+
+
+def pytest_keyboard_interrupt() -> None:
+    proc.kill_all_running()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    s = get_state(config).settings
+    return (f"multiarch: arches {','.join(a.name for a in s.arches)} (host {archmod.host().name}); "
+            f"executor {s.executor}; timeout {s.timeout:.0f}s; collect {','.join(sorted(s.collect)) or '-'}")
+
+
+@pytest.fixture
+def arch(request: pytest.FixtureRequest) -> Arch:
+    """The architecture this test instance runs for (tests using it run once per --arch)."""
+    value = getattr(request, "param", None)
+    if value is None:
+        return archmod.host()
+    assert isinstance(value, Arch)
+    return value
+
+
+@pytest.fixture
+def go_build(request: pytest.FixtureRequest, arch: Arch) -> fixtures.GoBuild:
+    """Build a Go package (directory or import path) for ``arch``; returns the binary's path."""
+    return fixtures.make_go_build(request.config, arch)
+
+
+@pytest.fixture
+def run_on_arch(request: pytest.FixtureRequest, arch: Arch) -> fixtures.RunOnArch:
+    """Run a binary built for ``arch`` under the right executor; returns a RunResult."""
+    return fixtures.make_run_on_arch(request.config, arch)
+
+
+__all__ = ["RunResult"]

@@ -1,0 +1,80 @@
+"""The run's settings, read once from options and ini, and the per-session state."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from . import arch as archmod
+from .arch import Arch
+from .batch import Once, Scheduler
+
+DEFAULT_TIMEOUT = 600.0  # like `go test -timeout 10m`: per test process, emulation included
+COLLECT_KINDS = ("go", "rust")
+
+
+@dataclass
+class Settings:
+    arches: list[Arch]
+    arch_given: bool  # --arch on the command line: collect Go and Rust tests
+    executor: str
+    timeout: float
+    strict: bool
+    collect: frozenset[str]
+    go_tags: tuple[str, ...]
+    go_cgo: bool
+    cargo: str | None
+    report_path: Path | None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        values: list[str] = config.getoption("multiarch_arch") or []
+        try:
+            arches = archmod.parse_list(values)
+        except archmod.ArchError as exc:
+            raise pytest.UsageError(f"--arch: {exc}") from None
+        collect = {k.strip().lower() for k in config.getini("multiarch_collect") for k in k.split(",") if k}
+        unknown = collect - set(COLLECT_KINDS)
+        if unknown:
+            raise pytest.UsageError(
+                f"multiarch_collect: unknown kind(s) {sorted(unknown)}; use any of {', '.join(COLLECT_KINDS)}"
+            )
+        if values:
+            collect = set(COLLECT_KINDS)
+        timeout = config.getoption("multiarch_timeout")
+        if timeout is None:
+            timeout = float(config.getini("multiarch_timeout") or DEFAULT_TIMEOUT)
+        report = config.getoption("multiarch_report")
+        cargo = config.getini("multiarch_cargo") or None
+        return cls(
+            arches=arches,
+            arch_given=bool(values),
+            executor=config.getoption("multiarch_executor"),
+            timeout=float(timeout),
+            strict=bool(config.getoption("multiarch_strict")),
+            collect=frozenset(collect),
+            go_tags=tuple(config.getini("multiarch_go_tags")),
+            go_cgo=bool(config.getini("multiarch_go_cgo")),
+            cargo=os.path.expanduser(cargo) if cargo else None,
+            report_path=Path(report) if report else None,
+        )
+
+
+@dataclass
+class State:
+    """Everything the plugin keeps for one session, in ``config.stash``."""
+
+    settings: Settings
+    bin_dir: Path  # where built binaries go (under pytest's cache dir)
+    scheduler: Scheduler = field(default_factory=Scheduler)
+    builds: Once[object] = field(default_factory=Once)
+
+
+STATE_KEY = pytest.StashKey[State]()
+
+
+def get_state(config: pytest.Config) -> State:
+    return config.stash[STATE_KEY]

@@ -1,0 +1,1 @@
+"""Finding and driving the language toolchains (go, cargo)."""

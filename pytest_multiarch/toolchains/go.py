@@ -1,0 +1,199 @@
+"""Go: finding the toolchain, listing packages and tests per GOARCH, building test binaries,
+and turning test2json events into per-test outcomes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import proc
+from ..arch import Arch
+from ..outcome import ParsedRun, TestOutcome
+
+INSTALL_FIX = "install Go 1.21 or newer (https://go.dev/doc/install; Debian: apt-get install golang-go)"
+LIST_TIMEOUT = 120.0
+BUILD_TIMEOUT = 900.0  # a cold build compiles the standard library for the target: minutes at worst
+
+# A test function as `go test` finds it: TestXxx where Xxx does not start with a lower-case letter.
+_TEST_FUNC = re.compile(r"^func\s+(Test(?:[^a-z(\s][\w]*)?)\s*\(\s*\w+\s+\*testing\.T\s*\)", re.M)
+
+
+class GoError(Exception):
+    """A go command failed; the message holds its output."""
+
+
+@dataclass(frozen=True)
+class GoPackage:
+    import_path: str
+    dir: Path
+    test_files: tuple[Path, ...]  # _test.go files this GOARCH compiles (build constraints applied)
+    error: str | None = None
+    tests: tuple[str, ...] = field(default=())
+
+
+def find_go() -> str | None:
+    """The go command: $MULTIARCH_GO, then PATH, then the usual install places."""
+    for candidate in (os.environ.get("MULTIARCH_GO"), shutil.which("go"), "/usr/local/go/bin/go"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def build_env(arch: Arch, *, cgo: bool = False, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = proc.base_env()
+    env.update(GOOS="linux", GOARCH=arch.goarch, CGO_ENABLED="1" if cgo else "0")
+    env.pop("GOARM", None)
+    if arch.goarm:
+        env["GOARM"] = arch.goarm
+    if cgo:
+        env.setdefault("CC", f"{arch.gnu_triple}-gcc")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _decode_json_stream(text: str) -> list[dict[str, object]]:
+    """`go list -json` prints concatenated JSON objects, not a list."""
+    decoder = json.JSONDecoder()
+    objs: list[dict[str, object]] = []
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return objs
+        obj, pos = decoder.raw_decode(text, pos)
+        objs.append(obj)
+
+
+def find_tests(files: Sequence[Path]) -> tuple[str, ...]:
+    """Top-level test functions declared in ``files``, in file order."""
+    names: list[str] = []
+    for f in files:
+        for name in _TEST_FUNC.findall(f.read_text(encoding="utf-8", errors="replace")):
+            if name not in names:
+                names.append(name)
+    return tuple(names)
+
+
+def list_packages(go: str, module_dir: Path, arch: Arch, *, tags: Sequence[str] = ()) -> list[GoPackage]:
+    """Packages of the module at ``module_dir`` that have tests when built for ``arch``."""
+    argv = [go, "list", "-e", "-json=ImportPath,Dir,TestGoFiles,XTestGoFiles,Error"]
+    if tags:
+        argv.append("-tags=" + ",".join(tags))
+    argv.append("./...")
+    res = proc.run(argv, env=build_env(arch), cwd=module_dir, timeout=LIST_TIMEOUT)
+    if not res.ok:
+        raise GoError(
+            f"`go list ./...` in {module_dir} for GOARCH={arch.goarch} {res.describe_exit()}:\n"
+            + res.stderr.decode(errors="replace")
+        )
+    packages = []
+    for obj in _decode_json_stream(res.stdout.decode(errors="replace")):
+        pkg_dir = Path(str(obj["Dir"]))
+        names = [*_strings(obj.get("TestGoFiles")), *_strings(obj.get("XTestGoFiles"))]
+        files = tuple(pkg_dir / n for n in names)
+        err = obj.get("Error")
+        err_text = str(err.get("Err")) if isinstance(err, dict) else None
+        tests = find_tests(files)
+        if tests or err_text:
+            packages.append(GoPackage(str(obj["ImportPath"]), pkg_dir, files, err_text, tests))
+    return packages
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def build_test_binary(
+    go: str, pkg: GoPackage, arch: Arch, out: Path, *, cgo: bool = False, tags: Sequence[str] = ()
+) -> None:
+    """`go test -c` for ``arch``; raises GoError with the compiler's message on failure."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    argv = [go, "test", "-c", "-o", str(out)]
+    if tags:
+        argv.append("-tags=" + ",".join(tags))
+    argv.append(".")
+    res = proc.run(argv, env=build_env(arch, cgo=cgo), cwd=pkg.dir, timeout=BUILD_TIMEOUT)
+    if not res.ok:
+        raise GoError(
+            f"go test -c {pkg.import_path} for {arch.name} (GOARCH={arch.goarch}) {res.describe_exit()}:\n"
+            + (res.stderr + res.stdout).decode(errors="replace")
+        )
+
+
+def test_args(selected: Sequence[str], all_tests: Sequence[str]) -> list[str]:
+    """Arguments for one run of a Go test binary over ``selected`` of its tests."""
+    args = ["-test.v=test2json", "-test.count=1"]
+    if set(selected) != set(all_tests):
+        args.append("-test.run=^(" + "|".join(re.escape(t) for t in selected) + ")$")
+    return args
+
+
+def parse_test2json_events(lines: bytes) -> ParsedRun:
+    """Fold `go tool test2json` events into one outcome per top-level test.
+
+    Subtests (``TestX/sub``) fold into their parent: their lines join its output, and a failing
+    subtest shows up in its parent's report as Go prints it.
+    """
+    run = ParsedRun()
+    outputs: dict[str, list[str]] = {}
+    package_output: list[str] = []
+    for raw in lines.splitlines():
+        try:
+            ev = json.loads(raw)
+        except ValueError:
+            package_output.append(raw.decode(errors="replace") + "\n")
+            continue
+        test = ev.get("Test")
+        action = ev.get("Action")
+        if not test:
+            if action == "output":
+                package_output.append(ev.get("Output", ""))
+            continue
+        top = test.split("/", 1)[0]
+        if action == "run" and top == test and top not in run.started:
+            run.started.append(top)
+        elif action == "output":
+            outputs.setdefault(top, []).append(ev.get("Output", ""))
+        elif action in ("pass", "fail", "skip") and test == top:
+            text = "".join(outputs.get(top, []))
+            status = {"pass": "passed", "fail": "failed", "skip": "skipped"}[action]
+            run.outcomes[top] = TestOutcome(
+                top, status,  # type: ignore[arg-type]
+                duration=float(ev.get("Elapsed") or 0.0),
+                output=text,
+                message=_skip_reason(text) if status == "skipped" else "",
+            )  # fmt: skip
+    for name in run.unfinished():
+        run.partial[name] = "".join(outputs.get(name, []))
+    run.output = "".join(package_output)
+    return run
+
+
+def _skip_reason(text: str) -> str:
+    """The message given to t.Skip: the lines after `--- SKIP`, or before it."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("=== ")]
+    reason = [ln for ln in lines if not ln.startswith("--- SKIP")]
+    return reason[-1] if reason else "skipped by the Go test"
+
+
+def parser(go: str, import_path: str):  # type: ignore[no-untyped-def]
+    """A batch parser: raw `-test.v=test2json` output → events (via `go tool test2json`) → run."""
+
+    def parse(stdout: bytes, stderr: bytes) -> ParsedRun:
+        res = proc.run(
+            [go, "tool", "test2json", "-t", "-p", import_path],
+            env=proc.base_env(), cwd="/", timeout=LIST_TIMEOUT, input=stdout,
+        )  # fmt: skip
+        run = parse_test2json_events(res.stdout)
+        if stderr:
+            run.output += stderr.decode(errors="replace")
+        return run
+
+    return parse
