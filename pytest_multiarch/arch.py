@@ -32,6 +32,7 @@ class Arch:
     oci_platform: str
     elf_machine: str  # pyelftools' e_machine name
     elf_class: int  # 32 or 64
+
     def __repr__(self) -> str:
         return f"Arch({self.name!r})"
 

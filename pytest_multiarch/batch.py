@@ -103,8 +103,9 @@ class Scheduler:
     """Runs batches ahead of pytest's item-by-item reporting, on every core."""
 
     def __init__(self, workers: int | None = None) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2,
-                                        thread_name_prefix="multiarch")
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers or os.cpu_count() or 2, thread_name_prefix="multiarch"
+        )
         self._futures: dict[Hashable, Future[object]] = {}
         self._lock = threading.Lock()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.segments import InterpSegment
 
 from . import arch as archmod
 from .arch import Arch
@@ -55,7 +56,7 @@ def read(path: str | os.PathLike[str]) -> ElfInfo:
             interp: str | None = None
             needed: list[str] = []
             for seg in elf.iter_segments():
-                if seg.header.p_type == "PT_INTERP":
+                if isinstance(seg, InterpSegment):
                     interp = seg.get_interp_name()
             dyn = elf.get_section_by_name(".dynamic")
             if dyn is not None and hasattr(dyn, "iter_tags"):

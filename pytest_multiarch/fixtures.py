@@ -62,8 +62,10 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
     ) -> Path:
         go = gotool.find_go()
         if go is None:
-            skip_or_fail(config, f"go_build({package!r}) for {arch.name}: Go toolchain not found. "
-                                 f"Fix: {gotool.INSTALL_FIX}")
+            skip_or_fail(
+                config,
+                f"go_build({package!r}) for {arch.name}: Go toolchain not found. Fix: {gotool.INSTALL_FIX}",
+            )
             raise AssertionError("unreachable")
         pkg_path = Path(package)
         # A directory builds there; anything else is an import path, resolved from rootdir.
@@ -83,8 +85,9 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
             if ldflags is not None:
                 argv.append("-ldflags=" + ldflags)
             argv.append(target)
-            res = proc.run(argv, env=gotool.build_env(arch, cgo=cgo, extra=env), cwd=cwd,
-                           timeout=gotool.BUILD_TIMEOUT)
+            res = proc.run(
+                argv, env=gotool.build_env(arch, cgo=cgo, extra=env), cwd=cwd, timeout=gotool.BUILD_TIMEOUT
+            )
             if not res.ok:
                 return gotool.GoError(
                     f"go_build({package!r}) for {arch.name}: `{' '.join(argv)}` {res.describe_exit()}:\n"
@@ -127,5 +130,3 @@ def make_run_on_arch(config: pytest.Config, arch: Arch) -> RunOnArch:
         )  # fmt: skip
 
     return run_on_arch
-
-

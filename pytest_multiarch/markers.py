@@ -23,14 +23,21 @@ def arches_for(node: pytest.Item, selected: list[Arch]) -> list[Arch]:
             raise ArchMarkerError(f"{node.nodeid}: @pytest.mark.arch: {exc}") from None
         unknown_kwargs = set(mark.kwargs) - {"exclude"}
         if unknown_kwargs:
-            raise ArchMarkerError(f"{node.nodeid}: @pytest.mark.arch takes names and exclude=[...], "
-                                    f"not {', '.join(sorted(unknown_kwargs))}")
+            raise ArchMarkerError(
+                f"{node.nodeid}: @pytest.mark.arch takes names and exclude=[...], "
+                f"not {', '.join(sorted(unknown_kwargs))}"
+            )
         result = [a for a in result if (not only or a in only) and a not in excluded]
     return result
 
 
 def none_selected(node: pytest.Item, selected: list[Arch]) -> str:
-    marks = "; ".join(f"{m.args or ''}{' exclude=' + str(m.kwargs['exclude']) if 'exclude' in m.kwargs else ''}"
-                      for m in node.iter_markers("arch"))
-    return (f"@pytest.mark.arch {marks} selects none of the requested architectures "
-            f"({', '.join(a.name for a in selected)})")
+    parts = []
+    for m in node.iter_markers("arch"):
+        excluded = f" exclude={list(m.kwargs['exclude'])}" if "exclude" in m.kwargs else ""
+        parts.append(f"{list(m.args) if m.args else ''}{excluded}")
+    marks = "; ".join(parts)
+    return (
+        f"@pytest.mark.arch {marks} selects none of the requested architectures "
+        f"({', '.join(a.name for a in selected)})"
+    )

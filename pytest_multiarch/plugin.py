@@ -19,24 +19,56 @@ _REPORT_KEY = pytest.StashKey[MatrixReport]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("multiarch", "run Go/Rust tests on many CPU architectures")
-    group.addoption("--arch", dest="multiarch_arch", action="append", metavar="ARCHES",
-                    help="architectures to build and run for: comma list, repeatable; names, aliases, "
-                         "'native', 'all' (default: native). Collects Go modules and Rust crates.")
-    group.addoption("--arch-executor", dest="multiarch_executor", default="auto", choices=EXECUTOR_CHOICES,
-                    help="how foreign binaries run: auto (native when the host can, else qemu), native, qemu")
-    group.addoption("--arch-timeout", dest="multiarch_timeout", type=float, default=None, metavar="SECONDS",
-                    help=f"kill a test process (one binary on one arch) after this long "
-                         f"(default {DEFAULT_TIMEOUT:.0f}, like `go test -timeout`)")
-    group.addoption("--arch-strict", dest="multiarch_strict", action="store_true",
-                    help="a requested architecture that cannot build or run is an error, not a skip")
-    group.addoption("--multiarch-report", dest="multiarch_report", metavar="FILE.json",
-                    help="write the per-architecture results as JSON")
-    parser.addini("multiarch_collect", type="args", default=[],
-                  help="collect these kinds of tests without --arch: go, rust")
+    group.addoption(
+        "--arch",
+        dest="multiarch_arch",
+        action="append",
+        metavar="ARCHES",
+        help="architectures to build and run for: comma list, repeatable; names, aliases, "
+        "'native', 'all' (default: native). Collects Go modules and Rust crates.",
+    )
+    group.addoption(
+        "--arch-executor",
+        dest="multiarch_executor",
+        default="auto",
+        choices=EXECUTOR_CHOICES,
+        help="how foreign binaries run: auto (native when the host can, else qemu), native, qemu",
+    )
+    group.addoption(
+        "--arch-timeout",
+        dest="multiarch_timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"kill a test process (one binary on one arch) after this long "
+        f"(default {DEFAULT_TIMEOUT:.0f}, like `go test -timeout`)",
+    )
+    group.addoption(
+        "--arch-strict",
+        dest="multiarch_strict",
+        action="store_true",
+        help="a requested architecture that cannot build or run is an error, not a skip",
+    )
+    group.addoption(
+        "--multiarch-report",
+        dest="multiarch_report",
+        metavar="FILE.json",
+        help="write the per-architecture results as JSON",
+    )
+    parser.addini(
+        "multiarch_collect",
+        type="args",
+        default=[],
+        help="collect these kinds of tests without --arch: go, rust",
+    )
     parser.addini("multiarch_timeout", default=None, help="default for --arch-timeout (seconds)")
     parser.addini("multiarch_go_tags", type="args", default=[], help="build tags for Go test binaries")
-    parser.addini("multiarch_go_cgo", type="bool", default=False,
-                  help="build Go tests with CGO_ENABLED=1 and the cross C compiler")
+    parser.addini(
+        "multiarch_go_cgo",
+        type="bool",
+        default=False,
+        help="build Go tests with CGO_ENABLED=1 and the cross C compiler",
+    )
     parser.addini("multiarch_cargo", default=None, help="path of the cargo to use (default: $CARGO, PATH)")
 
 
@@ -83,19 +115,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
-                                  items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     settings = get_state(config).settings
     for item in items:
-        if isinstance(item, pytest.Function) and "arch" not in item.fixturenames:
-            if item.get_closest_marker("arch") and not markers.arches_for(item, settings.arches):
-                item.add_marker(pytest.mark.skip(reason=markers.none_selected(item, settings.arches)))
+        narrowed_out = item.get_closest_marker("arch") and not markers.arches_for(item, settings.arches)
+        if isinstance(item, pytest.Function) and "arch" not in item.fixturenames and narrowed_out:
+            item.add_marker(pytest.mark.skip(reason=markers.none_selected(item, settings.arches)))
     collect.schedule_batches(items)
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
-                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if call.when == "call" and isinstance(item, collect.ArchItem) and item.outcome is not None:
         report.duration = item.outcome.duration  # the test's own time, not the batch's wait
@@ -115,8 +149,10 @@ def pytest_keyboard_interrupt() -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     s = get_state(config).settings
-    return (f"multiarch: arches {','.join(a.name for a in s.arches)} (host {archmod.host().name}); "
-            f"executor {s.executor}; timeout {s.timeout:.0f}s; collect {','.join(sorted(s.collect)) or '-'}")
+    return (
+        f"multiarch: arches {','.join(a.name for a in s.arches)} (host {archmod.host().name}); "
+        f"executor {s.executor}; timeout {s.timeout:.0f}s; collect {','.join(sorted(s.collect)) or '-'}"
+    )
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -64,8 +65,9 @@ class MatrixReport:
         old = self.cells.get(report.nodeid)
         duration = report.duration if report.when == "call" else (old.duration if old else 0.0)
         if old is None or _RANK[outcome] >= _RANK[old.outcome]:
-            self.cells[report.nodeid] = Cell(report.nodeid, base_id(report.nodeid, arch), arch, outcome,
-                                             duration)
+            self.cells[report.nodeid] = Cell(
+                report.nodeid, base_id(report.nodeid, arch), arch, outcome, duration
+            )
 
     def counts(self) -> dict[str, dict[str, int]]:
         table: dict[str, dict[str, int]] = {a: dict.fromkeys(_RANK, 0) for a in self.arches}
@@ -97,8 +99,10 @@ class MatrixReport:
             for base, per_arch in sorted(differing.items()):
                 failed = [a for a in self.arches if per_arch.get(a) in ("failed", "error")]
                 ok = [a for a in self.arches if per_arch.get(a) == "passed"]
-                tr.write_line(f"{base}: fails on {', '.join(failed)} (passes on {', '.join(ok) or 'none'})"
-                              f"{_shared_trait(failed, [*failed, *ok])}")
+                tr.write_line(
+                    f"{base}: fails on {', '.join(failed)} (passes on {', '.join(ok) or 'none'})"
+                    f"{_shared_trait(failed, [*failed, *ok])}"
+                )
         for text in self.notes:
             tr.write_line(f"note: {text}")
 
@@ -122,7 +126,7 @@ def _shared_trait(failed: list[str], ran: list[str]) -> str:
     if not failed:
         return ""
     arches = {a.name: a for a in archmod.ARCHES}
-    traits = {
+    traits: dict[str, Callable[[archmod.Arch], bool]] = {
         "big-endian": lambda a: a.endian == "big",
         "32-bit": lambda a: a.bits == 32,
         "64-bit": lambda a: a.bits == 64,

@@ -11,6 +11,7 @@ import pytest
 from . import arch as archmod
 from .arch import Arch
 from .batch import Once, Scheduler
+from .executors import ExecutorUnavailable, select
 
 DEFAULT_TIMEOUT = 600.0  # like `go test -timeout 10m`: per test process, emulation included
 COLLECT_KINDS = ("go", "rust")
@@ -32,8 +33,9 @@ class Settings:
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
         values: list[str] = config.getoption("multiarch_arch") or []
+        executor = config.getoption("multiarch_executor")
         try:
-            arches = archmod.parse_list(values)
+            arches = archmod.parse_list(values, all_arches=runnable_arches(executor))
         except archmod.ArchError as exc:
             raise pytest.UsageError(f"--arch: {exc}") from None
         collect = {k.strip().lower() for k in config.getini("multiarch_collect") for k in k.split(",") if k}
@@ -52,7 +54,7 @@ class Settings:
         return cls(
             arches=arches,
             arch_given=bool(values),
-            executor=config.getoption("multiarch_executor"),
+            executor=executor,
             timeout=float(timeout),
             strict=bool(config.getoption("multiarch_strict")),
             collect=frozenset(collect),
@@ -61,6 +63,18 @@ class Settings:
             cargo=os.path.expanduser(cargo) if cargo else None,
             report_path=Path(report) if report else None,
         )
+
+
+def runnable_arches(executor: str) -> list[Arch]:
+    """What ``--arch=all`` means: every architecture this machine can run binaries of."""
+    result = []
+    for a in archmod.ARCHES:
+        try:
+            select(a, executor)
+        except ExecutorUnavailable:
+            continue
+        result.append(a)
+    return result
 
 
 @dataclass

@@ -91,9 +91,7 @@ class ArchItem(pytest.Item):
         if outcome.output:
             self.add_report_section("call", "output", outcome.output)
 
-    def repr_failure(
-        self, excinfo: ExceptionInfo[BaseException], style: Any = None
-    ) -> str | TerminalRepr:
+    def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, MultiarchFailure):
             return str(excinfo.value)
         if isinstance(excinfo.value, BuildFailed):

@@ -44,8 +44,9 @@ class GoModule(pytest.File):
         for import_path, per_arch in by_path.items():
             first = next(iter(per_arch.values()))
             rel = first.dir.relative_to(module_dir).as_posix()
-            yield GoPackageNode.from_parent(self, name=rel if rel != "." else import_path, go=go,
-                                            per_arch=per_arch)
+            yield GoPackageNode.from_parent(
+                self, name=rel if rel != "." else import_path, go=go, per_arch=per_arch
+            )
 
 
 class GoPackageNode(pytest.Collector):
@@ -63,8 +64,9 @@ class GoPackageNode(pytest.Collector):
         for test in names:
             for a, pkg in self.per_arch.items():
                 if test in pkg.tests:
-                    yield GoTestItem.from_parent(self, name=f"{test}[{a.name}]", go=self.go, pkg=pkg,
-                                                 arch=a, test=test)
+                    yield GoTestItem.from_parent(
+                        self, name=f"{test}[{a.name}]", go=self.go, pkg=pkg, arch=a, test=test
+                    )
 
 
 class GoTestItem(ArchItem):
@@ -85,8 +87,9 @@ class GoTestItem(ArchItem):
 
         def build() -> object:
             try:
-                gotool.build_test_binary(self.go, self.pkg, self.arch, binary, cgo=settings.go_cgo,
-                                         tags=settings.go_tags)
+                gotool.build_test_binary(
+                    self.go, self.pkg, self.arch, binary, cgo=settings.go_cgo, tags=settings.go_tags
+                )
             except gotool.GoError as exc:
                 return BuildFailed(str(exc))
             return binary

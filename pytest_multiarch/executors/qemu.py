@@ -92,8 +92,7 @@ class QemuExecutor:
                 arch,
                 f"{binary} is dynamically linked (loader {elf.interpreter}) and no {arch.name} "
                 "sysroot holds that loader",
-                f"apt-get install libc6-dev-{arch.debian_arch}-cross, set QEMU_LD_PREFIX, or link "
-                "statically",
+                f"apt-get install libc6-dev-{arch.debian_arch}-cross, set QEMU_LD_PREFIX, or link statically",
             )
         if sysroot is not None and sysroot != "/":
             argv += ["-L", sysroot]

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job: the example Go module and Rust crate, tested on several architectures in one
+# pytest run, ending with the per-architecture report. Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bootstrap.sh
+ARCHES="${ARCHES:-amd64,386,arm,arm64,ppc64le,riscv64,s390x,mips64,mips64le,loong64}"
+echo "[demo] pytest --arch=$ARCHES examples/polyglot  (some failures are the point: see the report)"
+status=0
+python3 -m pytest --arch="$ARCHES" examples/polyglot -q --multiarch-report=.multiarch-bin/demo-report.json "$@" || status=$?
+# The example is built to fail on big-endian and 32-bit architectures: exit 1 (tests failed) is
+# the expected result; anything else (usage error, internal error, no tests) is not.
+if [ "$status" -ne 1 ]; then
+  echo "[demo] unexpected pytest exit status $status" >&2
+  exit 1
+fi
+echo "[demo] done: the JSON report is in .multiarch-bin/demo-report.json"
