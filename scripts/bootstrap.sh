@@ -110,7 +110,7 @@ ensure_python_package() {
     return 0
   fi
   say "installing the Python package and its development tools (pip install -e '.[dev]')"
-  python3 -m pip install -q --disable-pip-version-check -e "$repo_root[dev]"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check -e "$repo_root[dev]"
   echo "$want" >"$stamp"
 }
 
