@@ -73,7 +73,17 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
         cwd = pkg_path.resolve() if is_dir else config.rootpath
         target = "." if is_dir else str(package)
         tag_list = tuple(tags)
-        key = ("go_build", str(cwd), target, arch.name, test, tag_list, ldflags, cgo, dict(env or {}))
+        key = (
+            "go_build",
+            str(cwd),
+            target,
+            arch.name,
+            test,
+            tag_list,
+            ldflags,
+            cgo,
+            tuple(sorted((env or {}).items())),
+        )
         out = state.bin_dir / "go-build" / arch.name / (Path(target).name.strip(".") or cwd.name)
         out = out.with_name(f"{out.name}-{_cache_name(*key)}")
 

@@ -81,15 +81,22 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = Settings.from_config(config)
     cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
     bin_dir = cache.mkdir("multiarch") if cache is not None else Path(config.rootpath, ".multiarch-bin")
+    proc.resume()
     config.stash[STATE_KEY] = State(settings=settings, bin_dir=bin_dir)
     report = MatrixReport(config, [a.name for a in settings.arches], settings.report_path)
     config.stash[_REPORT_KEY] = report
     config.pluginmanager.register(report, "multiarch-report")
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Every item has reported; batches still running serve items that will not run (-x, Ctrl-C).
+    if STATE_KEY in session.config.stash:
+        proc.stop_all()
+        get_state(session.config).scheduler.shutdown()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if STATE_KEY in config.stash:
-        get_state(config).scheduler.shutdown()
+    proc.resume()  # the stop was for this session only (pytester runs sessions in one process)
     if _REPORT_KEY in config.stash:
         config.pluginmanager.unregister(config.stash[_REPORT_KEY])
 
@@ -144,7 +151,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 
 def pytest_keyboard_interrupt() -> None:
-    proc.kill_all_running()
+    proc.stop_all()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -54,17 +54,30 @@ class ProcResult:
 
 
 # Process groups started by run() and still alive: batches run in worker threads, so an
-# interrupt in the main thread must be able to reach them (see kill_all_running()).
+# interrupt in the main thread must be able to reach them (see stop_all()).
 _live_groups: set[int] = set()
 _live_lock = threading.Lock()
 
 
-def kill_all_running() -> None:
-    """SIGKILL every process group that run() started and has not yet reaped."""
+_stopping = threading.Event()
+
+
+class Stopped(Exception):
+    """run() was called after stop_all(): the session is over, start nothing new."""
+
+
+def stop_all() -> None:
+    """Kill every process group run() started, and refuse to start more until resume()."""
+    _stopping.set()
     with _live_lock:
         groups = list(_live_groups)
     for pgid in groups:
         _kill_group(pgid, signal.SIGKILL)
+
+
+def resume() -> None:
+    """Allow run() again (a new pytest session in the same process, e.g. under pytester)."""
+    _stopping.clear()
 
 
 def _kill_group(pgid: int, sig: int) -> None:
@@ -83,6 +96,8 @@ def run(
 ) -> ProcResult:
     """Run ``argv`` to completion or ``timeout`` seconds, whichever comes first."""
     args = tuple(os.fspath(a) for a in argv)
+    if _stopping.is_set():
+        raise Stopped(f"not starting {args[0]}: the test session is stopping")
     start = time.monotonic()
     proc = subprocess.Popen(
         args,
