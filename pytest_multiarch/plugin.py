@@ -82,8 +82,8 @@ def pytest_configure(config: pytest.Config) -> None:
     cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
     bin_dir = cache.mkdir("multiarch") if cache is not None else Path(config.rootpath, ".multiarch-bin")
     proc.resume()
-    config.stash[STATE_KEY] = State(settings=settings, bin_dir=bin_dir)
-    report = MatrixReport(config, [a.name for a in settings.arches], settings.report_path)
+    state = config.stash[STATE_KEY] = State(settings=settings, bin_dir=bin_dir)
+    report = MatrixReport(config, [a.name for a in settings.arches], settings.report_path, state.notes)
     config.stash[_REPORT_KEY] = report
     config.pluginmanager.register(report, "multiarch-report")
 

@@ -38,16 +38,14 @@ def base_id(nodeid: str, arch: str) -> str:
 class MatrixReport:
     """Collects one cell per (test, arch) from reports and prints the matrix at the end."""
 
-    def __init__(self, config: pytest.Config, arches: list[str], report_path: Path | None) -> None:
+    def __init__(
+        self, config: pytest.Config, arches: list[str], report_path: Path | None, notes: list[str]
+    ) -> None:
         self.config = config
         self.arches = arches
         self.report_path = report_path
         self.cells: dict[str, Cell] = {}
-        self.notes: list[str] = []  # one-off remarks for the summary (e.g. doc tests not run)
-
-    def note(self, text: str) -> None:
-        if text not in self.notes:
-            self.notes.append(text)
+        self.notes = notes  # one-off remarks for the summary (e.g. doc tests not run), shared
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -84,7 +82,7 @@ class MatrixReport:
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not self.cells:
+        if not self.cells and not self.notes:
             return
         tr = terminalreporter
         tr.write_sep("=", "multiarch: results per architecture")

@@ -85,6 +85,11 @@ class State:
     bin_dir: Path  # where built binaries go (under pytest's cache dir)
     scheduler: Scheduler = field(default_factory=Scheduler)
     builds: Once[object] = field(default_factory=Once)
+    notes: list[str] = field(default_factory=list)  # said once in the summary
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
 
 STATE_KEY = pytest.StashKey[State]()

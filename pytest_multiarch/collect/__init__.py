@@ -9,6 +9,7 @@ import pytest
 from ..settings import get_state
 from .base import ArchItem
 from .go import GoModule
+from .rust import CargoCrate, has_package
 
 __all__ = ["ArchItem", "collect_file", "ignore_dir", "schedule_batches"]
 
@@ -17,6 +18,8 @@ def collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector 
     settings = get_state(parent.config).settings
     if file_path.name == "go.mod" and "go" in settings.collect:
         return GoModule.from_parent(parent, path=file_path)
+    if file_path.name == "Cargo.toml" and "rust" in settings.collect and has_package(file_path):
+        return CargoCrate.from_parent(parent, path=file_path)
     return None
 
 

@@ -55,5 +55,14 @@ def run(
     """Check ``binary`` is an ``arch`` ELF, then run it with ``executor``."""
     info = elfmod.check_arch(binary, arch)
     invocation = executor.invocation(Path(binary), list(args), arch, info)
-    result = proc.run(invocation.argv, env={**env, **invocation.env}, cwd=cwd, timeout=timeout, input=input)
+    try:
+        result = proc.run(
+            invocation.argv, env={**env, **invocation.env}, cwd=cwd, timeout=timeout, input=input
+        )
+    except OSError as exc:
+        raise ExecutorUnavailable(
+            arch,
+            f"could not start `{invocation.shell_line()}`: {exc}",
+            f"check that {binary} and the {executor.name} executor's program exist and are executable",
+        ) from exc
     return RunResult(arch=arch, executor=executor.name, invocation=invocation, proc=result)

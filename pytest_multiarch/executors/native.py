@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,4 +36,21 @@ class NativeExecutor:
         return "native"
 
     def invocation(self, binary: Path, args: Sequence[str], arch: Arch, elf: ElfInfo) -> Invocation:
-        return Invocation(argv=(str(binary), *args))
+        interp = elf.interpreter
+        if interp is None or os.path.exists(interp):
+            return Invocation(argv=(str(binary), *args))
+        # A dynamic binary whose loader the host lacks (e.g. i686 without libc6:i386): run the
+        # cross sysroot's loader explicitly, still natively, with that sysroot's libraries.
+        sysroot = f"/usr/{arch.gnu_triple}"
+        loader = sysroot + interp
+        if not os.path.exists(loader):
+            raise ExecutorUnavailable(
+                arch,
+                f"{binary} needs the loader {interp}, which neither this host nor {sysroot} has",
+                f"apt-get install libc6-dev-{arch.debian_arch}-cross (or libc6:{arch.debian_arch}), "
+                "or link statically",
+            )
+        return Invocation(
+            argv=(loader, "--library-path", f"{sysroot}/lib", str(binary), *args),
+            notes=(f"loader and libraries from {sysroot} (the host has no {interp})",),
+        )

@@ -1,0 +1,206 @@
+"""Rust crates as pytest collectors: Cargo.toml → test binary → module path → (test, arch) items.
+
+Test names are split on ``::`` into nested collectors so that node ids stay selectable on the
+command line (``Cargo.toml::lib::tests::decode[s390x]``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Hashable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from .. import batch, proc
+from ..arch import Arch
+from ..executors import Executor, ExecutorUnavailable, select
+from ..outcome import TestOutcome
+from ..settings import get_state
+from ..toolchains import rust as rusttool
+from .base import ArchItem, UnavailableItem, skip_or_fail
+
+
+@dataclass(frozen=True)
+class Built:
+    """One test binary built for one architecture, and the tests it lists."""
+
+    binary: rusttool.TestBinary
+    tests: tuple[rusttool.ListedTest, ...]
+
+
+def has_package(manifest: Any) -> bool:
+    """A virtual workspace manifest has no [package]: its members are collected on their own."""
+    try:
+        return "package" in tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return True  # let cargo report what is wrong with it
+
+
+def node_name(binary: rusttool.TestBinary) -> str:
+    """``lib``, ``tests/roundtrip``, ``bin/tool``, ``examples/demo``: where the tests come from."""
+    if binary.kind in ("lib", "proc-macro"):
+        return "lib"
+    folder = {"test": "tests", "bin": "bin", "example": "examples", "bench": "benches"}
+    return f"{folder.get(binary.kind, binary.kind)}/{binary.target_name}"
+
+
+class CargoCrate(pytest.File):
+    """A ``Cargo.toml`` with a [package]: built per architecture at collection, then listed."""
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        state = get_state(self.config)
+        settings = state.settings
+        crate_dir = self.path.parent
+        try:
+            toolchain = rusttool.find_toolchain(settings.cargo, project_dir=crate_dir)
+        except rusttool.RustToolchainError as exc:
+            for a in settings.arches:
+                yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=str(exc))
+            return
+        ready: list[tuple[Arch, Executor]] = []
+        for a in settings.arches:
+            missing = rusttool.readiness(toolchain, a, crate_dir)
+            reason = f"Rust tests of {self.path} cannot be built for {a.name}: {missing}" if missing else ""
+            if not reason:
+                try:
+                    ready.append((a, select(a, settings.executor)))
+                    continue
+                except ExecutorUnavailable as exc:
+                    reason = str(exc)
+            yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=reason)
+
+        def build(a: Arch, executor: Executor) -> list[Built] | rusttool.RustError:
+            try:
+                binaries = rusttool.build_tests(toolchain, self.path, a)
+                return [
+                    Built(
+                        b,
+                        tuple(
+                            rusttool.list_tests_detailed(
+                                b.executable,
+                                a,
+                                executor,
+                                env=proc.base_env(rusttool.cargo_env(b, toolchain)),
+                                cwd=b.package_dir,
+                            )
+                        ),
+                    )  # fmt: skip
+                    for b in binaries
+                    if b.harness and b.triple == a.rust_triple
+                ]
+            except rusttool.RustError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(lambda ae: build(*ae), ready))
+        per_node: dict[str, dict[Arch, Built]] = {}
+        for (a, _), result in zip(ready, results, strict=True):
+            if isinstance(result, rusttool.RustError):
+                yield BuildErrorItem.from_parent(self, name=f"[{a.name}]", arch=a, message=str(result))
+                continue
+            for built in result:
+                per_node.setdefault(node_name(built.binary), {})[a] = built
+                if built.binary.doctest:
+                    state.note(rusttool.DOCTEST_NOTE)
+        for name, per_arch in per_node.items():
+            yield RustPathNode.from_parent(self, name=name, toolchain=toolchain, per_arch=per_arch, prefix="")
+
+
+class RustPathNode(pytest.Collector):
+    """A test binary, or a module inside it: children are the next ``::`` segment."""
+
+    def __init__(
+        self, *, toolchain: rusttool.RustToolchain, per_arch: dict[Arch, Built], prefix: str, **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.toolchain = toolchain
+        self.per_arch = per_arch
+        self.prefix = prefix  # the module path this node stands for, e.g. "tests::"
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        children: list[str] = []  # next segments, in listing order
+        leaves: list[str] = []
+        for built in self.per_arch.values():
+            for t in built.tests:
+                if not t.name.startswith(self.prefix):
+                    continue
+                rest = t.name[len(self.prefix) :]
+                if "::" in rest:
+                    seg = rest.split("::", 1)[0]
+                    if seg not in children:
+                        children.append(seg)
+                elif rest not in leaves:
+                    leaves.append(rest)
+        for seg in children:
+            yield RustPathNode.from_parent(
+                self,
+                name=seg,
+                toolchain=self.toolchain,
+                per_arch=self.per_arch,
+                prefix=f"{self.prefix}{seg}::",
+            )
+        for leaf in leaves:
+            full = self.prefix + leaf
+            for a, built in self.per_arch.items():
+                listed = next((t for t in built.tests if t.name == full), None)
+                if listed is not None:
+                    yield RustTestItem.from_parent(
+                        self, name=f"{leaf}[{a.name}]", toolchain=self.toolchain, built=built, arch=a,
+                        listed=listed,
+                    )  # fmt: skip
+
+
+class RustTestItem(ArchItem):
+    def __init__(
+        self,
+        *,
+        toolchain: rusttool.RustToolchain,
+        built: Built,
+        arch: Arch,
+        listed: rusttool.ListedTest,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.toolchain = toolchain
+        self.built = built
+        self.listed = listed
+        self.setup_arch(arch, listed.name)
+        if listed.source_path:
+            self.location_hint = (listed.source_path, max(listed.line - 1, 0))
+
+    def batch_key(self) -> Hashable:
+        return ("rust", str(self.built.binary.executable), self.arch.name)
+
+    def run_batch(self, tests: Sequence[str], executor: Executor) -> dict[str, TestOutcome]:
+        binary = self.built.binary
+        all_tests = [t.name for t in self.built.tests]
+        env = proc.base_env({**rusttool.cargo_env(binary, self.toolchain), **rusttool.RUN_ENV})
+        return batch.run_tests(
+            binary.executable, tests,
+            arch=self.arch, executor=executor,
+            args_for=lambda selected: rusttool.test_args(selected, all_tests),
+            parse=rusttool.parser(),
+            env=env, cwd=binary.package_dir, timeout=get_state(self.config).settings.timeout,
+        )  # fmt: skip
+
+
+class BuildErrorItem(pytest.Item):
+    """A crate that did not compile for one architecture: fails with rustc's message."""
+
+    def __init__(self, *, arch: Arch, message: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.arch = arch
+        self.message = message
+        self.user_properties.append(("arch", arch.name))
+
+    def runtest(self) -> None:
+        pytest.fail(f"cargo test --no-run for {self.arch.name} failed:\n{self.message}", pytrace=False)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.name
+
+
+__all__ = ["CargoCrate", "RustTestItem", "has_package", "skip_or_fail"]
