@@ -75,22 +75,15 @@ class CargoCrate(pytest.File):
         def build(a: Arch, executor: Executor) -> list[Built] | rusttool.RustError:
             try:
                 binaries = rusttool.build_tests(toolchain, self.path, a)
-                return [
-                    Built(
-                        b,
-                        tuple(
-                            rusttool.list_tests_detailed(
-                                b.executable,
-                                a,
-                                executor,
-                                env=proc.base_env(rusttool.cargo_env(b, toolchain)),
-                                cwd=b.package_dir,
-                            )
-                        ),
-                    )  # fmt: skip
-                    for b in binaries
-                    if b.harness and b.triple == a.rust_triple
-                ]
+                built = []
+                for b in binaries:
+                    if b.harness and b.triple == a.rust_triple:
+                        env = proc.base_env(rusttool.cargo_env(b, toolchain))
+                        listed = rusttool.list_tests_detailed(
+                            b.executable, a, executor, env=env, cwd=b.package_dir
+                        )
+                        built.append(Built(b, tuple(listed)))
+                return built
             except rusttool.RustError as exc:
                 return exc
 
