@@ -10,7 +10,7 @@ import pytest
 from . import arch as archmod
 from . import collect, fixtures, markers, proc
 from .arch import Arch
-from .executors import EXECUTOR_CHOICES, RunResult
+from .executors import EXECUTOR_CHOICES, RunResult, runs_on
 from .report import MatrixReport
 from .settings import DEFAULT_TIMEOUT, STATE_KEY, Settings, State, get_state
 
@@ -84,6 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
     proc.resume()
     state = config.stash[STATE_KEY] = State(settings=settings, bin_dir=bin_dir)
     report = MatrixReport(config, [a.name for a in settings.arches], settings.report_path, state.notes)
+    report.runs_on = {a.name: runs_on(a, settings.executor) for a in settings.arches}
     config.stash[_REPORT_KEY] = report
     config.pluginmanager.register(report, "multiarch-report")
 

@@ -46,6 +46,7 @@ class MatrixReport:
         self.report_path = report_path
         self.cells: dict[str, Cell] = {}
         self.notes = notes  # one-off remarks for the summary (e.g. doc tests not run), shared
+        self.runs_on: dict[str, str] = {}  # arch → how it runs ("native", "qemu 10.0.2")
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -86,9 +87,10 @@ class MatrixReport:
             return
         tr = terminalreporter
         tr.write_sep("=", "multiarch: results per architecture")
-        tr.write_line(f"{'arch':<10} {'passed':>7} {'failed':>7} {'skipped':>8} {'errors':>7}")
+        tr.write_line(f"{'arch':<10} {'passed':>7} {'failed':>7} {'skipped':>8} {'errors':>7}  runs on")
         for a, c in self.counts().items():
             line = f"{a:<10} {c['passed']:>7} {c['failed']:>7} {c['skipped']:>8} {c['error']:>7}"
+            line += f"  {self.runs_on.get(a, '')}"
             bad = c["failed"] or c["error"]
             tr.write_line(line, red=bool(bad), green=not bad and bool(c["passed"]))
         differing = self.differing()

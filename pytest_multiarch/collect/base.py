@@ -84,9 +84,8 @@ class ArchItem(pytest.Item):
             pytest.skip(outcome.message or "skipped")
         if outcome.status == "failed":
             text = outcome.output.rstrip("\n")
-            if outcome.message:
-                text = f"{text}\n{outcome.message}" if text else outcome.message
-            headline = failure_headline(outcome) or "failed"
+            # The parser's or the batch's one-line verdict leads; the test's own output follows.
+            headline = outcome.message or failure_headline(outcome) or "failed"
             raise MultiarchFailure(f"{self.test_name} on {self.arch.name}: {headline}\n{text}")
         if outcome.output:
             self.add_report_section("call", "output", outcome.output)
@@ -109,6 +108,7 @@ _PANIC = re.compile(r"^(panic: .*)$|^thread '.*' panicked at (.*)$")
 
 
 def failure_headline(outcome: TestOutcome) -> str:
+    """The first line in a test's output that says why it failed ("" when none does)."""
     lines = outcome.output.splitlines()
     for i, line in enumerate(lines):
         if m := _GO_LOG.match(line):
@@ -118,7 +118,7 @@ def failure_headline(outcome: TestOutcome) -> str:
                 return m.group(1)
             follow = lines[i + 1].strip() if i + 1 < len(lines) else ""
             return f"panicked at {m.group(2)} {follow}".strip()
-    return outcome.message.splitlines()[0] if outcome.message else ""
+    return ""
 
 
 class BuildFailed(Exception):

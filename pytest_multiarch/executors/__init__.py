@@ -9,6 +9,7 @@ from pathlib import Path
 from .. import elf as elfmod
 from .. import proc
 from ..arch import Arch
+from . import qemu
 from .base import Executor, ExecutorUnavailable, Invocation, RunFailed, RunResult
 from .native import NativeExecutor, runs_natively
 from .qemu import QemuExecutor
@@ -21,6 +22,7 @@ __all__ = [
     "RunFailed",
     "RunResult",
     "run",
+    "runs_on",
     "select",
 ]
 
@@ -39,6 +41,19 @@ def select(arch: Arch, preference: str = "auto") -> Executor:
         executor = EXECUTORS[preference]
     executor.check(arch)
     return executor
+
+
+def runs_on(arch: Arch, preference: str = "auto") -> str:
+    """A short account of how ``arch`` runs here, for report headers and tables."""
+    try:
+        executor = select(arch, preference)
+    except ExecutorUnavailable as exc:
+        return f"cannot run: {exc.reason}"
+    if executor.name == "qemu":
+        path = qemu.find_qemu(arch)
+        version = qemu.qemu_version(path) if path else None
+        return "qemu " + (".".join(map(str, version)) if version else "(unknown version)")
+    return executor.name
 
 
 def run(

@@ -10,7 +10,7 @@ import os
 import re
 import shlex
 import shutil
-import sys
+import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +19,6 @@ from typing import Any
 from .. import executors, proc
 from ..arch import Arch
 from ..outcome import ParsedRun, TestOutcome
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10 needs the `tomli` backport
-    import tomli as tomllib
 
 INSTALL_FIX = (
     "install Rust (https://rustup.rs), or point the ini option multiarch_cargo or $CARGO at a cargo "
@@ -383,6 +378,7 @@ def build_env(
     """The environment for cargo: our rustc, and the linker when only PATH knows it."""
     env = proc.base_env()
     env["RUSTC"] = str(toolchain.rustc)
+    env["CARGO_TERM_COLOR"] = "never"  # cargo's own errors end up in a pytest report
     linker = find_linker(toolchain, arch, project_dir, env)
     # Env and config linkers cargo finds itself (a config's relative path means something there).
     if linker is not None and linker.source == "PATH" and arch.rust_triple:
@@ -482,7 +478,9 @@ def _build_error(
     # cargo's own errors (manifest, resolution, "could not compile") are plain text on stderr.
     stderr = "\n".join(
         ln for ln in res.stderr.decode(errors="replace").splitlines()
-        if not ln.lstrip().startswith(("Compiling ", "Blocking ", "Downloaded ", "Downloading "))
+        if not ln.lstrip().startswith(
+            ("Compiling ", "Blocking ", "Downloaded ", "Downloading ", "warning: build failed")
+        )
     )  # fmt: skip
     parts = [f"cargo test --no-run for {arch.name} ({arch.rust_triple}) {res.describe_exit()}"]
     parts += [d.rstrip() for d in diagnostics]
@@ -591,7 +589,7 @@ def list_tests_detailed(
     timeout: float = LIST_TIMEOUT,
 ) -> list[ListedTest]:
     """Every test with its ignore reason and source line, from one emulated run when libtest
-    can list as JSON (1.70+), else from two terse listings (all, then ignored only)."""
+    can list as JSON (seen with 1.85), else from two terse listings (all, then ignored only)."""
     run_env = proc.base_env(RUN_ENV) if env is None else {**env, **RUN_ENV}
     where = Path(binary).parent if cwd is None else cwd
 
@@ -603,7 +601,14 @@ def list_tests_detailed(
             raise RustError(f"listing the tests of {binary} failed: {executors.RunFailed(res)}")
         return res.stdout
 
-    listed = parse_json_list(run(["-Z", "unstable-options", "--format", "json", "--list"]))
+    # One emulated start gives names, ignore reasons and source lines; an older libtest that
+    # cannot list as JSON errors out or prints plain text, and the terse listings follow.
+    res = executors.run(
+        binary,
+        ["-Z", "unstable-options", "--format", "json", "--list"],
+        arch=arch, executor=executor, env=run_env, cwd=where, timeout=timeout,
+    )  # fmt: skip
+    listed = parse_json_list(res.stdout) if res.proc.ok else None
     if listed is not None:
         return listed
     ignored = set(parse_terse_list(run(["--list", "--format", "terse", "--ignored"])))
