@@ -125,9 +125,9 @@ def run(
                 # A grandchild outside the group may still hold the pipes: bounded wait.
                 try:
                     out, err = proc.communicate(timeout=TERM_GRACE_SECONDS)
-                except subprocess.TimeoutExpired:
+                except subprocess.TimeoutExpired as exc:
                     proc.kill()
-                    out, err = b"", b""
+                    out, err = exc.stdout or b"", exc.stderr or b""  # what it printed is kept
     except BaseException:  # KeyboardInterrupt included: leave nothing running
         _kill_group(pgid, signal.SIGKILL)
         proc.kill()

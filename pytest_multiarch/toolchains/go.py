@@ -191,9 +191,6 @@ def parser(go: str, import_path: str):  # type: ignore[no-untyped-def]
             [go, "tool", "test2json", "-t", "-p", import_path],
             env=proc.base_env(), cwd="/", timeout=LIST_TIMEOUT, input=stdout,
         )  # fmt: skip
-        run = parse_test2json_events(res.stdout)
-        if stderr:
-            run.output += stderr.decode(errors="replace")
-        return run
+        return parse_test2json_events(res.stdout)  # batch.py adds stderr to crash reports itself
 
     return parse

@@ -42,11 +42,21 @@ _LIB_KINDS = frozenset({"lib", "rlib", "dylib", "cdylib", "staticlib"})
 # The prefix every libtest JSON line starts with; lets us split off uncaptured text before it.
 _JSON_START = '{ "type": "'
 _PANIC_AT = re.compile(r"^thread '(?P<thread>[^']*)' panicked at (?P<where>.*?):?$")
-_DEBIAN_NO_STD = {
-    "riscv64": "riscv64 is not a Debian 12 architecture",
-    "loong64": "loong64 is not a Debian 12 architecture",
-    "mips64el": "Debian 12's mips64el std stops at Rust 1.70 (mips is tier 3 since 1.72)",
-    "mipsel": "Debian 12's mipsel std stops at Rust 1.70 (mips is tier 3 since 1.72)",
+# Debian architectures with no libstd-rust matching a current rustc in Debian 12 (bookworm), and
+# what to do instead. A target's std must be exactly the version of the rustc using it.
+_RUSTUP_FIX = "use a rustup toolchain (multiarch_cargo / $CARGO) and run: rustup target add {triple}"
+_BUILD_STD_FIX = (
+    "{triple} is tier 3 since Rust 1.72 (no prebuilt std anywhere): build std with a nightly "
+    "toolchain (cargo +nightly test -Zbuild-std --target {triple}), or leave {arch} out"
+)
+_DEBIAN_NO_STD: dict[str, tuple[str, str]] = {
+    "riscv64": ("riscv64 is not a Debian 12 architecture", _RUSTUP_FIX),
+    "loong64": ("loong64 is not a Debian 12 architecture", _RUSTUP_FIX),
+    "ppc64": ("ppc64 is not a Debian 12 release architecture", _RUSTUP_FIX),
+    "mips64el": ("Debian 12's mips64el std stops at Rust 1.70", _BUILD_STD_FIX),
+    "mips64": ("mips64 is not a Debian 12 release architecture", _BUILD_STD_FIX),
+    "mipsel": ("mipsel is not a Debian 12 release architecture", _BUILD_STD_FIX),
+    "mips": ("mips is not a Debian 12 release architecture", _BUILD_STD_FIX),
 }
 
 
@@ -306,7 +316,7 @@ def readiness(
         )
     if not problems:
         return None
-    return Missing("; ".join(p.reason for p in problems), " && ".join(p.fix for p in problems))
+    return Missing("; ".join(p.reason for p in problems), "; ".join(p.fix for p in problems))
 
 
 def _std_missing(toolchain: RustToolchain, arch: Arch, triple: str) -> Missing:
@@ -317,7 +327,10 @@ def _std_missing(toolchain: RustToolchain, arch: Arch, triple: str) -> Missing:
     if name is not None:
         return Missing(reason, f"rustup target add --toolchain {name} {triple}")
     if arch.debian_arch in _DEBIAN_NO_STD:
-        reason += f" ({_DEBIAN_NO_STD[arch.debian_arch]})"
+        note, fix = _DEBIAN_NO_STD[arch.debian_arch]
+        return Missing(
+            f"{reason}, and Debian has none to add ({note})", fix.format(triple=triple, arch=arch.name)
+        )
     owner = _dpkg_owner(toolchain)
     if owner is not None:  # a Debian-installed rustc: the same std package, foreign architecture
         pkg, version = owner
