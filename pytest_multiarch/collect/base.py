@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Sequence
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,8 @@ class ArchItem(pytest.Item):
     test_name: str
     batch_tests: list[str]
     outcome: TestOutcome | None = None
+    source_path: Path | None = None  # where the test is defined, when the toolchain says
+    source_line: int = 0  # 0-based, as pytest's reportinfo wants
 
     def setup_arch(self, arch: Arch, test_name: str) -> None:
         self.arch = arch
@@ -81,7 +84,8 @@ class ArchItem(pytest.Item):
             raise MultiarchFailure(f"{self.test_name} on {self.arch.name}: no result was reported")
         self.outcome = outcome
         if outcome.status == "skipped":
-            pytest.skip(outcome.message or "skipped")
+            # Reported at the item (file and test name), not at this line of the plugin.
+            raise pytest.skip.Exception(outcome.message or "skipped", _use_item_location=True)
         if outcome.status == "failed":
             text = outcome.output.rstrip("\n")
             # The parser's or the batch's one-line verdict leads; the test's own output follows.
@@ -98,7 +102,7 @@ class ArchItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, f"{self.test_name} [{self.arch.name}]"
+        return self.source_path or self.path, self.source_line, f"{self.test_name} [{self.arch.name}]"
 
 
 # The line that says why a test failed: Go's `file_test.go:12: message`, a Go panic, or where a
@@ -129,7 +133,7 @@ def skip_or_fail(config: pytest.Config, reason: str) -> None:
     """A missing toolchain or emulator: a skip that says so, or an error under --arch-strict."""
     if get_state(config).settings.strict:
         pytest.fail(f"{reason} (an error because of --arch-strict)", pytrace=False)
-    pytest.skip(reason)
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 class UnavailableItem(pytest.Item):
@@ -144,4 +148,4 @@ class UnavailableItem(pytest.Item):
         skip_or_fail(self.config, self.reason)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, self.name
+        return self.path, 0, self.name

@@ -75,6 +75,9 @@ class GoTestItem(ArchItem):
         self.go = go
         self.pkg = pkg
         self.setup_arch(arch, test)
+        found = gotool.find_definition(pkg.test_files, test)
+        if found:
+            self.source_path, self.source_line = found
 
     def batch_key(self) -> Hashable:
         return ("go", str(self.pkg.dir), self.arch.name)

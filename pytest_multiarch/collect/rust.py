@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .. import batch, proc
+from .. import batch, executors, proc
 from ..arch import Arch
 from ..executors import Executor, ExecutorUnavailable, select
 from ..outcome import TestOutcome
@@ -72,17 +72,24 @@ class CargoCrate(pytest.File):
                     reason = str(exc)
             yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=reason)
 
+        # Our own target dir: the user's tree stays clean, and builds are shared across crates.
+        target_dir = state.bin_dir / "cargo-target"
+
         def build(a: Arch, executor: Executor) -> list[Built] | rusttool.RustError:
             try:
-                binaries = rusttool.build_tests(toolchain, self.path, a)
+                binaries = rusttool.build_tests(toolchain, self.path, a, target_dir=target_dir)
                 built = []
                 for b in binaries:
-                    if b.harness and b.triple == a.rust_triple:
-                        env = proc.base_env(rusttool.cargo_env(b, toolchain))
-                        listed = rusttool.list_tests_detailed(
-                            b.executable, a, executor, env=env, cwd=b.package_dir
-                        )
-                        built.append(Built(b, tuple(listed)))
+                    if b.triple != a.rust_triple:
+                        continue  # proc-macro tests: built for the host whatever --target says
+                    if not b.harness:  # a plain program (`harness = false`): one test, its exit
+                        built.append(Built(b, ()))
+                        continue
+                    env = proc.base_env(rusttool.cargo_env(b, toolchain))
+                    listed = rusttool.list_tests_detailed(
+                        b.executable, a, executor, env=env, cwd=b.package_dir
+                    )
+                    built.append(Built(b, tuple(listed)))
                 return built
             except rusttool.RustError as exc:
                 return exc
@@ -99,6 +106,18 @@ class CargoCrate(pytest.File):
                 if built.binary.doctest:
                     state.note(rusttool.DOCTEST_NOTE)
         for name, per_arch in per_node.items():
+            first = next(iter(per_arch.values()))
+            if not first.binary.harness:
+                for a, built in per_arch.items():
+                    yield RustProgramItem.from_parent(
+                        self,
+                        name=f"{name}[{a.name}]",
+                        toolchain=toolchain,
+                        built=built,
+                        arch=a,
+                        test_name=name,
+                    )
+                continue
             yield RustPathNode.from_parent(self, name=name, toolchain=toolchain, per_arch=per_arch, prefix="")
 
 
@@ -162,7 +181,12 @@ class RustTestItem(ArchItem):
         self.listed = listed
         self.setup_arch(arch, listed.name)
         if listed.source_path:
-            self.location_hint = (listed.source_path, max(listed.line - 1, 0))
+            # libtest's source_path is relative to the workspace root; the package root is close.
+            for root in (built.binary.package_dir, *built.binary.package_dir.parents):
+                if (root / listed.source_path).is_file():
+                    self.source_path = root / listed.source_path
+                    self.source_line = max(listed.line - 1, 0)
+                    break
 
     def batch_key(self) -> Hashable:
         return ("rust", str(self.built.binary.executable), self.arch.name)
@@ -180,6 +204,34 @@ class RustTestItem(ArchItem):
         )  # fmt: skip
 
 
+class RustProgramItem(ArchItem):
+    """A `harness = false` test target: a plain program that passes when it exits 0."""
+
+    def __init__(
+        self, *, toolchain: rusttool.RustToolchain, built: Built, arch: Arch, test_name: str, **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.toolchain = toolchain
+        self.built = built
+        self.setup_arch(arch, test_name)
+
+    def batch_key(self) -> Hashable:
+        return ("rust-program", str(self.built.binary.executable), self.arch.name)
+
+    def run_batch(self, tests: Sequence[str], executor: Executor) -> dict[str, TestOutcome]:
+        binary = self.built.binary
+        res = executors.run(
+            binary.executable, [], arch=self.arch, executor=executor,
+            env=proc.base_env(rusttool.cargo_env(binary, self.toolchain)), cwd=binary.package_dir,
+            timeout=get_state(self.config).settings.timeout,
+        )  # fmt: skip
+        output = res.stdout + res.stderr
+        if res.proc.ok:
+            return {self.test_name: TestOutcome(self.test_name, "passed", res.duration, output)}
+        message = f"{self.test_name} {res.proc.describe_exit()} (reproduce: {res.invocation.shell_line()})"
+        return {self.test_name: TestOutcome(self.test_name, "failed", res.duration, output, message)}
+
+
 class BuildErrorItem(pytest.Item):
     """A crate that did not compile for one architecture: fails with rustc's message."""
 
@@ -193,7 +245,7 @@ class BuildErrorItem(pytest.Item):
         pytest.fail(f"cargo test --no-run for {self.arch.name} failed:\n{self.message}", pytrace=False)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, self.name
+        return self.path, 0, self.name
 
 
 __all__ = ["CargoCrate", "RustTestItem", "has_package", "skip_or_fail"]

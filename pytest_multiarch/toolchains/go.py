@@ -81,6 +81,15 @@ def find_tests(files: Sequence[Path]) -> tuple[str, ...]:
     return tuple(names)
 
 
+def find_definition(files: Sequence[Path], test: str) -> tuple[Path, int] | None:
+    """The file and 0-based line where ``func test(`` is declared."""
+    for f in files:
+        for m in _TEST_FUNC.finditer(f.read_text(encoding="utf-8", errors="replace")):
+            if m.group(1) == test:
+                return f, m.string.count("\n", 0, m.start())
+    return None
+
+
 def list_packages(go: str, module_dir: Path, arch: Arch, *, tags: Sequence[str] = ()) -> list[GoPackage]:
     """Packages of the module at ``module_dir`` that have tests when built for ``arch``."""
     argv = [go, "list", "-e", "-json=ImportPath,Dir,TestGoFiles,XTestGoFiles,Error"]
