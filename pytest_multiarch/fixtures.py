@@ -17,6 +17,7 @@ from .collect.base import skip_or_fail
 from .executors import RunResult
 from .settings import get_state
 from .toolchains import go as gotool
+from .toolchains import rust as rusttool
 
 
 class GoBuild(Protocol):
@@ -28,6 +29,20 @@ class GoBuild(Protocol):
         tags: Iterable[str] = (),
         ldflags: str | None = None,
         cgo: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> Path: ...
+
+
+class CargoBuild(Protocol):
+    def __call__(
+        self,
+        manifest_dir: str | os.PathLike[str],
+        *,
+        bin: str | None = None,
+        example: str | None = None,
+        test: str | None = None,
+        release: bool = False,
+        features: Iterable[str] = (),
         env: Mapping[str, str] | None = None,
     ) -> Path: ...
 
@@ -112,6 +127,54 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
         return built
 
     return go_build
+
+
+def make_cargo_build(config: pytest.Config, arch: Arch) -> CargoBuild:
+    state = get_state(config)
+
+    def cargo_build(
+        manifest_dir: str | os.PathLike[str],
+        *,
+        bin: str | None = None,
+        example: str | None = None,
+        test: str | None = None,
+        release: bool = False,
+        features: Iterable[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> Path:
+        where = Path(manifest_dir).resolve()
+        manifest = where if where.name == "Cargo.toml" else where / "Cargo.toml"
+        try:
+            toolchain = rusttool.find_toolchain(state.settings.cargo, project_dir=manifest.parent)
+        except rusttool.RustToolchainError as exc:
+            skip_or_fail(config, f"cargo_build({os.fspath(manifest_dir)!r}) for {arch.name}: {exc}")
+            raise
+        missing = rusttool.readiness(toolchain, arch, manifest.parent)
+        if missing is not None:
+            skip_or_fail(
+                config, f"cargo_build({os.fspath(manifest_dir)!r}) cannot build for {arch.name}: {missing}"
+            )
+        feature_list = tuple(features)
+        key = ("cargo_build", str(manifest), arch.name, bin, example, test, release, feature_list,
+               tuple(sorted((env or {}).items())))  # fmt: skip
+
+        def build() -> Path | rusttool.RustError:
+            try:
+                return rusttool.build_binary(
+                    toolchain, manifest, arch,
+                    bin=bin, example=example, test=test, release=release, features=feature_list,
+                    target_dir=state.bin_dir / "cargo-target", env_extra=env,
+                )  # fmt: skip
+            except rusttool.RustError as exc:
+                return exc
+
+        built = state.builds.get(key, build)
+        if isinstance(built, rusttool.RustError):
+            pytest.fail(str(built), pytrace=False)
+        assert isinstance(built, Path)
+        return built
+
+    return cargo_build
 
 
 def make_run_on_arch(config: pytest.Config, arch: Arch) -> RunOnArch:

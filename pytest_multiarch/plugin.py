@@ -112,14 +112,24 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     arches = markers.arches_for(metafunc.definition, get_state(metafunc.config).settings.arches)
-    if "arch" not in metafunc.fixturenames:
-        return
+    if "arch" not in metafunc.fixturenames or _parametrizes_arch(metafunc):
+        return  # a test's own @pytest.mark.parametrize("arch", ...) overrides the fixture
     if arches:
         metafunc.parametrize("arch", arches, ids=[a.name for a in arches], scope="function")
     else:
         metafunc.parametrize("arch", [pytest.param(None, marks=pytest.mark.skip(
             reason=markers.none_selected(metafunc.definition, get_state(metafunc.config).settings.arches)))],
             ids=["no-arch"])  # fmt: skip
+
+
+def _parametrizes_arch(metafunc: pytest.Metafunc) -> bool:
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if "arch" in names:
+            return True
+    return False
 
 
 @pytest.hookimpl(trylast=True)
@@ -131,7 +141,8 @@ def pytest_collection_modifyitems(
         narrowed_out = item.get_closest_marker("arch") and not markers.arches_for(item, settings.arches)
         if isinstance(item, pytest.Function) and "arch" not in item.fixturenames and narrowed_out:
             item.add_marker(pytest.mark.skip(reason=markers.none_selected(item, settings.arches)))
-    collect.schedule_batches(items)
+    if not config.option.collectonly:  # --collect-only must not build or run anything
+        collect.schedule_batches(items)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -177,6 +188,12 @@ def arch(request: pytest.FixtureRequest) -> Arch:
 def go_build(request: pytest.FixtureRequest, arch: Arch) -> fixtures.GoBuild:
     """Build a Go package (directory or import path) for ``arch``; returns the binary's path."""
     return fixtures.make_go_build(request.config, arch)
+
+
+@pytest.fixture
+def cargo_build(request: pytest.FixtureRequest, arch: Arch) -> fixtures.CargoBuild:
+    """Build a Rust bin/example/test binary of a crate for ``arch``; returns the binary's path."""
+    return fixtures.make_cargo_build(request.config, arch)
 
 
 @pytest.fixture

@@ -29,9 +29,14 @@ class Cell:
 
 def base_id(nodeid: str, arch: str) -> str:
     """``pkg::TestX[arm64]`` → ``pkg::TestX``; ``t.py::f[arm64-1]`` → ``t.py::f[1]``."""
+    # Only the parameters, from the first "[" after the path: a directory may hold "-arm64-" too.
+    start = nodeid.find("[", max(nodeid.find("::"), 0))
+    if start < 0:
+        return nodeid
+    head, params = nodeid[:start], nodeid[start:]
     for old, new in ((f"[{arch}]", ""), (f"[{arch}-", "["), (f"-{arch}]", "]"), (f"-{arch}-", "-")):
-        if old in nodeid:
-            return nodeid.replace(old, new, 1)
+        if old in params:
+            return head + params.replace(old, new, 1)
     return nodeid
 
 
@@ -123,8 +128,8 @@ class MatrixReport:
 
 def _shared_trait(failed: list[str], ran: list[str]) -> str:
     """Name what the failing architectures, and only they, have in common."""
-    if not failed:
-        return ""
+    if not failed or set(failed) >= set(ran):
+        return ""  # nothing failed, or nothing passed: no trait separates the failing ones
     arches = {a.name: a for a in archmod.ARCHES}
     traits: dict[str, Callable[[archmod.Arch], bool]] = {
         "big-endian": lambda a: a.endian == "big",

@@ -22,3 +22,9 @@ def test_decode_cli_rejects_bad_input(arch, go_build, run_on_arch):
 @pytest.mark.arch(exclude=["386", "arm"])
 def test_big_values_64bit_only(arch):
     assert arch.bits == 64
+
+
+def test_rust_decode_cli(arch, cargo_build, run_on_arch):
+    binary = cargo_build(HERE / "rustcodec", bin="rdecode")
+    result = run_on_arch(binary, "2a000000").check()
+    assert result.stdout.split() == [str(arch.bits), "42"]

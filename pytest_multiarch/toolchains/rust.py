@@ -461,6 +461,62 @@ def build_tests(
     return binaries
 
 
+def build_binary(
+    toolchain: RustToolchain,
+    manifest_path: str | os.PathLike[str],
+    arch: Arch,
+    *,
+    bin: str | None = None,
+    example: str | None = None,
+    test: str | None = None,
+    release: bool = False,
+    features: Sequence[str] = (),
+    target_dir: str | os.PathLike[str] | None = None,
+    env_extra: Mapping[str, str] | None = None,
+    timeout: float = BUILD_TIMEOUT,
+) -> Path:
+    """Build one executable of a package for ``arch`` (a bin, an example, or an integration
+    test's binary) and return its path. With none named, the package's only binary."""
+    if arch.rust_triple is None:
+        raise RustError(f"no Rust target for {arch.name}")
+    if sum(x is not None for x in (bin, example, test)) > 1:
+        raise ValueError("name at most one of bin=, example=, test=")
+    manifest = Path(manifest_path).resolve()
+    argv = [str(toolchain.cargo), "test" if test is not None else "build"]
+    if test is not None:
+        argv += ["--no-run", "--test", test]
+    elif example is not None:
+        argv += ["--example", example]
+    elif bin is not None:
+        argv += ["--bin", bin]
+    else:
+        argv.append("--bins")
+    argv += ["--message-format=json", "--target", arch.rust_triple, "--manifest-path", str(manifest)]
+    if release:
+        argv.append("--release")
+    if features:
+        argv += ["--features", ",".join(features)]
+    if target_dir is not None:
+        argv += ["--target-dir", os.fspath(target_dir)]
+    env = build_env(toolchain, arch, manifest.parent, env_extra)
+    res = proc.run(argv, env=env, cwd=manifest.parent, timeout=timeout)
+    messages = [m for m in _json_lines(res.stdout) if isinstance(m.get("reason"), str)]
+    if not res.ok:
+        raise _build_error(argv, res, messages, arch)
+    executables = [
+        Path(m["executable"])
+        for m in messages
+        if m["reason"] == "compiler-artifact" and m.get("executable") and m["manifest_path"] == str(manifest)
+    ]
+    if len(executables) != 1:
+        found = ", ".join(p.name for p in executables) or "none"
+        raise RustError(
+            f"`{shlex.join(argv)}` built {len(executables)} executables ({found}); name one with "
+            "bin=, example= or test="
+        )
+    return executables[0]
+
+
 def _json_lines(data: bytes) -> list[dict[str, Any]]:
     out = []
     for line in data.splitlines():
@@ -495,7 +551,8 @@ def _build_error(
             ("Compiling ", "Blocking ", "Downloaded ", "Downloading ", "warning: build failed")
         )
     )  # fmt: skip
-    parts = [f"cargo test --no-run for {arch.name} ({arch.rust_triple}) {res.describe_exit()}"]
+    what = " ".join(argv[1:3]) if len(argv) > 2 else "cargo"
+    parts = [f"cargo {what} for {arch.name} ({arch.rust_triple}) {res.describe_exit()}"]
     parts += [d.rstrip() for d in diagnostics]
     if warnings:
         parts.append(f"({warnings} warning(s) not shown)")
