@@ -9,6 +9,7 @@ from . import proc
 from .arch import Arch
 from .executors import ExecutorUnavailable, select
 from .toolchains import go as gotool
+from .toolchains import rust as rusttool
 
 
 @dataclass
@@ -40,14 +41,31 @@ def check_run(arch: Arch, executor: str) -> Check:
     return Check("run", True, chosen.describe(arch))
 
 
-def diagnose(arch: Arch, executor: str) -> list[Check]:
-    return [check_run(arch, executor), check_go(arch)]
+def check_rust(arch: Arch, cargo: str | None = None, project_dir: str = ".") -> Check:
+    try:
+        toolchain = rusttool.find_toolchain(cargo, project_dir=project_dir)
+    except rusttool.RustToolchainError as exc:
+        return Check("rust", False, str(exc).split(". Fix:")[0], rusttool.INSTALL_FIX)
+    missing = rusttool.readiness(toolchain, arch, project_dir)
+    if missing is not None:
+        return Check("rust", False, missing.reason, missing.fix)
+    linker = rusttool.find_linker(toolchain, arch, project_dir)
+    via = f", linker {linker.program}" if linker is not None else ""
+    return Check(
+        "rust", True, f"builds {arch.rust_triple} with rustc {toolchain.version} ({toolchain.cargo}){via}"
+    )
+
+
+def diagnose(arch: Arch, executor: str, cargo: str | None = None) -> list[Check]:
+    """The checks for one architecture; the first (can it run here) decides "ready"."""
+    return [check_run(arch, executor), check_go(arch), check_rust(arch, cargo)]
 
 
 def render(results: dict[Arch, list[Check]]) -> str:
     lines = []
     for arch, checks in results.items():
-        status = "ok" if checks[0].ok else "CANNOT RUN"
+        gaps = [c.what for c in checks[1:] if not c.ok]
+        status = "CANNOT RUN" if not checks[0].ok else ("ok" if not gaps else f"runs; no {', '.join(gaps)}")
         lines.append(f"{arch.name:<9} {status}")
         for c in checks:
             mark = "ok " if c.ok else "-- "
