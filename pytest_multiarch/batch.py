@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Generic, TypeVar
 
 from . import executors
@@ -34,8 +35,13 @@ def run_tests(
     env: Mapping[str, str],
     cwd: str | os.PathLike[str],
     timeout: float,
+    shown_env: Mapping[str, str] | None = None,
 ) -> dict[str, TestOutcome]:
-    """Run ``tests`` of ``binary``; every name in ``tests`` gets an outcome."""
+    """Run ``tests`` of ``binary``; every name in ``tests`` gets an outcome.
+
+    ``shown_env``: variables in ``env`` the binary needs beyond the user's own environment
+    (libtest's RUSTC_BOOTSTRAP=1), written into the reproduce line of a crash or hang.
+    """
     results: dict[str, TestOutcome] = {}
     remaining = list(tests)
     while remaining:
@@ -50,6 +56,7 @@ def run_tests(
         if not rest:
             break
         how = run.proc.describe_exit()
+        reproduce = _reproduce_line(run.invocation, shown_env)
         culprits = [n for n in parsed.unfinished() if n in rest]
         tail = _tail(parsed.output + run.stderr)
         if not culprits:
@@ -59,7 +66,7 @@ def run_tests(
                     name, "failed",
                     output=tail,
                     message=f"the test process {how} before this test reported a result "
-                    f"(reproduce: {run.invocation.shell_line()})",
+                    f"(reproduce: {reproduce})",
                 )  # fmt: skip
             break
         for name in culprits:
@@ -68,10 +75,16 @@ def run_tests(
                 duration=run.duration,
                 output=parsed.partial.get(name, "") + tail,
                 message=f"the test process {how} while this test was running "
-                f"(reproduce: {run.invocation.shell_line()})",
+                f"(reproduce: {reproduce})",
             )  # fmt: skip
         remaining = [n for n in rest if n not in culprits]  # a fresh process for the rest
     return results
+
+
+def _reproduce_line(invocation: executors.Invocation, shown_env: Mapping[str, str] | None) -> str:
+    if not shown_env:
+        return invocation.shell_line()
+    return replace(invocation, env={**shown_env, **invocation.env}).shell_line()
 
 
 def _tail(text: str, limit: int = 4000) -> str:

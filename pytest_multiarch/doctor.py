@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
 from . import proc
@@ -43,7 +44,8 @@ def check_run(arch: Arch, executor: str) -> Check:
 
 def check_rust(arch: Arch, cargo: str | None = None, project_dir: str = ".") -> Check:
     try:
-        toolchain = rusttool.find_toolchain(cargo, project_dir=project_dir)
+        env = {**os.environ, "CARGO": cargo} if cargo else None  # an explicit --cargo wins
+        toolchain = rusttool.find_toolchain(cargo, project_dir=project_dir, env=env)
     except rusttool.RustToolchainError as exc:
         return Check("rust", False, str(exc).split(". Fix:")[0], rusttool.INSTALL_FIX)
     missing = rusttool.readiness(toolchain, arch, project_dir)

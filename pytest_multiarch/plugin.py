@@ -69,7 +69,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="build Go tests with CGO_ENABLED=1 and the cross C compiler",
     )
-    parser.addini("multiarch_cargo", default=None, help="path of the cargo to use (default: $CARGO, PATH)")
+    parser.addini(
+        "multiarch_cargo",
+        default=None,
+        help="path of the cargo to use when $CARGO is not set (default: PATH)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

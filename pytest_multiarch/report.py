@@ -88,8 +88,8 @@ class MatrixReport:
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not self.cells and not self.notes:
-            return
+        if not self.cells:
+            return  # nothing ran (e.g. --collect-only): no table
         tr = terminalreporter
         tr.write_sep("=", "multiarch: results per architecture")
         tr.write_line(f"{'arch':<10} {'passed':>7} {'failed':>7} {'skipped':>8} {'errors':>7}  runs on")

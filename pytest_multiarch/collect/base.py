@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Hashable, Sequence
 from concurrent.futures import Future
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from _pytest._code.code import ExceptionInfo, TerminalRepr
+from filelock import FileLock
 
 from ..arch import Arch
 from ..executors import Executor, ExecutorUnavailable, select
@@ -69,7 +71,15 @@ class ArchItem(pytest.Item):
         state = get_state(self.config)
         executor = self.executor()
         tests = list(self.batch_tests)
-        return state.scheduler.submit(self.batch_key(), lambda: self.run_batch(tests, executor))
+        key = self.batch_key()
+
+        def work() -> object:
+            # Other pytest processes (xdist workers, parallel CI jobs on one machine) may build
+            # the same binary: one at a time per batch key.
+            with FileLock(state.bin_dir / "locks" / f"{_key_digest(key)}.lock"):
+                return self.run_batch(tests, executor)
+
+        return state.scheduler.submit(key, work)
 
     def setup(self) -> None:
         try:
@@ -78,7 +88,11 @@ class ArchItem(pytest.Item):
             skip_or_fail(self.config, str(exc))
 
     def runtest(self) -> None:
-        results: Any = self.schedule().result()
+        try:
+            results: Any = self.schedule().result()
+        except ExecutorUnavailable as exc:  # e.g. a dynamic binary whose loader no sysroot holds
+            skip_or_fail(self.config, str(exc))
+            raise
         outcome: TestOutcome | None = results.get(self.test_name)
         if outcome is None:
             raise MultiarchFailure(f"{self.test_name} on {self.arch.name}: no result was reported")
@@ -123,6 +137,10 @@ def failure_headline(outcome: TestOutcome) -> str:
             follow = lines[i + 1].strip() if i + 1 < len(lines) else ""
             return f"panicked at {m.group(2)} {follow}".strip()
     return ""
+
+
+def _key_digest(key: Hashable) -> str:
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:24]
 
 
 class BuildFailed(Exception):

@@ -33,10 +33,12 @@ class GoModule(pytest.File):
                 )  # fmt: skip
             return
         module_dir = self.path.parent
+
+        def list_for(a: Arch) -> list[gotool.GoPackage]:
+            return gotool.list_packages(go, module_dir, a, tags=settings.go_tags, cgo=settings.go_cgo)
+
         with ThreadPoolExecutor(max_workers=4) as pool:
-            listed = list(pool.map(
-                lambda a: gotool.list_packages(go, module_dir, a, tags=settings.go_tags), settings.arches
-            ))  # fmt: skip
+            listed = list(pool.map(list_for, settings.arches))
         by_path: dict[str, dict[Arch, gotool.GoPackage]] = {}
         for a, packages in zip(settings.arches, listed, strict=True):
             for pkg in packages:
@@ -100,11 +102,10 @@ class GoTestItem(ArchItem):
         built = state.builds.get(("go", str(self.pkg.dir), self.arch.name), build)
         if isinstance(built, BuildFailed):
             raise built
-        all_tests = self.pkg.tests
         return batch.run_tests(
             binary, tests,
             arch=self.arch, executor=executor,
-            args_for=lambda selected: gotool.test_args(selected, all_tests),
+            args_for=gotool.test_args,
             parse=gotool.parser(self.go, self.pkg.import_path),
             env=proc.base_env(), cwd=self.pkg.dir, timeout=settings.timeout,
         )  # fmt: skip

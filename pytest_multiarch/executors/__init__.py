@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -70,6 +71,9 @@ def run(
     """Check ``binary`` is an ``arch`` ELF, then run it with ``executor``."""
     info = elfmod.check_arch(binary, arch)
     invocation = executor.invocation(Path(binary), list(args), arch, info)
+    # What the caller adds to the environment belongs in a reproduce line too (RUSTC_BOOTSTRAP…).
+    added = {k: v for k, v in env.items() if os.environ.get(k) != v}
+    invocation = dataclasses.replace(invocation, env={**added, **invocation.env})
     try:
         result = proc.run(
             invocation.argv, env={**env, **invocation.env}, cwd=cwd, timeout=timeout, input=input

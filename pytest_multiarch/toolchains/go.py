@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import arch as archmod
 from .. import proc
 from ..arch import Arch
 from ..outcome import ParsedRun, TestOutcome
@@ -20,7 +21,29 @@ LIST_TIMEOUT = 120.0
 BUILD_TIMEOUT = 900.0  # a cold build compiles the standard library for the target: minutes at worst
 
 # A test function as `go test` finds it: TestXxx where Xxx does not start with a lower-case letter.
-_TEST_FUNC = re.compile(r"^func\s+(Test(?:[^a-z(\s][\w]*)?)\s*\(\s*\w+\s+\*testing\.T\s*\)", re.M)
+# What `go test` runs, as `go test` finds it: TestXxx(*testing.T), FuzzXxx(*testing.F) (their seed
+# corpus runs as a test), and ExampleXxx() with an output comment. Xxx must not start lower-case.
+_TEST_FUNC = re.compile(
+    r"^func\s+((?:Test|Fuzz|Example)(?:[^a-z(\s][\w]*)?)\s*\(\s*(?:\w+\s+\*testing\.[TF]\s*)?\)", re.M
+)
+_EXAMPLE_OUTPUT = re.compile(r"^\s*//\s*(?:Unordered output|Output):", re.M | re.I)
+
+
+def _declared_tests(text: str) -> list[tuple[str, int]]:
+    """(name, offset) of every function `go test` would run in one file's text."""
+    found = []
+    for m in _TEST_FUNC.finditer(text):
+        name, signature = m.group(1), m.group(0)
+        if name.startswith("Example"):
+            if "testing." in signature:
+                continue
+            end = text.find("\n}", m.end())
+            if not _EXAMPLE_OUTPUT.search(text, m.end(), end if end >= 0 else len(text)):
+                continue  # an example without an output comment is compiled, not run
+        elif ("*testing.F" in signature) != name.startswith("Fuzz") or "testing." not in signature:
+            continue
+        found.append((name, m.start()))
+    return found
 
 
 class GoError(Exception):
@@ -50,8 +73,9 @@ def build_env(arch: Arch, *, cgo: bool = False, extra: Mapping[str, str] | None 
     env.pop("GOARM", None)
     if arch.goarm:
         env["GOARM"] = arch.goarm
-    if cgo:
-        env.setdefault("CC", f"{arch.gnu_triple}-gcc")
+    if cgo and arch != archmod.host():
+        # The cross compiler, not a CC meant for the host; MULTIARCH_CC_<ARCH> overrides.
+        env["CC"] = os.environ.get(f"MULTIARCH_CC_{arch.name.upper()}", f"{arch.gnu_triple}-gcc")
     if extra:
         env.update(extra)
     return env
@@ -75,7 +99,7 @@ def find_tests(files: Sequence[Path]) -> tuple[str, ...]:
     """Top-level test functions declared in ``files``, in file order."""
     names: list[str] = []
     for f in files:
-        for name in _TEST_FUNC.findall(f.read_text(encoding="utf-8", errors="replace")):
+        for name, _ in _declared_tests(f.read_text(encoding="utf-8", errors="replace")):
             if name not in names:
                 names.append(name)
     return tuple(names)
@@ -84,19 +108,22 @@ def find_tests(files: Sequence[Path]) -> tuple[str, ...]:
 def find_definition(files: Sequence[Path], test: str) -> tuple[Path, int] | None:
     """The file and 0-based line where ``func test(`` is declared."""
     for f in files:
-        for m in _TEST_FUNC.finditer(f.read_text(encoding="utf-8", errors="replace")):
-            if m.group(1) == test:
-                return f, m.string.count("\n", 0, m.start())
+        text = f.read_text(encoding="utf-8", errors="replace")
+        for name, offset in _declared_tests(text):
+            if name == test:
+                return f, text.count("\n", 0, offset)
     return None
 
 
-def list_packages(go: str, module_dir: Path, arch: Arch, *, tags: Sequence[str] = ()) -> list[GoPackage]:
+def list_packages(
+    go: str, module_dir: Path, arch: Arch, *, tags: Sequence[str] = (), cgo: bool = False
+) -> list[GoPackage]:
     """Packages of the module at ``module_dir`` that have tests when built for ``arch``."""
     argv = [go, "list", "-e", "-json=ImportPath,Dir,TestGoFiles,XTestGoFiles,Error"]
     if tags:
         argv.append("-tags=" + ",".join(tags))
     argv.append("./...")
-    res = proc.run(argv, env=build_env(arch), cwd=module_dir, timeout=LIST_TIMEOUT)
+    res = proc.run(argv, env=build_env(arch, cgo=cgo), cwd=module_dir, timeout=LIST_TIMEOUT)
     if not res.ok:
         raise GoError(
             f"`go list ./...` in {module_dir} for GOARCH={arch.goarch} {res.describe_exit()}:\n"
@@ -136,12 +163,13 @@ def build_test_binary(
         )
 
 
-def test_args(selected: Sequence[str], all_tests: Sequence[str]) -> list[str]:
-    """Arguments for one run of a Go test binary over ``selected`` of its tests."""
-    args = ["-test.v=test2json", "-test.count=1"]
-    if set(selected) != set(all_tests):
-        args.append("-test.run=^(" + "|".join(re.escape(t) for t in selected) + ")$")
-    return args
+def test_args(selected: Sequence[str]) -> list[str]:
+    """Arguments for one run of a Go test binary over ``selected`` of its tests.
+
+    Always a -test.run filter, even for all of them: nothing runs that no item reports on.
+    """
+    run = "-test.run=^(" + "|".join(re.escape(t) for t in selected) + ")$"
+    return ["-test.v=test2json", "-test.count=1", run]
 
 
 def parse_test2json_events(lines: bytes) -> ParsedRun:
