@@ -11,7 +11,6 @@ import os
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from typing import Generic, TypeVar
 
 from . import executors
@@ -35,13 +34,8 @@ def run_tests(
     env: Mapping[str, str],
     cwd: str | os.PathLike[str],
     timeout: float,
-    shown_env: Mapping[str, str] | None = None,
 ) -> dict[str, TestOutcome]:
-    """Run ``tests`` of ``binary``; every name in ``tests`` gets an outcome.
-
-    ``shown_env``: variables in ``env`` the binary needs beyond the user's own environment
-    (libtest's RUSTC_BOOTSTRAP=1), written into the reproduce line of a crash or hang.
-    """
+    """Run ``tests`` of ``binary``; every name in ``tests`` gets an outcome."""
     results: dict[str, TestOutcome] = {}
     remaining = list(tests)
     while remaining:
@@ -56,7 +50,7 @@ def run_tests(
         if not rest:
             break
         how = run.proc.describe_exit()
-        reproduce = _reproduce_line(run.invocation, shown_env)
+        reproduce = run.invocation.shell_line()
         culprits = [n for n in parsed.unfinished() if n in rest]
         tail = _tail(parsed.output + run.stderr)
         if not culprits:
@@ -79,12 +73,6 @@ def run_tests(
             )  # fmt: skip
         remaining = [n for n in rest if n not in culprits]  # a fresh process for the rest
     return results
-
-
-def _reproduce_line(invocation: executors.Invocation, shown_env: Mapping[str, str] | None) -> str:
-    if not shown_env:
-        return invocation.shell_line()
-    return replace(invocation, env={**shown_env, **invocation.env}).shell_line()
 
 
 def _tail(text: str, limit: int = 4000) -> str:

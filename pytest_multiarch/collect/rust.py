@@ -201,7 +201,6 @@ class RustTestItem(ArchItem):
             args_for=lambda selected: rusttool.test_args(selected, all_tests),
             parse=rusttool.parser(),
             env=env, cwd=binary.package_dir, timeout=get_state(self.config).settings.timeout,
-            shown_env=rusttool.RUN_ENV,  # libtest's JSON output needs it: the reproduce line too
         )  # fmt: skip
 
 

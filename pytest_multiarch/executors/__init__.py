@@ -72,8 +72,9 @@ def run(
     info = elfmod.check_arch(binary, arch)
     invocation = executor.invocation(Path(binary), list(args), arch, info)
     # What the caller adds to the environment belongs in a reproduce line too (RUSTC_BOOTSTRAP…).
-    added = {k: v for k, v in env.items() if os.environ.get(k) != v}
-    invocation = dataclasses.replace(invocation, env={**added, **invocation.env})
+    # (Not PYTEST_CURRENT_TEST: pytest changes it under the worker threads' feet; it is noise.)
+    added = {k: v for k, v in env.items() if os.environ.get(k) != v and k != "PYTEST_CURRENT_TEST"}
+    invocation = dataclasses.replace(invocation, env={**added, **invocation.env}, cwd=os.fspath(cwd))
     try:
         result = proc.run(
             invocation.argv, env={**env, **invocation.env}, cwd=cwd, timeout=timeout, input=input

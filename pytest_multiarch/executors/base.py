@@ -30,11 +30,13 @@ class Invocation:
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # e.g. which sysroot was chosen and why
+    cwd: str | None = None
 
     def shell_line(self) -> str:
         """A line a user can paste into a shell to reproduce the run."""
         prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
-        return (prefix + " " if prefix else "") + shlex.join(self.argv)
+        line = (prefix + " " if prefix else "") + shlex.join(self.argv)
+        return f"cd {shlex.quote(self.cwd)} && {line}" if self.cwd else line
 
 
 class Executor(Protocol):

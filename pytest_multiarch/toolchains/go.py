@@ -60,8 +60,12 @@ class GoPackage:
 
 
 def find_go() -> str | None:
-    """The go command: $MULTIARCH_GO, then PATH, then the usual install places."""
-    for candidate in (os.environ.get("MULTIARCH_GO"), shutil.which("go"), "/usr/local/go/bin/go"):
+    """The go command: $MULTIARCH_GO if set (and then only it), else PATH, else /usr/local/go."""
+    explicit = os.environ.get("MULTIARCH_GO")
+    if explicit:  # when set, the only candidate: a wrong path must not silently fall back
+        found = shutil.which(explicit)
+        return found if found and os.access(found, os.X_OK) else None
+    for candidate in (shutil.which("go"), "/usr/local/go/bin/go"):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
