@@ -30,7 +30,8 @@ def go_version(go: str) -> str:
 def check_go(arch: Arch) -> Check:
     go = gotool.find_go()
     if go is None:
-        return Check("go", False, "go not found", gotool.INSTALL_FIX)
+        reason, _, fix = gotool.not_found_reason().partition(". Fix: ")
+        return Check("go", False, reason, fix)
     return Check("go", True, f"builds GOARCH={arch.goarch} with {go} ({go_version(go)})")
 
 

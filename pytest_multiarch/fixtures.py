@@ -79,7 +79,7 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
         if go is None:
             skip_or_fail(
                 config,
-                f"go_build({package!r}) for {arch.name}: Go toolchain not found. Fix: {gotool.INSTALL_FIX}",
+                f"go_build({package!r}) for {arch.name}: {gotool.not_found_reason()}",
             )
             raise AssertionError("unreachable")
         pkg_path = Path(package)

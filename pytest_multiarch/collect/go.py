@@ -29,7 +29,7 @@ class GoModule(pytest.File):
             for a in settings.arches:
                 yield UnavailableItem.from_parent(
                     self, name=f"[{a.name}]", arch=a,
-                    reason=f"Go toolchain not found (no `go` on PATH) for {self.path}: {gotool.INSTALL_FIX}",
+                    reason=f"cannot list the Go tests of {self.path}: {gotool.not_found_reason()}",
                 )  # fmt: skip
             return
         module_dir = self.path.parent

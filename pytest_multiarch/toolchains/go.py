@@ -71,6 +71,14 @@ def find_go() -> str | None:
     return None
 
 
+def not_found_reason() -> str:
+    """Why find_go() found nothing, and the fix."""
+    explicit = os.environ.get("MULTIARCH_GO")
+    if explicit:
+        return f"MULTIARCH_GO={explicit} is not an executable go. Fix: point it at a go, or unset it"
+    return f"Go toolchain not found (no `go` on PATH nor /usr/local/go/bin/go). Fix: {INSTALL_FIX}"
+
+
 def build_env(arch: Arch, *, cgo: bool = False, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = proc.base_env()
     env.update(GOOS="linux", GOARCH=arch.goarch, CGO_ENABLED="1" if cgo else "0")
