@@ -127,6 +127,7 @@ def run(
                     out, err = proc.communicate(timeout=TERM_GRACE_SECONDS)
                 except subprocess.TimeoutExpired as exc:
                     proc.kill()
+                    proc.wait()  # the leader is gone (SIGKILLed with its group): reap it
                     out, err = exc.stdout or b"", exc.stderr or b""  # what it printed is kept
     except BaseException:  # KeyboardInterrupt included: leave nothing running
         _kill_group(pgid, signal.SIGKILL)

@@ -229,7 +229,8 @@ def _skip_reason(text: str) -> str:
     """The message given to t.Skip: the lines after `--- SKIP`, or before it."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("=== ")]
     reason = [ln for ln in lines if not ln.startswith("--- SKIP")]
-    return reason[-1] if reason else "skipped by the Go test"
+    # The item's location already names file and line: keep just t.Skip's words.
+    return re.sub(r"^\S+_test\.go:\d+: ", "", reason[-1]) if reason else "skipped by the Go test"
 
 
 def parser(go: str, import_path: str):  # type: ignore[no-untyped-def]

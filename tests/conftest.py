@@ -1,0 +1,60 @@
+"""Helpers for tests that drive the real Go toolchain, directly or through an inner pytest run.
+
+``pytester`` points ``HOME`` at its temporary directory, which would give every inner run a cold
+Go build cache (the standard library compiled again for every architecture, ~9 s each). The
+``gopytester`` fixture hands the inner runs the outer run's ``GOCACHE``/``GOPATH`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+
+import pytest
+
+
+def find_go() -> str | None:
+    """The go the tests use, found as the plugin finds it: $MULTIARCH_GO (only it, when set), PATH,
+    then the usual install place."""
+    explicit = os.environ.get("MULTIARCH_GO")
+    for candidate in [shutil.which(explicit)] if explicit else [shutil.which("go"), "/usr/local/go/bin/go"]:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def go() -> str:
+    found = find_go()
+    if found is None:
+        pytest.fail("these tests need the real Go toolchain: install Go 1.21+ (scripts/bootstrap.sh)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def go_env(go: str) -> dict[str, str]:
+    """Go's cache and path settings of the outer run (read before pytester moves HOME)."""
+    res = subprocess.run(
+        [go, "env", "-json", "GOCACHE", "GOPATH", "GOMODCACHE"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    env: dict[str, str] = json.loads(res.stdout)
+    env["GOTOOLCHAIN"] = "local"  # never download a toolchain in a test
+    env["GOPROXY"] = "off"  # nor modules: the test modules have no dependencies
+    return env
+
+
+@pytest.fixture
+def gopytester(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, go_env: Mapping[str, str]
+) -> pytest.Pytester:
+    """``pytester`` whose inner runs share the outer Go build cache."""
+    for key, value in go_env.items():
+        monkeypatch.setenv(key, value)
+    return pytester

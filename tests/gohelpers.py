@@ -1,0 +1,50 @@
+"""Helpers for the end-to-end tests: Go modules on disk, and reading an inner pytest run's output."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+# pytest's verbose line for one item: "<nodeid> PASSED   [ 50%]" (the percentage is optional).
+_VERBOSE_LINE = re.compile(r"^(\S+::\S+) (PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)\b")
+
+
+def write_module(root: Path, name: str, files: Mapping[str, str], *, module: str | None = None) -> Path:
+    """Write a Go module ``root/name`` (go.mod plus ``files``, dedented); its directory."""
+    mod_dir = root / name
+    mod_dir.mkdir(parents=True, exist_ok=True)
+    (mod_dir / "go.mod").write_text(f"module {module or 'example.com/' + name}\n\ngo 1.21\n")
+    for rel, text in files.items():
+        path = mod_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return mod_dir
+
+
+def outcomes_by_id(result: pytest.RunResult) -> dict[str, str]:
+    """{node id: "passed"/"failed"/...} from an inner run made with ``-v``."""
+    found: dict[str, str] = {}
+    for line in result.outlines:
+        m = _VERBOSE_LINE.match(line)
+        if m:
+            found[m.group(1)] = m.group(2).lower()
+    return found
+
+
+def section(result: pytest.RunResult, title: str) -> str:
+    """The text of one failure/error section (``____ title ____``) of an inner run's output."""
+    lines = result.outlines
+    header = re.compile(r"^_{3,} " + re.escape(title) + r" _{3,}$")
+    for i, line in enumerate(lines):
+        if header.match(line):
+            body = []
+            for rest in lines[i + 1 :]:
+                if re.match(r"^(_{3,} .* _{3,}|={3,} .* ={3,})$", rest):
+                    break
+                body.append(rest)
+            return "\n".join(body)
+    raise AssertionError(f"no section {title!r} in the output:\n{result.stdout.str()}")
