@@ -98,8 +98,9 @@ def rust_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def rpytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-              rust_env: Mapping[str, str]) -> pytest.Pytester:
+def rpytester(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, rust_env: Mapping[str, str]
+) -> pytest.Pytester:
     """``pytester`` whose inner runs use Debian's Rust 1.85."""
     for key, value in rust_env.items():
         monkeypatch.setenv(key, value)
@@ -143,8 +144,9 @@ def built_executables(pytester: pytest.Pytester, triple: str, crate: str) -> lis
 
 
 def test_crate_results_per_architecture(rpytester: pytest.Pytester) -> None:
-    write_crate(rpytester.path, {"src/lib.rs": ARCHY_LIB, "tests/roundtrip.rs": ARCHY_INTEGRATION},
-                name="archy")
+    write_crate(
+        rpytester.path, {"src/lib.rs": ARCHY_LIB, "tests/roundtrip.rs": ARCHY_INTEGRATION}, name="archy"
+    )
     arches = ["amd64", "arm64", "arm", "386", "s390x", "ppc64le"]
     result = run(rpytester, f"--arch={','.join(arches)}", "-rs")
 
@@ -176,20 +178,25 @@ def test_crate_results_per_architecture(rpytester: pytest.Pytester) -> None:
     assert table_row(result, "386") == ["3", "1", "1", "0", "native"]
     assert table_row(result, "s390x")[:5] == ["3", "1", "1", "0", "qemu"]
     assert table_row(result, "ppc64le")[:5] == ["4", "0", "1", "0", "qemu"]
-    result.stdout.fnmatch_lines([
-        "*= multiarch: results per architecture =*",
-        "Cargo.toml::lib::tests::little_endian: fails on s390x (passes on amd64, arm64, arm, 386, ppc64le)"
-        " — exactly the big-endian ones",
-        "Cargo.toml::lib::tests::word_is_64_bits: fails on arm, 386 (passes on amd64, arm64, s390x, ppc64le)"
-        " — exactly the 32-bit ones",
-        "note: Rust doc tests are not run cross-architecture*cargo test --doc*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*= multiarch: results per architecture =*",
+            "Cargo.toml::lib::tests::little_endian: fails on s390x "
+            "(passes on amd64, arm64, arm, 386, ppc64le) — exactly the big-endian ones",
+            "Cargo.toml::lib::tests::word_is_64_bits: fails on arm, 386 "
+            "(passes on amd64, arm64, s390x, ppc64le) — exactly the 32-bit ones",
+            "note: Rust doc tests are not run cross-architecture*cargo test --doc*",
+        ]
+    )
     result.stdout.no_fnmatch_line("*Traceback*")
 
 
 def test_dash_k_runs_only_the_selected_item(rpytester: pytest.Pytester) -> None:
     # Every test leaves a marker file when it runs: deselected ones must not run at all.
-    write_crate(rpytester.path, {"src/lib.rs": """
+    write_crate(
+        rpytester.path,
+        {
+            "src/lib.rs": """
         #[cfg(test)]
         mod tests {
             fn mark(name: &str) {
@@ -202,7 +209,10 @@ def test_dash_k_runs_only_the_selected_item(rpytester: pytest.Pytester) -> None:
             #[test]
             fn beta() { mark("beta") }
         }
-    """}, name="picky")
+    """
+        },
+        name="picky",
+    )
     result = run(rpytester, "--arch=arm64,s390x", "-k", "alpha and s390x")
     assert outcomes_by_id(result) == {"Cargo.toml::lib::tests::alpha[s390x]": "passed"}
     result.stdout.fnmatch_lines(["*1 passed, 3 deselected*"])
@@ -214,7 +224,11 @@ def test_dash_k_runs_only_the_selected_item(rpytester: pytest.Pytester) -> None:
 
 
 def test_go_module_and_rust_crate_in_one_run(rpytester: pytest.Pytester, gopytester: pytest.Pytester) -> None:
-    write_module(rpytester.path, "gomod", {"add_test.go": """
+    write_module(
+        rpytester.path,
+        "gomod",
+        {
+            "add_test.go": """
         package gomod
 
         import "testing"
@@ -230,14 +244,22 @@ def test_go_module_and_rust_crate_in_one_run(rpytester: pytest.Pytester, gopytes
                 t.Fatal("32-bit uint")
             }
         }
-    """})
-    write_crate(rpytester.path / "rscrate", {"src/lib.rs": """
+    """
+        },
+    )
+    write_crate(
+        rpytester.path / "rscrate",
+        {
+            "src/lib.rs": """
         #[cfg(test)]
         mod tests {
             #[test]
             fn adds() { assert_eq!(2 + 2, 4) }
         }
-    """}, name="rscrate")
+    """
+        },
+        name="rscrate",
+    )
     result = run(rpytester, "--arch=amd64,arm")
     outcomes = outcomes_by_id(result)
     rust = {k: v for k, v in outcomes.items() if k.startswith("rscrate/")}
@@ -263,7 +285,10 @@ def test_go_module_and_rust_crate_in_one_run(rpytester: pytest.Pytester, gopytes
 
 def test_compile_error_fails_that_arch_only(rpytester: pytest.Pytester) -> None:
     # A type error that only 32-bit targets compile: arm fails to build, arm64 runs.
-    write_crate(rpytester.path / "broken", {"src/lib.rs": """
+    write_crate(
+        rpytester.path / "broken",
+        {
+            "src/lib.rs": """
         #[cfg(target_pointer_width = "32")]
         pub fn width() -> u32 {
             "thirty-two"
@@ -279,7 +304,10 @@ def test_compile_error_fails_that_arch_only(rpytester: pytest.Pytester) -> None:
             #[test]
             fn width_is_known() { assert!(super::width() > 0) }
         }
-    """}, name="broken")
+    """
+        },
+        name="broken",
+    )
     rpytester.makepyfile(test_plain="def test_python_still_runs():\n    assert True\n")
     result = run(rpytester, "--arch=arm64,arm")
     assert outcomes_by_id(result) == {
@@ -301,11 +329,13 @@ def test_missing_target_std_skips_with_fix(rpytester: pytest.Pytester) -> None:
     result = run(rpytester, "--arch=riscv64", "-rs")
     assert outcomes_by_id(result) == {"Cargo.toml::[riscv64]": "skipped"}
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines([
-        "SKIPPED [[]1[]] Cargo.toml:1: Rust tests of */Cargo.toml cannot be built for riscv64: "
-        "the Rust 1.85.0 standard library for riscv64gc-unknown-linux-gnu is not installed in *"
-        "Fix: *rustup target add riscv64gc-unknown-linux-gnu*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED [[]1[]] Cargo.toml:1: Rust tests of */Cargo.toml cannot be built for riscv64: "
+            "the Rust 1.85.0 standard library for riscv64gc-unknown-linux-gnu is not installed in *"
+            "Fix: *rustup target add riscv64gc-unknown-linux-gnu*",
+        ]
+    )
 
     strict = run(rpytester, "--arch=riscv64", "--arch-strict")
     assert outcomes_by_id(strict) == {"Cargo.toml::[riscv64]": "failed"}
@@ -320,8 +350,13 @@ def test_rustup_toolchain_without_target_says_rustup_target_add(
 ) -> None:
     if not os.access(RUSTUP_CARGO, os.X_OK):
         pytest.skip(f"no rustup cargo at {RUSTUP_CARGO}")
-    sysroot = subprocess.run([str(RUSTUP_CARGO.parent / "rustc"), "--print", "sysroot"], capture_output=True,
-                             text=True, timeout=60, check=True).stdout.strip()
+    sysroot = subprocess.run(
+        [str(RUSTUP_CARGO.parent / "rustc"), "--print", "sysroot"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
     if (Path(sysroot) / "lib/rustlib/aarch64-unknown-linux-gnu").is_dir():
         pytest.skip(f"the rustup toolchain at {sysroot} has the aarch64 std: nothing is missing")
     monkeypatch.delenv("CARGO")
@@ -330,10 +365,12 @@ def test_rustup_toolchain_without_target_says_rustup_target_add(
     rpytester.makeini(f"[pytest]\nmultiarch_cargo = {RUSTUP_CARGO}\n")
     result = run(rpytester, "--arch=arm64", "-rs")
     assert outcomes_by_id(result) == {"Cargo.toml::[arm64]": "skipped"}
-    result.stdout.fnmatch_lines([
-        "SKIPPED *cannot be built for arm64: the Rust * standard library for aarch64-unknown-linux-gnu "
-        f"is not installed in {sysroot}. Fix: rustup target add --toolchain * aarch64-unknown-linux-gnu",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED *cannot be built for arm64: the Rust * standard library for aarch64-unknown-linux-gnu "
+            f"is not installed in {sysroot}. Fix: rustup target add --toolchain * aarch64-unknown-linux-gnu",
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,7 +382,10 @@ def test_dynamic_binary_with_threads_on_arm64(rpytester: pytest.Pytester) -> Non
     loading the libc of one sysroot and the loader of another hangs thread creation."""
     if subprocess.run(["dpkg", "-s", "libc6:arm64"], capture_output=True, timeout=60).returncode != 0:
         pytest.skip("libc6:arm64 is not installed: no second arm64 sysroot to mix up")
-    write_crate(rpytester.path, {"src/lib.rs": """
+    write_crate(
+        rpytester.path,
+        {
+            "src/lib.rs": """
         #[cfg(test)]
         mod tests {
             use std::sync::{mpsc, Arc, Barrier};
@@ -363,7 +403,10 @@ def test_dynamic_binary_with_threads_on_arm64(rpytester: pytest.Pytester) -> Non
                 assert_eq!(rx.iter().sum::<u64>(), 140);
             }
         }
-    """}, name="thready")
+    """
+        },
+        name="thready",
+    )
     start = time.monotonic()
     result = run(rpytester, "--arch=arm64", "--arch-timeout=30", timeout=180)
     assert outcomes_by_id(result) == {"Cargo.toml::lib::tests::threads_meet_and_report[arm64]": "passed"}
@@ -376,7 +419,10 @@ def test_dynamic_binary_with_threads_on_arm64(rpytester: pytest.Pytester) -> Non
 
 
 def test_panic_in_spawned_thread_fails_that_test(rpytester: pytest.Pytester) -> None:
-    write_crate(rpytester.path, {"src/lib.rs": """
+    write_crate(
+        rpytester.path,
+        {
+            "src/lib.rs": """
         #[cfg(test)]
         mod tests {
             #[test]
@@ -390,7 +436,10 @@ def test_panic_in_spawned_thread_fails_that_test(rpytester: pytest.Pytester) -> 
             #[test]
             fn c_after() {}
         }
-    """}, name="spawny")
+    """
+        },
+        name="spawny",
+    )
     result = run(rpytester, "--arch=arm64")
     assert outcomes_by_id(result) == {
         "Cargo.toml::lib::tests::a_before[arm64]": "passed",
@@ -407,7 +456,10 @@ def test_panic_in_spawned_thread_fails_that_test(rpytester: pytest.Pytester) -> 
 
 
 def test_abort_fails_the_culprit_and_the_rest_run_again(rpytester: pytest.Pytester) -> None:
-    write_crate(rpytester.path, {"src/lib.rs": """
+    write_crate(
+        rpytester.path,
+        {
+            "src/lib.rs": """
         #[cfg(test)]
         mod tests {
             #[test]
@@ -424,7 +476,10 @@ def test_abort_fails_the_culprit_and_the_rest_run_again(rpytester: pytest.Pytest
             #[test]
             fn c_after() {}
         }
-    """}, name="aborty")
+    """
+        },
+        name="aborty",
+    )
     result = run(rpytester, "--arch=amd64,s390x")
     assert outcomes_by_id(result) == {
         "Cargo.toml::lib::tests::a_before[amd64]": "passed",
@@ -454,7 +509,10 @@ def test_abort_fails_the_culprit_and_the_rest_run_again(rpytester: pytest.Pytest
 
 
 def test_hanging_test_times_out_and_nothing_is_left_running(rpytester: pytest.Pytester) -> None:
-    write_crate(rpytester.path, {"src/lib.rs": """
+    write_crate(
+        rpytester.path,
+        {
+            "src/lib.rs": """
         #[cfg(test)]
         mod tests {
             #[test]
@@ -468,7 +526,10 @@ def test_hanging_test_times_out_and_nothing_is_left_running(rpytester: pytest.Py
             #[test]
             fn c_after() {}
         }
-    """}, name="sleepyzq")
+    """
+        },
+        name="sleepyzq",
+    )
     start = time.monotonic()
     result = run(rpytester, "--arch=arm64", "--arch-timeout=5", timeout=120)
     elapsed = time.monotonic() - start
@@ -480,7 +541,8 @@ def test_hanging_test_times_out_and_nothing_is_left_running(rpytester: pytest.Py
     text = section(result, "tests::b_hangs [arm64]")
     assert re.match(
         r"tests::b_hangs on arm64: the test process timed out after 5\.\d+s and was killed while this test "
-        r"was running \(reproduce: ", text
+        r"was running \(reproduce: ",
+        text,
     ), text
     assert elapsed < 60
     left = subprocess.run(["pgrep", "-af", "sleepyzq-"], capture_output=True, text=True, timeout=30)
@@ -488,21 +550,25 @@ def test_hanging_test_times_out_and_nothing_is_left_running(rpytester: pytest.Py
 
 
 def test_harness_false_target_is_one_item(rpytester: pytest.Pytester) -> None:
-    write_crate(rpytester.path, {
-        "src/lib.rs": "pub fn answer() -> u32 { 42 }\n",
-        "tests/plain_ok.rs": """
+    write_crate(
+        rpytester.path,
+        {
+            "src/lib.rs": "pub fn answer() -> u32 { 42 }\n",
+            "tests/plain_ok.rs": """
             fn main() {
                 assert_eq!(plainy::answer(), 42);
                 println!("fine on {}", std::env::consts::ARCH);
             }
         """,
-        "tests/plain_fail.rs": """
+            "tests/plain_fail.rs": """
             fn main() {
                 eprintln!("wrong answer on {}", std::env::consts::ARCH);
                 std::process::exit(3);
             }
         """,
-    }, name="plainy", manifest_extra="""
+        },
+        name="plainy",
+        manifest_extra="""
         [[test]]
         name = "plain_ok"
         harness = false
@@ -510,7 +576,8 @@ def test_harness_false_target_is_one_item(rpytester: pytest.Pytester) -> None:
         [[test]]
         name = "plain_fail"
         harness = false
-    """)
+    """,
+    )
     result = run(rpytester, "--arch=s390x", "-rP")
     assert outcomes_by_id(result) == {
         "Cargo.toml::tests/plain_fail[s390x]": "failed",
@@ -527,14 +594,21 @@ def test_harness_false_target_is_one_item(rpytester: pytest.Pytester) -> None:
 
 
 def test_cargo_build_and_run_on_arch_fixtures(rpytester: pytest.Pytester) -> None:
-    write_crate(rpytester.path / "toolcrate", {"src/bin/tool.rs": """
+    write_crate(
+        rpytester.path / "toolcrate",
+        {
+            "src/bin/tool.rs": """
         fn main() {
             let who = std::env::args().nth(1).unwrap_or_default();
             let endian = if cfg!(target_endian = "big") { "big" } else { "little" };
             println!("{} {} {} {}", who, std::env::consts::ARCH, usize::BITS, endian);
         }
-    """}, name="toolcrate")
-    rpytester.makepyfile(test_tool="""
+    """
+        },
+        name="toolcrate",
+    )
+    rpytester.makepyfile(
+        test_tool="""
         from pathlib import Path
 
         CRATE = Path(__file__).parent / "toolcrate"
@@ -550,7 +624,8 @@ def test_cargo_build_and_run_on_arch_fixtures(rpytester: pytest.Pytester) -> Non
         def test_tool_is_64_bit(arch, cargo_build, run_on_arch):
             res = run_on_arch(cargo_build(CRATE, bin="tool"))
             assert res.stdout.split()[-2] == "64"
-    """)
+    """
+    )
     result = run(rpytester, "test_tool.py", "--arch=arm64,arm,s390x,riscv64", "-rsP")
     assert outcomes_by_id(result) == {
         "test_tool.py::test_tool_reports_its_arch[arm64]": "passed",
@@ -562,16 +637,21 @@ def test_cargo_build_and_run_on_arch_fixtures(rpytester: pytest.Pytester) -> Non
         "test_tool.py::test_tool_is_64_bit[s390x]": "passed",
         "test_tool.py::test_tool_is_64_bit[riscv64]": "skipped",
     }
-    result.stdout.fnmatch_lines_random([
-        "tool said: hello aarch64 64 little",
-        "tool said: hello arm 32 little",
-        "tool said: hello s390x 64 big",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "tool said: hello aarch64 64 little",
+            "tool said: hello arm 32 little",
+            "tool said: hello s390x 64 big",
+        ]
+    )
     skips = [line for line in result.outlines if line.startswith("SKIPPED [1] test_tool.py:")]
     assert len(skips) == 2, result.stdout.str()
     for line in skips:
-        assert re.search(r"cargo_build\('.*/toolcrate'\) cannot build for riscv64: the Rust 1\.85\.0 "
-                         r"standard library for riscv64gc-unknown-linux-gnu is not installed", line), line
+        assert re.search(
+            r"cargo_build\('.*/toolcrate'\) cannot build for riscv64: the Rust 1\.85\.0 "
+            r"standard library for riscv64gc-unknown-linux-gnu is not installed",
+            line,
+        ), line
         assert "Fix: use a rustup toolchain" in line
         assert "rustup target add riscv64gc-unknown-linux-gnu" in line
     assert table_row(result, "arm")[:4] == ["1", "1", "0", "0"]
