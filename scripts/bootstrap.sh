@@ -106,7 +106,11 @@ ensure_python_package() {
   # Reinstall only when pyproject.toml changed since the last editable install.
   local stamp="$repo_root/.bootstrap-python.stamp" want
   want="$(sha256sum "$repo_root/pyproject.toml" | cut -d' ' -f1) $(python3 -c 'import sys; print(sys.prefix)')"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && python3 -c 'import pytest_multiarch' 2>/dev/null; then
+  # Installed from this checkout (not another clone), with this pyproject.toml: nothing to do.
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && (cd / && python3 -c '
+import pathlib, sys, pytest_multiarch
+sys.exit(pathlib.Path(pytest_multiarch.__file__).resolve().parent.parent != pathlib.Path(sys.argv[1]).resolve())
+' "$repo_root") 2>/dev/null; then
     return 0
   fi
   say "installing the Python package and its development tools (pip install -e '.[dev]')"
