@@ -66,7 +66,9 @@ ensure_cross_linkers() {
 ensure_multiarch_libc_arm64() {
   # The host's own arm64 libc next to the cross sysroot: the "mixed sysroot" case our tests keep.
   dpkg --print-foreign-architectures | grep -qx arm64 || { as_root dpkg --add-architecture arm64; apt_updated=""; }
-  apt_install libc6:arm64
+  # Optional: a mirror mid-sync can skew libc6:arm64 from libc6:amd64; the test that needs it
+  # skips (saying how to install it) rather than the whole set-up failing.
+  apt_install libc6:arm64 || say "libc6:arm64 not installed (the mixed-sysroot test will skip)"
 }
 
 ensure_rust() {
@@ -86,7 +88,13 @@ ensure_rust() {
   local debs=("rustc-web=$RUST_VERSION" "cargo-web=$RUST_VERSION" "libstd-rust-web-1.85=$RUST_VERSION" "libstd-rust-web-dev=$RUST_VERSION")
   for a in "${RUST_DEBARCHES[@]}"; do debs+=("libstd-rust-web-dev:$a=$RUST_VERSION"); done
   say "downloading Debian's Rust $RUST_VERSION with std for ${RUST_DEBARCHES[*]}"
-  (cd "$tmp" && apt-get download -qq "${debs[@]}" 2>/dev/null)
+  local try
+  for try in 1 2 3; do  # foreign-architecture indexes are sometimes mid-sync: refresh, retry
+    (cd "$tmp" && apt-get download -qq "${debs[@]}" 2>/dev/null) && break
+    [ "$try" -eq 3 ] && { say "could not download ${debs[*]}"; return 1; }
+    say "download failed; refreshing the package lists and trying again"
+    sleep 5; apt_updated=""; apt_update
+  done
   as_root mkdir -p "$MULTIARCH_RUST_HOME/bin"
   for deb in "$tmp"/*.deb; do as_root dpkg -x "$deb" "$MULTIARCH_RUST_HOME"; done
   rm -rf "$tmp"
