@@ -27,7 +27,20 @@ class MultiarchFailure(Exception):
         self.text = text
 
 
-class ArchItem(pytest.Item):
+class ParamIdItem(pytest.Item):
+    """An item named ``test[arch]`` whose node id pytest parses the way it parses its own.
+
+    pytest 9 builds a child's structured id from its name as one opaque segment, while ids read
+    back (``--lf``, ``--deselect``) are parsed with ``[arch]`` as parameters: the two must agree.
+    """
+
+    @classmethod
+    def from_parent(cls, parent: pytest.Collector, **kw: Any) -> Any:
+        kw.setdefault("nodeid", f"{parent.nodeid}::{kw['name']}")
+        return super().from_parent(parent=parent, **kw)
+
+
+class ArchItem(ParamIdItem):
     """A test of a compiled test binary, on one architecture.
 
     Subclasses say how to run a batch of tests (``run_batch``) and which batch they belong to
@@ -154,7 +167,7 @@ def skip_or_fail(config: pytest.Config, reason: str) -> None:
     raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
-class UnavailableItem(pytest.Item):
+class UnavailableItem(ParamIdItem):
     """Stands in for the tests of a module/crate we cannot even list (no toolchain)."""
 
     def __init__(self, *, reason: str, arch: Arch, **kwargs: Any) -> None:

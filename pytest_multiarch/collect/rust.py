@@ -20,7 +20,7 @@ from ..executors import Executor, ExecutorUnavailable, select
 from ..outcome import TestOutcome
 from ..settings import get_state
 from ..toolchains import rust as rusttool
-from .base import ArchItem, UnavailableItem, skip_or_fail
+from .base import ArchItem, ParamIdItem, UnavailableItem, skip_or_fail
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ class RustProgramItem(ArchItem):
         return {self.test_name: TestOutcome(self.test_name, "failed", res.duration, output, message)}
 
 
-class BuildErrorItem(pytest.Item):
+class BuildErrorItem(ParamIdItem):
     """A crate that did not compile for one architecture: fails with rustc's message."""
 
     def __init__(self, *, arch: Arch, message: str, **kw: Any) -> None:
