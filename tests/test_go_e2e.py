@@ -797,3 +797,27 @@ def test_native_executor_cannot_run_an_emulated_arch(gopytester: pytest.Pytester
         result.stdout.fnmatch_lines([f"SKIPPED [[]1[]] s/s_test.go:*: {why}*"])
     # Nothing was built for the architecture that cannot run.
     assert not list(gopytester.path.glob(f".pytest_cache/**/go/{EMULATED}/*"))
+
+
+# --- node ids round-trip through pytest's cache and command line --------------------------------
+
+
+def test_last_failed_and_deselect_select_arch_items(gopytester: pytest.Pytester) -> None:
+    pytester = gopytester
+    write_module(pytester.path, "m", {"m_test.go": MATRIX_GO})
+    first = run(pytester, f"--arch={HOST},{EMULATED}")
+    assert first.ret == pytest.ExitCode.TESTS_FAILED
+    failed = {nid for nid, outcome in outcomes_by_id(first).items() if outcome == "failed"}
+    assert failed == {f"m/go.mod::example.com/m::{t}[{EMULATED}]" for t in ("TestLittleEndian", "TestSub")}
+
+    # --lf runs exactly the failed item (the [arch] suffix parses back as pytest's own ids do).
+    again = run(pytester, f"--arch={HOST},{EMULATED}", "--lf")
+    assert set(outcomes_by_id(again)) == failed
+    again.stdout.fnmatch_lines(["*rerun previous 2 failures*"])
+
+    # --deselect and a node id on the command line name one (test, arch) pair.
+    nodeid = f"m/go.mod::example.com/m::TestPlain[{EMULATED}]"
+    rest = run(pytester, f"--arch={HOST},{EMULATED}", "--deselect", nodeid)
+    assert set(outcomes_by_id(rest)) == set(outcomes_by_id(first)) - {nodeid}
+    one = run(pytester, f"--arch={EMULATED}", nodeid)
+    assert outcomes_by_id(one) == {nodeid: "passed"}
