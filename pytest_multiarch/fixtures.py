@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -15,7 +15,7 @@ from . import executors, proc
 from .arch import Arch
 from .collect.base import skip_or_fail
 from .executors import RunResult
-from .settings import get_state
+from .settings import State, get_state
 from .toolchains import go as gotool
 from .toolchains import rust as rusttool
 
@@ -61,6 +61,15 @@ class RunOnArch(Protocol):
 
 def _cache_name(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _build_once(state: State, key: tuple[object, ...], build: Callable[[], Path | Exception]) -> Path:
+    """Build once per session per key (tests on one arch share it); a build error fails the test."""
+    built = state.builds.get(key, build)
+    if isinstance(built, Exception):
+        pytest.fail(str(built), pytrace=False)
+    assert isinstance(built, Path)
+    return built
 
 
 def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
@@ -120,11 +129,7 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
                 )
             return out
 
-        built = state.builds.get(key, build)
-        if isinstance(built, gotool.GoError):
-            pytest.fail(str(built), pytrace=False)
-        assert isinstance(built, Path)
-        return built
+        return _build_once(state, key, build)
 
     return go_build
 
@@ -168,11 +173,7 @@ def make_cargo_build(config: pytest.Config, arch: Arch) -> CargoBuild:
             except rusttool.RustError as exc:
                 return exc
 
-        built = state.builds.get(key, build)
-        if isinstance(built, rusttool.RustError):
-            pytest.fail(str(built), pytrace=False)
-        assert isinstance(built, Path)
-        return built
+        return _build_once(state, key, build)
 
     return cargo_build
 

@@ -333,7 +333,7 @@ def _run_all(
     env = proc.base_env(
         {**rust.RUN_ENV, **rust.cargo_env(binary), "RUST_BACKTRACE": "0", **(extra_env or {})}
     )
-    names = [name for name, _ignored in rust.list_tests(binary.executable, a, executor, env=env)]
+    names = [t.name for t in rust.list_tests_detailed(binary.executable, a, executor, env=env)]
     return batch.run_tests(
         binary.executable,
         names,

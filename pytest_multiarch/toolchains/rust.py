@@ -633,22 +633,6 @@ def cargo_env(binary: TestBinary, toolchain: RustToolchain | None = None) -> dic
 # Listing
 
 
-def list_tests(
-    binary: str | os.PathLike[str],
-    arch: Arch,
-    executor: executors.Executor,
-    *,
-    env: Mapping[str, str] | None = None,
-    cwd: str | os.PathLike[str] | None = None,
-    timeout: float = LIST_TIMEOUT,
-) -> list[tuple[str, bool]]:
-    """``(name, ignored)`` for every test in a libtest binary (not for `harness = false` ones)."""
-    return [
-        (t.name, t.ignored)
-        for t in list_tests_detailed(binary, arch, executor, env=env, cwd=cwd, timeout=timeout)
-    ]
-
-
 def list_tests_detailed(
     binary: str | os.PathLike[str],
     arch: Arch,
