@@ -69,6 +69,12 @@ class QemuExecutor:
 
     def check(self, arch: Arch) -> None:
         if find_qemu(arch) is None:
+            variable = f"MULTIARCH_QEMU_{arch.name.upper()}"
+            if os.environ.get(variable):
+                raise ExecutorUnavailable(
+                    arch, f"{variable}={os.environ[variable]} is not an executable", f"point it at a "
+                    f"qemu-{arch.qemu_name}, or unset it to use qemu-{arch.qemu_name}-static from PATH"
+                )  # fmt: skip
             raise ExecutorUnavailable(arch, f"qemu-{arch.qemu_name}-static is not on PATH", INSTALL_FIX)
 
     def describe(self, arch: Arch) -> str:

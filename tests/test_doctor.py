@@ -1,0 +1,82 @@
+"""`python -m pytest_multiarch doctor`: one block per architecture, the fix for each gap, and an
+exit status that says whether every requested architecture can run. Real tools, real qemu."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RUST_PREFIX_CARGO = Path("/opt/pytest-multiarch/rust-1.85/bin/cargo")
+
+
+def doctor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_multiarch", "doctor", *args],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}, check=False,
+    )  # fmt: skip
+
+
+def block(output: str, arch: str) -> str:
+    """The lines of one architecture's block."""
+    lines = output.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.split()[:1] == [arch])
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
+    return "\n".join(lines[start:end])
+
+
+def test_ready_architectures_exit_zero_and_say_how_they_run() -> None:
+    res = doctor("--arch", "arm64,386")
+    assert res.returncode == 0, res.stderr
+    arm64 = block(res.stdout, "arm64")
+    assert arm64.splitlines()[0].split()[1] in ("ok", "runs;")
+    assert "ok run   qemu " in arm64 and "qemu-aarch64" in arm64
+    assert "ok go    builds GOARCH=arm64" in arm64
+    assert "ok run   native" in block(res.stdout, "386")
+
+
+def test_an_architecture_that_cannot_run_exits_nonzero_with_the_fix() -> None:
+    res = doctor("--arch", "s390x", "--arch-executor", "native")
+    assert res.returncode == 1
+    s390x = block(res.stdout, "s390x")
+    assert "CANNOT RUN" in s390x
+    assert "cannot run s390x code natively" in s390x
+    assert "fix: use --arch-executor=auto or qemu" in s390x
+    assert "cannot run: s390x" in res.stderr
+
+
+def test_a_missing_emulator_names_the_variable_that_points_nowhere() -> None:
+    res = doctor("--arch", "mips64", env={"MULTIARCH_QEMU_MIPS64": "/nonexistent/qemu-mips64"})
+    assert res.returncode == 1
+    mips64 = block(res.stdout, "mips64")
+    assert "MULTIARCH_QEMU_MIPS64=/nonexistent/qemu-mips64 is not an executable" in mips64
+    assert "fix: point it at a qemu-mips64" in mips64
+
+
+def test_missing_go_is_reported_with_its_fix_but_does_not_fail_the_run_check() -> None:
+    res = doctor("--arch", "arm64", env={"MULTIARCH_GO": "/nonexistent/go"})
+    assert res.returncode == 0  # arm64 still runs; only Go tests would skip
+    arm64 = block(res.stdout, "arm64")
+    assert "no go" in arm64.splitlines()[0]
+    assert "-- go    MULTIARCH_GO=/nonexistent/go is not an executable go" in arm64
+
+
+def test_unknown_architecture_is_a_usage_error_with_a_suggestion() -> None:
+    res = doctor("--arch", "arm46")
+    assert res.returncode == 2
+    assert "unknown architecture 'arm46'" in res.stderr and "Did you mean 'arm64'?" in res.stderr
+
+
+@pytest.mark.skipif(
+    not RUST_PREFIX_CARGO.exists(), reason="needs Debian's Rust with cross std: scripts/bootstrap.sh"
+)
+def test_rust_readiness_per_architecture() -> None:
+    res = doctor("--arch", "s390x,riscv64", "--cargo", str(RUST_PREFIX_CARGO))
+    assert res.returncode == 0
+    assert "ok rust  builds s390x-unknown-linux-gnu with rustc 1.85.0" in block(res.stdout, "s390x")
+    riscv64 = block(res.stdout, "riscv64")
+    assert "no rust" in riscv64.splitlines()[0]
+    assert "riscv64gc-unknown-linux-gnu is not installed" in riscv64 and "fix: " in riscv64
