@@ -77,9 +77,7 @@ class GoTestItem(ArchItem):
         self.go = go
         self.pkg = pkg
         self.setup_arch(arch, test)
-        found = gotool.find_definition(pkg.test_files, test)
-        if found:
-            self.source_path, self.source_line = found
+        self.source_path, self.source_line = pkg.where[test]
 
     def batch_key(self) -> Hashable:
         return ("go", str(self.pkg.dir), self.arch.name)
@@ -90,18 +88,13 @@ class GoTestItem(ArchItem):
         digest = hashlib.sha256(str(self.pkg.dir).encode()).hexdigest()[:16]
         binary = state.bin_dir / "go" / self.arch.name / f"{Path(self.pkg.import_path).name}-{digest}.test"
 
-        def build() -> object:
-            try:
-                gotool.build_test_binary(
-                    self.go, self.pkg, self.arch, binary, cgo=settings.go_cgo, tags=settings.go_tags
-                )
-            except gotool.GoError as exc:
-                return BuildFailed(str(exc))
-            return binary
-
-        built = state.builds.get(("go", str(self.pkg.dir), self.arch.name), build)
-        if isinstance(built, BuildFailed):
-            raise built
+        # One build per batch: the scheduler already runs each (package, arch) batch once.
+        try:
+            gotool.build_test_binary(
+                self.go, self.pkg, self.arch, binary, cgo=settings.go_cgo, tags=settings.go_tags
+            )
+        except gotool.GoError as exc:
+            raise BuildFailed(str(exc)) from None
         return batch.run_tests(
             binary, tests,
             arch=self.arch, executor=executor,

@@ -56,7 +56,11 @@ class GoPackage:
     dir: Path
     test_files: tuple[Path, ...]  # _test.go files this GOARCH compiles (build constraints applied)
     error: str | None = None
-    tests: tuple[str, ...] = field(default=())
+    where: Mapping[str, tuple[Path, int]] = field(default_factory=dict)  # test → (file, line)
+
+    @property
+    def tests(self) -> tuple[str, ...]:
+        return tuple(self.where)
 
 
 def find_go() -> str | None:
@@ -107,24 +111,14 @@ def _decode_json_stream(text: str) -> list[dict[str, object]]:
         objs.append(obj)
 
 
-def find_tests(files: Sequence[Path]) -> tuple[str, ...]:
-    """Top-level test functions declared in ``files``, in file order."""
-    names: list[str] = []
-    for f in files:
-        for name, _ in _declared_tests(f.read_text(encoding="utf-8", errors="replace")):
-            if name not in names:
-                names.append(name)
-    return tuple(names)
-
-
-def find_definition(files: Sequence[Path], test: str) -> tuple[Path, int] | None:
-    """The file and 0-based line where ``func test(`` is declared."""
+def find_tests(files: Sequence[Path]) -> dict[str, tuple[Path, int]]:
+    """Top-level tests declared in ``files``, in file order, with their file and 0-based line."""
+    found: dict[str, tuple[Path, int]] = {}
     for f in files:
         text = f.read_text(encoding="utf-8", errors="replace")
         for name, offset in _declared_tests(text):
-            if name == test:
-                return f, text.count("\n", 0, offset)
-    return None
+            found.setdefault(name, (f, text.count("\n", 0, offset)))
+    return found
 
 
 def list_packages(
@@ -148,9 +142,9 @@ def list_packages(
         files = tuple(pkg_dir / n for n in names)
         err = obj.get("Error")
         err_text = str(err.get("Err")) if isinstance(err, dict) else None
-        tests = find_tests(files)
-        if tests or err_text:
-            packages.append(GoPackage(str(obj["ImportPath"]), pkg_dir, files, err_text, tests))
+        where = find_tests(files)
+        if where or err_text:
+            packages.append(GoPackage(str(obj["ImportPath"]), pkg_dir, files, err_text, where))
     return packages
 
 
