@@ -10,7 +10,7 @@ import pytest
 from . import arch as archmod
 from . import collect, fixtures, markers, proc
 from .arch import Arch
-from .executors import EXECUTOR_CHOICES, RunResult, runs_on
+from .executors import EXECUTOR_CHOICES, runs_on
 from .report import MatrixReport
 from .settings import DEFAULT_TIMEOUT, STATE_KEY, Settings, State, get_state
 
@@ -204,6 +204,3 @@ def cargo_build(request: pytest.FixtureRequest, arch: Arch) -> fixtures.CargoBui
 def run_on_arch(request: pytest.FixtureRequest, arch: Arch) -> fixtures.RunOnArch:
     """Run a binary built for ``arch`` under the right executor; returns a RunResult."""
     return fixtures.make_run_on_arch(request.config, arch)
-
-
-__all__ = ["RunResult"]

@@ -20,7 +20,6 @@ COLLECT_KINDS = ("go", "rust")
 @dataclass
 class Settings:
     arches: list[Arch]
-    arch_given: bool  # --arch on the command line: collect Go and Rust tests
     executor: str
     timeout: float
     strict: bool
@@ -38,7 +37,8 @@ class Settings:
             arches = archmod.parse_list(values, all_arches=runnable_arches(executor))
         except archmod.ArchError as exc:
             raise pytest.UsageError(f"--arch: {exc}") from None
-        collect = {k.strip().lower() for k in config.getini("multiarch_collect") for k in k.split(",") if k}
+        entries: list[str] = config.getini("multiarch_collect")
+        collect = {kind.strip().lower() for entry in entries for kind in entry.split(",") if kind.strip()}
         unknown = collect - set(COLLECT_KINDS)
         if unknown:
             raise pytest.UsageError(
@@ -53,7 +53,6 @@ class Settings:
         cargo = config.getini("multiarch_cargo") or None
         return cls(
             arches=arches,
-            arch_given=bool(values),
             executor=executor,
             timeout=float(timeout),
             strict=bool(config.getoption("multiarch_strict")),

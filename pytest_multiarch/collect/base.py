@@ -22,10 +22,6 @@ from ..settings import get_state
 class MultiarchFailure(Exception):
     """A test failed on an architecture; its output is the report."""
 
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
 
 class ParamIdItem(pytest.Item):
     """An item named ``test[arch]`` whose node id pytest parses the way it parses its own.
