@@ -150,7 +150,7 @@ def make_cargo_build(config: pytest.Config, arch: Arch) -> CargoBuild:
         where = Path(manifest_dir).resolve()
         manifest = where if where.name == "Cargo.toml" else where / "Cargo.toml"
         try:
-            toolchain = rusttool.find_toolchain(state.settings.cargo, project_dir=manifest.parent)
+            toolchain = state.rust_toolchain(manifest.parent)
         except rusttool.RustToolchainError as exc:
             skip_or_fail(config, f"cargo_build({os.fspath(manifest_dir)!r}) for {arch.name}: {exc}")
             raise

@@ -12,6 +12,7 @@ from . import arch as archmod
 from .arch import Arch
 from .batch import Once, Scheduler
 from .executors import ExecutorUnavailable, select
+from .toolchains.rust import RustToolchain, RustToolchainError, find_toolchain
 
 DEFAULT_TIMEOUT = 600.0  # like `go test -timeout 10m`: per test process, emulation included
 COLLECT_KINDS = ("go", "rust")
@@ -85,6 +86,25 @@ class State:
     scheduler: Scheduler = field(default_factory=Scheduler)
     builds: Once[object] = field(default_factory=Once)
     notes: list[str] = field(default_factory=list)  # said once in the summary
+
+    def rust_toolchain(self, project_dir: Path) -> RustToolchain:
+        """The cargo/rustc for a crate (two rustc queries), asked once per directory per session.
+
+        Per directory: rustup picks the toolchain from rust-toolchain.toml. Raises
+        RustToolchainError (with the fix) when there is none.
+        """
+
+        def find() -> RustToolchain | RustToolchainError:
+            try:
+                return find_toolchain(self.settings.cargo, project_dir=project_dir)
+            except RustToolchainError as exc:
+                return exc
+
+        found = self.builds.get(("rust-toolchain", str(project_dir)), find)
+        if isinstance(found, RustToolchainError):
+            raise found
+        assert isinstance(found, RustToolchain)
+        return found
 
     def note(self, text: str) -> None:
         if text not in self.notes:

@@ -55,7 +55,7 @@ class CargoCrate(pytest.File):
         settings = state.settings
         crate_dir = self.path.parent
         try:
-            toolchain = rusttool.find_toolchain(settings.cargo, project_dir=crate_dir)
+            toolchain = state.rust_toolchain(crate_dir)
         except rusttool.RustToolchainError as exc:
             for a in settings.arches:
                 yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=str(exc))
