@@ -46,17 +46,16 @@ def check_run(arch: Arch, executor: str) -> Check:
 def check_rust(arch: Arch, cargo: str | None = None, project_dir: str = ".") -> Check:
     try:
         env = {**os.environ, "CARGO": cargo} if cargo else None  # an explicit --cargo wins
-        toolchain = rusttool.find_toolchain(cargo, project_dir=project_dir, env=env)
+        chosen = rusttool.choose_toolchain(arch, project_dir=project_dir, env=env)
     except rusttool.RustToolchainError as exc:
         return Check("rust", False, str(exc).split(". Fix:")[0], rusttool.INSTALL_FIX)
-    missing = rusttool.readiness(toolchain, arch, project_dir)
-    if missing is not None:
-        return Check("rust", False, missing.reason, missing.fix)
+    toolchain = chosen.toolchain
+    which = f"rustc {toolchain.version} ({toolchain.cargo}: {chosen.why})"
+    if chosen.missing is not None:
+        return Check("rust", False, f"{chosen.missing.reason}; tried {which}", chosen.missing.fix)
     linker = rusttool.find_linker(toolchain, arch, project_dir)
     via = f", linker {linker.program}" if linker is not None else ""
-    return Check(
-        "rust", True, f"builds {arch.rust_triple} with rustc {toolchain.version} ({toolchain.cargo}){via}"
-    )
+    return Check("rust", True, f"builds {arch.rust_triple} with {which}{via}")
 
 
 def diagnose(arch: Arch, executor: str, cargo: str | None = None) -> list[Check]:

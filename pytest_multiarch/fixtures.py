@@ -150,11 +150,11 @@ def make_cargo_build(config: pytest.Config, arch: Arch) -> CargoBuild:
         where = Path(manifest_dir).resolve()
         manifest = where if where.name == "Cargo.toml" else where / "Cargo.toml"
         try:
-            toolchain = state.rust_toolchain(manifest.parent)
+            chosen = state.rust_toolchain(manifest.parent, arch)
         except rusttool.RustToolchainError as exc:
             skip_or_fail(config, f"cargo_build({os.fspath(manifest_dir)!r}) for {arch.name}: {exc}")
             raise
-        missing = rusttool.readiness(toolchain, arch, manifest.parent)
+        toolchain, missing = chosen.toolchain, chosen.missing
         if missing is not None:
             skip_or_fail(
                 config, f"cargo_build({os.fspath(manifest_dir)!r}) cannot build for {arch.name}: {missing}"

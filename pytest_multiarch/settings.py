@@ -12,7 +12,7 @@ from . import arch as archmod
 from .arch import Arch
 from .batch import Once, Scheduler
 from .executors import ExecutorUnavailable, select
-from .toolchains.rust import RustToolchain, RustToolchainError, find_toolchain
+from .toolchains.rust import Chosen, RustToolchain, choose_toolchain, toolchain_of
 
 DEFAULT_TIMEOUT = 600.0  # like `go test -timeout 10m`: per test process, emulation included
 COLLECT_KINDS = ("go", "rust")
@@ -87,24 +87,26 @@ class State:
     builds: Once[object] = field(default_factory=Once)
     notes: list[str] = field(default_factory=list)  # said once in the summary
 
-    def rust_toolchain(self, project_dir: Path) -> RustToolchain:
-        """The cargo/rustc for a crate (two rustc queries), asked once per directory per session.
+    def rust_toolchain(self, project_dir: Path, arch: Arch) -> Chosen:
+        """The cargo/rustc that builds a crate for ``arch``, chosen once per (directory, arch).
 
-        Per directory: rustup picks the toolchain from rust-toolchain.toml. Raises
-        RustToolchainError (with the fix) when there is none.
+        Per directory: rustup picks the toolchain from rust-toolchain.toml; per arch: the cargo on
+        PATH may lack a target that a toolchain ``setup`` provisioned has. Each candidate's rustc
+        is asked (two queries) once per directory. Raises RustToolchainError (with the fix) when
+        there is none.
         """
 
-        def find() -> RustToolchain | RustToolchainError:
-            try:
-                return find_toolchain(self.settings.cargo, project_dir=project_dir)
-            except RustToolchainError as exc:
-                return exc
+        def lookup(cargo: str) -> RustToolchain:
+            return self.builds.get(
+                ("rustc", str(project_dir), cargo), lambda: toolchain_of(cargo, project_dir=project_dir)
+            )  # type: ignore[return-value]
 
-        found = self.builds.get(("rust-toolchain", str(project_dir)), find)
-        if isinstance(found, RustToolchainError):
-            raise found
-        assert isinstance(found, RustToolchain)
-        return found
+        def choose() -> Chosen:
+            return choose_toolchain(arch, self.settings.cargo, project_dir=project_dir, lookup=lookup)
+
+        chosen = self.builds.get(("rust-toolchain", str(project_dir), arch.name), choose)
+        assert isinstance(chosen, Chosen)
+        return chosen
 
     def note(self, text: str) -> None:
         if text not in self.notes:

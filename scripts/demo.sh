@@ -8,7 +8,7 @@ export RUST_BACKTRACE=0  # short panic reports in the demo
 ARCHES="${ARCHES:-amd64,386,arm,arm64,ppc64le,riscv64,s390x,mips64,mips64le,loong64}"
 echo "[demo] pytest --arch=$ARCHES examples/polyglot  (some failures are the point: see the report)"
 status=0
-python3 -m pytest --arch="$ARCHES" examples/polyglot -q --multiarch-report=.multiarch-bin/demo-report.json "$@" || status=$?
+"$PY" -m pytest --arch="$ARCHES" examples/polyglot -q --multiarch-report=.multiarch-bin/demo-report.json "$@" || status=$?
 # The example is built to fail on big-endian and 32-bit architectures: exit 1 (tests failed) is
 # the expected result; anything else (usage error, internal error, no tests) is not.
 if [ "$status" -ne 1 ]; then

@@ -29,6 +29,7 @@ class Built:
 
     binary: rusttool.TestBinary
     tests: tuple[rusttool.ListedTest, ...]
+    toolchain: rusttool.RustToolchain  # the one that built it (chosen per architecture)
 
 
 def has_package(manifest: Any) -> bool:
@@ -54,19 +55,18 @@ class CargoCrate(pytest.File):
         state = get_state(self.config)
         settings = state.settings
         crate_dir = self.path.parent
-        try:
-            toolchain = state.rust_toolchain(crate_dir)
-        except rusttool.RustToolchainError as exc:
-            for a in settings.arches:
-                yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=str(exc))
-            return
-        ready: list[tuple[Arch, Executor]] = []
+        ready: list[tuple[Arch, Executor, rusttool.RustToolchain]] = []
         for a in settings.arches:
-            missing = rusttool.readiness(toolchain, a, crate_dir)
+            try:
+                chosen = state.rust_toolchain(crate_dir, a)
+            except rusttool.RustToolchainError as exc:
+                yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=str(exc))
+                continue
+            missing = chosen.missing
             reason = f"Rust tests of {self.path} cannot be built for {a.name}: {missing}" if missing else ""
             if not reason:
                 try:
-                    ready.append((a, select(a, settings.executor)))
+                    ready.append((a, select(a, settings.executor), chosen.toolchain))
                     continue
                 except ExecutorUnavailable as exc:
                     reason = str(exc)
@@ -75,7 +75,7 @@ class CargoCrate(pytest.File):
         # Our own target dir: the user's tree stays clean, and builds are shared across crates.
         target_dir = state.bin_dir / "cargo-target"
 
-        def build(a: Arch, executor: Executor) -> list[Built] | rusttool.RustError:
+        def build(a: Arch, executor: Executor, toolchain: rusttool.RustToolchain) -> list[Built] | rusttool.RustError:
             try:
                 binaries = rusttool.build_tests(toolchain, self.path, a, target_dir=target_dir)
                 built = []
@@ -83,21 +83,21 @@ class CargoCrate(pytest.File):
                     if b.triple != a.rust_triple:
                         continue  # proc-macro tests: built for the host whatever --target says
                     if not b.harness:  # a plain program (`harness = false`): one test, its exit
-                        built.append(Built(b, ()))
+                        built.append(Built(b, (), toolchain))
                         continue
                     env = proc.base_env(rusttool.cargo_env(b, toolchain))
                     listed = rusttool.list_tests_detailed(
                         b.executable, a, executor, env=env, cwd=b.package_dir
                     )
-                    built.append(Built(b, tuple(listed)))
+                    built.append(Built(b, tuple(listed), toolchain))
                 return built
             except rusttool.RustError as exc:
                 return exc
 
         with ThreadPoolExecutor(max_workers=2) as pool:
-            results = list(pool.map(lambda ae: build(*ae), ready))
+            results = list(pool.map(lambda job: build(*job), ready))
         per_node: dict[str, dict[Arch, Built]] = {}
-        for (a, _), result in zip(ready, results, strict=True):
+        for (a, _, _), result in zip(ready, results, strict=True):
             if isinstance(result, rusttool.RustError):
                 yield BuildErrorItem.from_parent(self, name=f"[{a.name}]", arch=a, message=str(result))
                 continue
@@ -112,23 +112,19 @@ class CargoCrate(pytest.File):
                     yield RustProgramItem.from_parent(
                         self,
                         name=f"{name}[{a.name}]",
-                        toolchain=toolchain,
                         built=built,
                         arch=a,
                         test_name=name,
                     )
                 continue
-            yield RustPathNode.from_parent(self, name=name, toolchain=toolchain, per_arch=per_arch, prefix="")
+            yield RustPathNode.from_parent(self, name=name, per_arch=per_arch, prefix="")
 
 
 class RustPathNode(pytest.Collector):
     """A test binary, or a module inside it: children are the next ``::`` segment."""
 
-    def __init__(
-        self, *, toolchain: rusttool.RustToolchain, per_arch: dict[Arch, Built], prefix: str, **kw: Any
-    ) -> None:
+    def __init__(self, *, per_arch: dict[Arch, Built], prefix: str, **kw: Any) -> None:
         super().__init__(**kw)
-        self.toolchain = toolchain
         self.per_arch = per_arch
         self.prefix = prefix  # the module path this node stands for, e.g. "tests::"
 
@@ -150,7 +146,6 @@ class RustPathNode(pytest.Collector):
             yield RustPathNode.from_parent(
                 self,
                 name=seg,
-                toolchain=self.toolchain,
                 per_arch=self.per_arch,
                 prefix=f"{self.prefix}{seg}::",
             )
@@ -160,23 +155,14 @@ class RustPathNode(pytest.Collector):
                 listed = next((t for t in built.tests if t.name == full), None)
                 if listed is not None:
                     yield RustTestItem.from_parent(
-                        self, name=f"{leaf}[{a.name}]", toolchain=self.toolchain, built=built, arch=a,
+                        self, name=f"{leaf}[{a.name}]", built=built, arch=a,
                         listed=listed,
                     )  # fmt: skip
 
 
 class RustTestItem(ArchItem):
-    def __init__(
-        self,
-        *,
-        toolchain: rusttool.RustToolchain,
-        built: Built,
-        arch: Arch,
-        listed: rusttool.ListedTest,
-        **kw: Any,
-    ) -> None:
+    def __init__(self, *, built: Built, arch: Arch, listed: rusttool.ListedTest, **kw: Any) -> None:
         super().__init__(**kw)
-        self.toolchain = toolchain
         self.built = built
         self.listed = listed
         self.setup_arch(arch, listed.name)
@@ -194,7 +180,7 @@ class RustTestItem(ArchItem):
     def run_batch(self, tests: Sequence[str], executor: Executor) -> dict[str, TestOutcome]:
         binary = self.built.binary
         all_tests = [t.name for t in self.built.tests]
-        env = proc.base_env({**rusttool.cargo_env(binary, self.toolchain), **rusttool.RUN_ENV})
+        env = proc.base_env({**rusttool.cargo_env(binary, self.built.toolchain), **rusttool.RUN_ENV})
         return batch.run_tests(
             binary.executable, tests,
             arch=self.arch, executor=executor,
@@ -207,11 +193,8 @@ class RustTestItem(ArchItem):
 class RustProgramItem(ArchItem):
     """A `harness = false` test target: a plain program that passes when it exits 0."""
 
-    def __init__(
-        self, *, toolchain: rusttool.RustToolchain, built: Built, arch: Arch, test_name: str, **kw: Any
-    ) -> None:
+    def __init__(self, *, built: Built, arch: Arch, test_name: str, **kw: Any) -> None:
         super().__init__(**kw)
-        self.toolchain = toolchain
         self.built = built
         self.setup_arch(arch, test_name)
 
@@ -222,7 +205,7 @@ class RustProgramItem(ArchItem):
         binary = self.built.binary
         res = executors.run(
             binary.executable, [], arch=self.arch, executor=executor,
-            env=proc.base_env(rusttool.cargo_env(binary, self.toolchain)), cwd=binary.package_dir,
+            env=proc.base_env(rusttool.cargo_env(binary, self.built.toolchain)), cwd=binary.package_dir,
             timeout=get_state(self.config).settings.timeout,
         )  # fmt: skip
         output = res.stdout + res.stderr

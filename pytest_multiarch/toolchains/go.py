@@ -16,7 +16,10 @@ from .. import proc
 from ..arch import Arch
 from ..outcome import ParsedRun, TestOutcome
 
-INSTALL_FIX = "install Go 1.21 or newer (https://go.dev/doc/install; Debian: apt-get install golang-go)"
+INSTALL_FIX = (
+    "python -m pytest_multiarch setup (installs Go from the distribution, from backports on Debian 12), "
+    "or install Go 1.21 or newer (https://go.dev/doc/install)"
+)
 LIST_TIMEOUT = 120.0
 BUILD_TIMEOUT = 900.0  # a cold build compiles the standard library for the target: minutes at worst
 
@@ -64,15 +67,23 @@ class GoPackage:
 
 
 def find_go() -> str | None:
-    """The go command: $MULTIARCH_GO if set (and then only it), else PATH, else /usr/local/go."""
+    """The go command: $MULTIARCH_GO if set (and then only it), else PATH, else /usr/local/go,
+    else the newest of Debian's versioned Go packages (/usr/lib/go-1.N, which `setup` installs
+    from backports and which are not on PATH)."""
     explicit = os.environ.get("MULTIARCH_GO")
     if explicit:  # when set, the only candidate: a wrong path must not silently fall back
         found = shutil.which(explicit)
         return found if found and os.access(found, os.X_OK) else None
-    for candidate in (shutil.which("go"), "/usr/local/go/bin/go"):
+    debian = sorted(Path("/usr/lib").glob("go-1.*/bin/go"), key=_go_dir_version, reverse=True)
+    for candidate in (shutil.which("go"), "/usr/local/go/bin/go", *map(str, debian)):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def _go_dir_version(go: Path) -> tuple[int, ...]:
+    m = re.search(r"go-(\d+)\.(\d+)", str(go))
+    return (int(m.group(1)), int(m.group(2))) if m else (0,)
 
 
 def not_found_reason() -> str:
@@ -80,7 +91,10 @@ def not_found_reason() -> str:
     explicit = os.environ.get("MULTIARCH_GO")
     if explicit:
         return f"MULTIARCH_GO={explicit} is not an executable go. Fix: point it at a go, or unset it"
-    return f"Go toolchain not found (no `go` on PATH nor /usr/local/go/bin/go). Fix: {INSTALL_FIX}"
+    return (
+        "Go toolchain not found (no `go` on PATH, /usr/local/go/bin/go or /usr/lib/go-1.*/bin/go). "
+        f"Fix: {INSTALL_FIX}"
+    )
 
 
 def build_env(arch: Arch, *, cgo: bool = False, extra: Mapping[str, str] | None = None) -> dict[str, str]:

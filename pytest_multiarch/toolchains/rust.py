@@ -4,7 +4,6 @@ triple, listing their tests, and turning libtest's JSON events into per-test out
 from __future__ import annotations
 
 import functools
-import gzip
 import json
 import os
 import re
@@ -17,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import executors, proc
+from . import debian_rust
 from ..arch import Arch
 from ..outcome import ParsedRun, TestOutcome
 
 INSTALL_FIX = (
-    "install Rust (https://rustup.rs), or point the ini option multiarch_cargo or $CARGO at a cargo "
-    "(this repo's scripts/bootstrap.sh installs Debian's Rust 1.85 under /opt/pytest-multiarch/rust-1.85)"
+    "python -m pytest_multiarch setup (installs Debian's Rust with cross standard libraries, found "
+    "without any setting), or install Rust with rustup (https://rustup.rs), or point the ini option "
+    "multiarch_cargo or $CARGO at a cargo"
 )
 QUERY_TIMEOUT = 60.0
 LIST_TIMEOUT = 120.0  # a listing is one emulated start (~0.1 s); generous for loaded CI machines
@@ -44,19 +45,19 @@ _JSON_START = '{ "type": "'
 _PANIC_AT = re.compile(r"^thread '(?P<thread>[^']*)' panicked at (?P<where>.*?):?$")
 # Debian architectures with no libstd-rust matching a current rustc in Debian 12 (bookworm), and
 # what to do instead. A target's std must be exactly the version of the rustc using it.
-_RUSTUP_FIX = "use a rustup toolchain (multiarch_cargo / $CARGO) and run: rustup target add {triple}"
-_BUILD_STD_FIX = (
+RUSTUP_FIX = "use a rustup toolchain (multiarch_cargo / $CARGO) and run: rustup target add {triple}"
+BUILD_STD_FIX = (
     "{triple} is tier 3 since Rust 1.72 (no prebuilt std anywhere): build std with a nightly "
     "toolchain (cargo +nightly test -Zbuild-std --target {triple}), or leave {arch} out"
 )
-_DEBIAN_NO_STD: dict[str, tuple[str, str]] = {
-    "riscv64": ("riscv64 is not a Debian 12 architecture", _RUSTUP_FIX),
-    "loong64": ("loong64 is not a Debian 12 architecture", _RUSTUP_FIX),
-    "ppc64": ("ppc64 is not a Debian 12 release architecture", _RUSTUP_FIX),
-    "mips64el": ("Debian 12's mips64el std stops at Rust 1.70", _BUILD_STD_FIX),
-    "mips64": ("mips64 is not a Debian 12 release architecture", _BUILD_STD_FIX),
-    "mipsel": ("mipsel is not a Debian 12 release architecture", _BUILD_STD_FIX),
-    "mips": ("mips is not a Debian 12 release architecture", _BUILD_STD_FIX),
+DEBIAN_NO_STD: dict[str, tuple[str, str]] = {
+    "riscv64": ("riscv64 is not a Debian 12 architecture", RUSTUP_FIX),
+    "loong64": ("loong64 is not a Debian 12 architecture", RUSTUP_FIX),
+    "ppc64": ("ppc64 is not a Debian 12 release architecture", RUSTUP_FIX),
+    "mips64el": ("Debian 12's mips64el std stops at Rust 1.70", BUILD_STD_FIX),
+    "mips64": ("mips64 is not a Debian 12 release architecture", BUILD_STD_FIX),
+    "mipsel": ("mipsel is not a Debian 12 release architecture", BUILD_STD_FIX),
+    "mips": ("mips is not a Debian 12 release architecture", BUILD_STD_FIX),
 }
 
 
@@ -154,17 +155,45 @@ class ListedTest:
 # Discovery
 
 
+@dataclass(frozen=True)
+class CargoCandidate:
+    """A cargo to try, and why it is a candidate (shown by doctor)."""
+
+    cargo: str
+    why: str
+
+
+def cargo_candidates(
+    explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> list[CargoCandidate]:
+    """The cargos to consider, in order.
+
+    $CARGO, $RUSTC or ``explicit`` (ini ``multiarch_cargo``), when set, is the only choice: a
+    user who names a toolchain gets that one. Otherwise the cargo on PATH comes first, then each
+    Debian Rust prefix that ``python -m pytest_multiarch setup`` unpacked, newest first.
+    """
+    env = os.environ if env is None else env
+    path = env.get("PATH")
+    for value, why in ((env.get("CARGO"), "$CARGO"), (os.fspath(explicit) if explicit else None, "multiarch_cargo")):
+        if value:
+            found = shutil.which(value, path=path)
+            return [CargoCandidate(found, why)] if found else []
+    on_path = shutil.which("cargo", path=path)
+    if env.get("RUSTC"):  # a chosen rustc pairs with the cargo on PATH only
+        return [CargoCandidate(on_path, "PATH (with $RUSTC)")] if on_path else []
+    found = [CargoCandidate(on_path, "PATH")] if on_path else []
+    for cargo in debian_rust.provisioned_cargos(env):
+        if all(Path(c.cargo).resolve() != cargo.resolve() for c in found):
+            found.append(CargoCandidate(str(cargo), f"provisioned by setup in {cargo.parent.parent}"))
+    return found
+
+
 def find_cargo(
     explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
 ) -> str | None:
-    """The cargo to use: $CARGO, then ``explicit`` (ini ``multiarch_cargo``), then PATH."""
-    env = os.environ if env is None else env
-    for candidate in (env.get("CARGO"), os.fspath(explicit) if explicit else None, "cargo"):
-        if candidate:
-            found = shutil.which(candidate, path=env.get("PATH"))
-            if found:
-                return found
-    return None
+    """The first cargo to try (see :func:`cargo_candidates`)."""
+    candidates = cargo_candidates(explicit, env)
+    return candidates[0].cargo if candidates else None
 
 
 def find_rustc(cargo: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> str | None:
@@ -189,7 +218,7 @@ def find_toolchain(
     project_dir: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> RustToolchain:
-    """Find cargo and rustc and ask rustc for its version, host and sysroot.
+    """The first candidate cargo with its rustc, asked for its version, host and sysroot.
 
     ``project_dir`` matters for rustup: its proxies pick the toolchain from the directory
     (rust-toolchain.toml). Raises RustToolchainError (with the fix) when nothing usable is found.
@@ -197,7 +226,15 @@ def find_toolchain(
     env = dict(os.environ if env is None else env)
     cargo = find_cargo(explicit_cargo, env)
     if cargo is None:
-        raise RustToolchainError(f"cargo not found ($CARGO, multiarch_cargo, PATH). Fix: {INSTALL_FIX}")
+        raise RustToolchainError(f"cargo not found ($CARGO, multiarch_cargo, PATH, setup's prefixes). Fix: {INSTALL_FIX}")
+    return toolchain_of(cargo, project_dir=project_dir, env=env)
+
+
+def toolchain_of(
+    cargo: str, *, project_dir: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> RustToolchain:
+    """``cargo`` and its rustc (:func:`find_rustc`), with rustc's version, host and sysroot."""
+    env = dict(os.environ if env is None else env)
     rustc = find_rustc(cargo, env)
     if rustc is None:
         raise RustToolchainError(f"rustc not found beside {cargo} or on PATH. Fix: {INSTALL_FIX}")
@@ -208,6 +245,54 @@ def find_toolchain(
         raise RustToolchainError(f"`{rustc} -vV` did not print its release and host:\n{info}")
     sysroot = _query(rustc, ["--print", "sysroot"], env, cwd).strip()
     return RustToolchain(Path(cargo), Path(rustc), Path(sysroot), fields["release"], fields["host"])
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The toolchain picked for one architecture, and why (doctor shows it)."""
+
+    toolchain: RustToolchain
+    why: str
+    missing: Missing | None  # None: ready to build for the architecture
+
+
+def choose_toolchain(
+    arch: Arch,
+    explicit_cargo: str | os.PathLike[str] | None = None,
+    *,
+    project_dir: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    lookup: Callable[[str], RustToolchain] | None = None,
+) -> Chosen:
+    """The first candidate (:func:`cargo_candidates`) that can build for ``arch``.
+
+    When none can, the first usable one, with what it lacks. ``lookup`` turns a cargo path into
+    its toolchain (callers cache it). Raises RustToolchainError when no candidate works at all.
+    """
+    env = dict(os.environ if env is None else env)
+    candidates = cargo_candidates(explicit_cargo, env)
+    if not candidates:
+        raise RustToolchainError(
+            f"cargo not found ($CARGO, multiarch_cargo, PATH, setup's prefixes). Fix: {INSTALL_FIX}"
+        )
+    get = lookup or (lambda cargo: toolchain_of(cargo, project_dir=project_dir, env=env))
+    first: Chosen | None = None
+    error: RustToolchainError | None = None
+    for candidate in candidates:
+        try:
+            toolchain = get(candidate.cargo)
+        except RustToolchainError as exc:
+            error = error or exc
+            continue
+        missing = readiness(toolchain, arch, project_dir, env)
+        if missing is None:
+            skipped = "" if first is None else f"; {first.toolchain.cargo} lacks it"
+            return Chosen(toolchain, candidate.why + skipped, None)
+        first = first or Chosen(toolchain, candidate.why, missing)
+    if first is None:
+        assert error is not None
+        raise error
+    return first
 
 
 def _query(rustc: str, args: list[str], env: Mapping[str, str], cwd: str) -> str:
@@ -326,8 +411,8 @@ def _std_missing(toolchain: RustToolchain, arch: Arch, triple: str) -> Missing:
     name = toolchain.rustup_toolchain
     if name is not None:
         return Missing(reason, f"rustup target add --toolchain {name} {triple}")
-    if arch.debian_arch in _DEBIAN_NO_STD:
-        note, fix = _DEBIAN_NO_STD[arch.debian_arch]
+    if arch.debian_arch in DEBIAN_NO_STD:
+        note, fix = DEBIAN_NO_STD[arch.debian_arch]
         return Missing(
             f"{reason}, and Debian has none to add ({note})", fix.format(triple=triple, arch=arch.name)
         )
@@ -339,16 +424,11 @@ def _std_missing(toolchain: RustToolchain, arch: Arch, triple: str) -> Missing:
             f"dpkg --add-architecture {arch.debian_arch} && apt-get update && "
             f"apt-get install {pkg}:{arch.debian_arch}={version}",
         )
-    # A Debian rustc unpacked into a private prefix (what scripts/bootstrap.sh does): unpack the
+    # A Debian rustc unpacked into a private prefix (what `setup` does): setup unpacks the
     # matching std package into the same prefix.
-    prefix = toolchain.sysroot.parent if toolchain.sysroot.name == "usr" else toolchain.sysroot
-    version = _prefix_debian_version(toolchain) or "<rustc-web's version>"
     return Missing(
         reason + " (the std of a target must be the exact version of rustc)",
-        f"dpkg --add-architecture {arch.debian_arch} && apt-get update && "
-        f"apt-get download libstd-rust-web-dev:{arch.debian_arch}={version} && "
-        f"dpkg -x libstd-rust-web-dev_*_{arch.debian_arch}.deb {prefix} "
-        "(as this repo's scripts/bootstrap.sh does)",
+        f"python -m pytest_multiarch setup --arch={arch.name}",
     )
 
 
@@ -365,17 +445,6 @@ def _dpkg_owner(toolchain: RustToolchain) -> tuple[str, str] | None:
     pkg = res.stdout.decode(errors="replace").split(":", 1)[0].strip()
     ver = proc.run([dpkg_query, "-W", "-f=${Version}", pkg], env=env, cwd="/", timeout=QUERY_TIMEOUT)
     return (pkg, ver.stdout.decode(errors="replace").strip()) if ver.ok else None
-
-
-def _prefix_debian_version(toolchain: RustToolchain) -> str | None:
-    """The Debian version of a `dpkg -x`-unpacked rustc-web, from its changelog."""
-    changelog = toolchain.sysroot / "share/doc/rustc-web/changelog.Debian.gz"
-    try:
-        with gzip.open(changelog, "rt", encoding="utf-8") as f:
-            m = re.match(r"\S+ \(([^)]+)\)", f.readline())
-    except OSError:
-        return None
-    return m.group(1) if m else None
 
 
 # ---------------------------------------------------------------------------------------------
