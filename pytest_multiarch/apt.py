@@ -79,7 +79,7 @@ def versions(package: str) -> list[str]:
     found: list[str] = []
     for line in _query(["apt-cache", "madison", package]).splitlines():
         parts = [p.strip() for p in line.split("|")]
-        if len(parts) >= 3 and parts[0] == package.split(":")[0] and parts[1] not in found:
+        if len(parts) >= 3 and parts[0] in (package, package.split(":")[0]) and parts[1] not in found:
             found.append(parts[1])
     return found
 

@@ -268,8 +268,7 @@ def _rust_missing(req: Request) -> dict[Arch, rusttool.Chosen | None]:
 
     missing: dict[Arch, rusttool.Chosen | None] = {}
     if req.rust_from == "debian":  # only a prefix of Debian's Rust counts
-        prefixes = debian_rust.provisioned_cargos()
-        have = set(rusttool.installed_targets(lookup(str(prefixes[0])))) if prefixes else set()
+        have = {t for c in debian_rust.provisioned_cargos() for t in rusttool.installed_targets(lookup(str(c)))}
         return {a: None for a in req.arches if a.rust_triple and a.rust_triple not in have}
     for a in req.arches:
         if a.rust_triple is None:
@@ -342,34 +341,35 @@ def plan_debian_rust(req: Request, plan: Plan) -> None:
     if not arches:
         return
     host = archmod.host()
-    existing = [c.parent.parent for c in debian_rust.provisioned_cargos()]
-    prefix = existing[0] if existing else None
-    version = debian_rust.prefix_version(prefix) if prefix else None
+    existing = {debian_rust.prefix_version(c.parent.parent): c.parent.parent for c in debian_rust.provisioned_cargos()}
     stds = {
         a.debian_arch: apt.versions(debian_rust.STD_PACKAGE + ("" if a == host else f":{a.debian_arch}"))
         for a in arches
     }
-    if version is None:
-        choice = debian_rust.choose_version(apt.versions(debian_rust.HOST_PACKAGES[0]), stds)
-        if choice is None:
-            for a in arches:
-                plan.unavailable.append(Finding("rust", f"apt offers no {debian_rust.HOST_PACKAGES[0]} for {a.name}",
-                                                "apt-get update, or install Rust with rustup"))  # fmt: skip
-            return
-        version = choice.version
-        prefix = debian_rust.prefix_for(version)
+    # Extend a prefix that has a version all these arches have; else unpack a new one beside it.
+    offered = [v for v in [*existing, *apt.versions(debian_rust.HOST_PACKAGES[0])] if v]
+    choice = debian_rust.choose_version(dict.fromkeys(offered), stds)
+    if choice is None:
+        for a in arches:
+            plan.unavailable.append(Finding("rust", f"apt offers no {debian_rust.HOST_PACKAGES[0]} for {a.name}",
+                                            "apt-get update, or install Rust with rustup"))  # fmt: skip
+        return
+    version = choice.version
+    prefix = existing.get(version) or debian_rust.prefix_for(version)
+    new_prefix = version not in existing
     assert prefix is not None
     downloads = debian_rust.root() / "downloads" / version
     usable = [a for a in arches if version in stds[a.debian_arch]]
     for a in arches:
         if a not in usable:
             plan.unavailable.append(Finding(
-                "rust", f"apt offers no {debian_rust.STD_PACKAGE}:{a.debian_arch} at {version} (the version of {prefix})",
-                f"apt-get update and run setup again; if it persists, remove {prefix} so setup picks a version all arches have",
+                "rust", f"apt offers no {debian_rust.STD_PACKAGE}:{a.debian_arch} at {version}, the version "
+                "most of the selected architectures have (a target's std must match rustc exactly)",
+                "apt-get update and run setup again (mirrors are sometimes mid-sync), or use rustup",
             ))  # fmt: skip
     actions: list[Action] = [Command(("mkdir", "-p", str(downloads)))]
     unpack: list[tuple[str, str]] = []  # (package, debarch)
-    if not existing:
+    if new_prefix:
         shows = {p: apt.show(p, version) for p in debian_rust.HOST_PACKAGES}
         shared = [d for d in debian_rust.parse_depends(debian_rust.parse_show(shows[debian_rust.STD_PACKAGE]).get("Depends", ""))]
         shows.update({p: apt.show(p, version) for p in shared})
@@ -384,7 +384,7 @@ def plan_debian_rust(req: Request, plan: Plan) -> None:
     actions.append(Command(("apt-get", "download", *specs), cwd=str(downloads), tries=3))
     for p, d in unpack:
         actions.append(Command(("dpkg", "-x", str(downloads / debian_rust.deb_filename(p, version, d)), str(prefix))))
-    if not existing:
+    if new_prefix:
         multiarch = "i386-linux-gnu" if host.name == "386" else host.gnu_triple
         for tool in ("cargo", "rustc", "rustdoc"):
             actions.append(WriteFile(str(prefix / "bin" / tool), debian_rust.wrapper(prefix, tool, multiarch), 0o755))

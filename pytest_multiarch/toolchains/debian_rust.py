@@ -147,7 +147,7 @@ def wrapper(prefix: Path, tool: str, multiarch: str) -> str:
     libdir = prefix / "usr/lib" / multiarch
     return (
         "#!/bin/sh\n"
-        f"# Debian's {tool}, unpacked by `python -m pytest_multiarch setup`: its libraries live beside it.\n"
+        f"# {tool} from Debian packages, unpacked by `python -m pytest_multiarch setup` (libraries beside it)\n"
         f'LD_LIBRARY_PATH="{libdir}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}" '
         f'RUSTC="${{RUSTC:-{prefix}/bin/rustc}}" RUSTDOC="${{RUSTDOC:-{prefix}/bin/rustdoc}}" '
         f'exec "{prefix}/usr/bin/{tool}" "$@"\n'
