@@ -17,7 +17,10 @@ from .executors import EXECUTOR_CHOICES
 
 def _arch_args(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument(
-        "--arch", action="append", default=[], help=f"architectures (comma list, repeatable; default: {default})"
+        "--arch",
+        action="append",
+        default=[],
+        help=f"architectures (comma list, repeatable; default: {default})",
     )
 
 
@@ -50,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where Rust standard libraries come from (auto: rustup where it can add the target, "
         "else Debian's archive)",
     )
-    setup.add_argument("-q", "--quiet", action="store_true", help="print only what it installs and what is missing")
+    setup.add_argument(
+        "-q", "--quiet", action="store_true", help="print only what it installs and what is missing"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "setup":
@@ -58,7 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         arches = _parse_arches(parser, values)
         without = {w.strip() for value in args.without for w in value.split(",") if w.strip()}
         if without - set(provision.COMPONENTS):
-            parser.error(f"--without: unknown {sorted(without - set(provision.COMPONENTS))}; use {provision.COMPONENTS}")
+            parser.error(
+                f"--without: unknown {sorted(without - set(provision.COMPONENTS))}; "
+                f"use {', '.join(provision.COMPONENTS)}"
+            )
         req = provision.Request(tuple(arches), frozenset(provision.COMPONENTS) - without, args.rust_from)
         try:
             return provision.run_setup(

@@ -10,119 +10,34 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
-from . import apt, proc
+from . import apt, proc, provision_rust
 from . import arch as archmod
 from .arch import Arch
 from .executors import qemu
 from .executors.native import runs_natively
-from .toolchains import debian_rust
+from .plan import (
+    APT_UPDATE,
+    COMPONENTS,
+    Action,
+    Finding,
+    Plan,
+    Request,
+    Step,
+    apt_install,
+    backports,
+    backports_source,
+    run_action,
+)
 from .toolchains import go as gotool
-from .toolchains import rust as rusttool
+
+__all__ = ["COMPONENTS", "PHASES", "Request", "plan_phase", "run_setup"]
 
 MIN_GO = (1, 21)
-SETUP_TIMEOUT = 1800.0  # one apt-get install of cross compilers on a slow mirror
-APT_ENV = (("DEBIAN_FRONTEND", "noninteractive"),)
 PHASES = ("apt sources", "packages", "rustup", "foreign architectures", "Debian's Rust")
-COMPONENTS = ("qemu", "go", "cross", "rust")
-
-
-@dataclass(frozen=True)
-class Command:
-    """One program to run (argv, never a shell)."""
-
-    argv: tuple[str, ...]
-    cwd: str = "/"
-    env: tuple[tuple[str, str], ...] = ()
-    root: bool = True  # needs root (printed behind sudo for others)
-    check: bool = True  # False: a failure is reported and the run goes on
-    tries: int = 1  # mirrors are sometimes mid-sync: refresh and try again
-
-    def render(self, sudo: bool = False) -> str:
-        words = [*(f"{k}={v}" for k, v in self.env), *self.argv]
-        if sudo and self.root:
-            words = ["sudo", *(["env"] if self.env else []), *words]
-        line = shlex.join(words)
-        return f"(cd {shlex.quote(self.cwd)} && {line})" if self.cwd != "/" else line
-
-
-@dataclass(frozen=True)
-class WriteFile:
-    """A file to write whole (an apt source, a wrapper script, a marker)."""
-
-    path: str
-    text: str
-    mode: int = 0o644
-    root: bool = True
-
-    def render(self, sudo: bool = False) -> str:
-        pre = ["sudo"] if sudo and self.root else []
-        line = f"printf '%s' {shlex.quote(self.text)} | {shlex.join([*pre, 'tee', self.path])} >/dev/null"
-        if self.mode != 0o644:
-            line += " && " + shlex.join([*pre, "chmod", f"{self.mode:o}", self.path])
-        return line
-
-
-Action = Command | WriteFile
-
-
-@dataclass(frozen=True)
-class Step:
-    what: str  # what it installs, for whom
-    actions: tuple[Action, ...]
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Something already there, or something that cannot be had here (with the way out)."""
-
-    what: str
-    detail: str
-    fix: str = ""
-
-
-@dataclass
-class Plan:
-    steps: list[Step] = field(default_factory=list)
-    present: list[Finding] = field(default_factory=list)
-    unavailable: list[Finding] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Request:
-    arches: tuple[Arch, ...]
-    components: frozenset[str] = frozenset(COMPONENTS)
-    rust_from: str = "auto"  # "rustup", "debian" or "auto" (rustup where it can, else Debian's)
-    distro: apt.Distro = field(default_factory=apt.read_distro)
-
-
-def _apt_install(packages: Sequence[str], release: str | None = None) -> Command:
-    argv = ["apt-get", "install", "-y", "--no-install-recommends"]
-    if release:
-        argv += ["-t", release]
-    return Command((*argv, *packages), env=APT_ENV)
-
-
-APT_UPDATE = Command(("apt-get", "update"), env=APT_ENV, check=False)
-
-
-def _backports(distro: apt.Distro) -> str | None:
-    """The backports suite of a Debian release that needs it for QEMU ≥ 8 and Go ≥ 1.21."""
-    return "bookworm-backports" if distro.is_debian and distro.codename == "bookworm" else None
-
-
-def _backports_source(suite: str) -> WriteFile:
-    text = (
-        "Types: deb\nURIs: http://deb.debian.org/debian\n"
-        f"Suites: {suite}\nComponents: main\n"
-        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
-    )
-    return WriteFile(f"/etc/apt/sources.list.d/{suite}.sources", text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,20 +54,16 @@ def _qemu_need(req: Request, plan: Plan) -> bool:
         return False
     qemu.find_qemu.cache_clear()
     qemu.qemu_version.cache_clear()
-    old, missing = [], []
+    versions = []
     for a in emulated:
         path = qemu.find_qemu(a)
         version = qemu.qemu_version(path) if path else None
-        if path is None:
-            missing.append(a.name)
-        elif version is None or version < qemu.MIN_GOOD_QEMU:
-            old.append(f"{a.name} ({path} {'.'.join(map(str, version or ())) or 'unknown version'})")
-    if not missing and not old:
-        first = qemu.find_qemu(emulated[0])
-        version = ".".join(map(str, qemu.qemu_version(first) or ())) if first else "?"
-        plan.present.append(Finding("qemu", f"QEMU {version} user emulators for {', '.join(a.name for a in emulated)}"))
-        return False
-    return True
+        if version is None or version < qemu.MIN_GOOD_QEMU:
+            return True  # missing, unknown or too old (Go's os/exec breaks under QEMU < 8)
+        versions.append(".".join(map(str, version)))
+    shown = ", ".join(a.name for a in emulated)
+    plan.present.append(Finding("qemu", f"QEMU {versions[0]} user emulators for {shown}"))
+    return False
 
 
 def _go_version(go: str) -> tuple[int, ...]:
@@ -176,7 +87,7 @@ def _go_need(req: Request, plan: Plan) -> bool:
 def _cross_packages(req: Request) -> list[tuple[Arch, tuple[str, str]]]:
     """(arch, (cross gcc, cross libc)) for every selected foreign arch lacking either."""
     host = archmod.host()
-    wanted = []
+    wanted: list[tuple[Arch, tuple[str, str]]] = []
     if "cross" not in req.components:
         return wanted
     for a in req.arches:
@@ -211,29 +122,33 @@ def plan_system(req: Request, phase: int, plan: Plan) -> None:
     if not req.distro.uses_apt:
         for what, needed in (("qemu", want_qemu), ("go", want_go), ("cross", bool(cross))):
             if needed:
-                plan.unavailable.append(Finding(what, f"not installed, and {req.distro.pretty} has no apt", _manual_fix(what, req)))
+                plan.unavailable.append(
+                    Finding(
+                        what, f"not installed, and {req.distro.pretty} has no apt", _manual_fix(what, req)
+                    )
+                )
         return
-    backports = _backports(req.distro)
+    suite = backports(req.distro)
     if phase == 0:
         actions: list[Action] = []
-        if backports and (want_qemu or want_go) and not apt.suite_configured(backports):
-            actions.append(_backports_source(backports))
+        if suite and (want_qemu or want_go) and not apt.suite_configured(suite):
+            actions.append(backports_source(suite))
         actions.append(APT_UPDATE)
         plan.steps.append(Step("apt sources and package lists", tuple(actions)))
         return
     if want_qemu:
         plan.steps.append(Step(
             f"QEMU user emulators (8 or newer) for {', '.join(a.name for a in _emulated(req))}",
-            (_apt_install(["qemu-user-static"], backports),),
+            (apt_install(["qemu-user-static"], suite),),
         ))  # fmt: skip
     if want_go:
-        package = "golang-1.23-go" if backports else "golang-go"
-        plan.steps.append(Step("Go (found in /usr/lib/go-1.*/bin without PATH changes)" if backports else "Go",
-                               (_apt_install([package], backports),)))  # fmt: skip
+        package = "golang-1.23-go" if suite else "golang-go"
+        what = "Go (found in /usr/lib/go-1.*/bin without PATH changes)" if suite else "Go"
+        plan.steps.append(Step(what, (apt_install([package], suite),)))
     if cross:
         packages = [p for _, pkgs in cross for p in pkgs]
         names = ", ".join(a.name for a, _ in cross)
-        plan.steps.append(Step(f"cross gcc and libc for {names}", (_apt_install(["gcc", *packages]),)))
+        plan.steps.append(Step(f"cross gcc and libc for {names}", (apt_install(["gcc", *packages]),)))
 
 
 def _manual_fix(what: str, req: Request) -> str:
@@ -245,161 +160,12 @@ def _manual_fix(what: str, req: Request) -> str:
     }[what]
 
 
-# ---------------------------------------------------------------------------------------------
-# Phases 2-4: Rust standard libraries
-
-
-def _rust_missing(req: Request) -> dict[Arch, rusttool.Chosen | None]:
-    """Selected arches whose Rust std no candidate toolchain has (None: no toolchain at all)."""
-    if "rust" not in req.components:
-        return {}
-    found: dict[str, rusttool.RustToolchain | None] = {}
-
-    def lookup(cargo: str) -> rusttool.RustToolchain:
-        if cargo not in found:
-            try:
-                found[cargo] = rusttool.toolchain_of(cargo)
-            except rusttool.RustToolchainError:
-                found[cargo] = None
-        tc = found[cargo]
-        if tc is None:
-            raise rusttool.RustToolchainError(f"{cargo} does not run")
-        return tc
-
-    missing: dict[Arch, rusttool.Chosen | None] = {}
-    if req.rust_from == "debian":  # only a prefix of Debian's Rust counts
-        have = {t for c in debian_rust.provisioned_cargos() for t in rusttool.installed_targets(lookup(str(c)))}
-        return {a: None for a in req.arches if a.rust_triple and a.rust_triple not in have}
-    for a in req.arches:
-        if a.rust_triple is None:
-            continue
-        try:
-            chosen = rusttool.choose_toolchain(a, project_dir="/", lookup=lookup)
-        except rusttool.RustToolchainError:
-            missing[a] = None
-            continue
-        if a.rust_triple not in rusttool.installed_targets(chosen.toolchain):
-            missing[a] = chosen
-    return missing
-
-
-def _present_rust(req: Request, missing: dict[Arch, rusttool.Chosen | None], plan: Plan) -> None:
-    have = [a.name for a in req.arches if a.rust_triple and a not in missing]
-    if "rust" in req.components and have:
-        plan.present.append(Finding("rust", f"Rust standard libraries for {', '.join(have)}"))
-
-
-def plan_rustup(req: Request, plan: Plan) -> None:
-    """Phase 2: `rustup target add` where the first candidate cargo is rustup's."""
-    missing = _rust_missing(req)
-    _present_rust(req, missing, plan)
-    rustup = shutil.which("rustup")
-    if req.rust_from == "debian":
-        return
-    for a, chosen in missing.items():
-        name = chosen.toolchain.rustup_toolchain if chosen else None
-        if rustup and name and a.rust_triple in rusttool.known_targets(chosen.toolchain):  # type: ignore[union-attr]
-            command = Command((rustup, "target", "add", "--toolchain", name, str(a.rust_triple)), root=False)
-            plan.steps.append(Step(f"Rust std for {a.name} with rustup", (command,)))
-
-
-def _debian_arches(req: Request, missing: dict[Arch, rusttool.Chosen | None], plan: Plan) -> list[Arch]:
-    """Arches whose std Debian's archive can give; the others are reported unavailable."""
-    release = apt.DEBIAN_RELEASE_ARCHES.get(req.distro.codename, frozenset())
-    result = []
-    for a in missing:
-        if req.distro.is_debian and a.debian_arch in release and a.debian_arch not in rusttool.DEBIAN_NO_STD:
-            result.append(a)
-            continue
-        note, fix = rusttool.DEBIAN_NO_STD.get(a.debian_arch, (f"{req.distro.pretty} has no Rust std packages we can unpack", rusttool.RUSTUP_FIX))
-        plan.unavailable.append(Finding("rust", f"no Rust std for {a.name} ({a.rust_triple}): {note}",
-                                        fix.format(triple=a.rust_triple, arch=a.name)))  # fmt: skip
-    return result
-
-
-def plan_foreign_arches(req: Request, plan: Plan) -> None:
-    """Phase 3: dpkg learns the architectures whose std Debian's Rust prefix will take."""
-    if req.rust_from == "rustup":
-        return
-    missing = _rust_missing(req)
-    arches = _debian_arches(req, missing, plan)
-    host = archmod.host().debian_arch
-    known = apt.foreign_arches()
-    add = sorted({a.debian_arch for a in arches} - known - {host})
-    stale = [d for d in {a.debian_arch for a in arches} - {host} if not apt.has_lists(f"*binary-{d}_Packages*")]
-    if add or stale:
-        adds = tuple(Command(("dpkg", "--add-architecture", d)) for d in add)
-        plan.steps.append(Step(f"package lists for {', '.join(sorted({*add, *stale}))}", (*adds, APT_UPDATE)))
-
-
-def plan_debian_rust(req: Request, plan: Plan) -> None:
-    """Phase 4: Debian's rustc, cargo and per-arch std unpacked into a private prefix."""
-    if req.rust_from == "rustup":
-        return
-    missing = _rust_missing(req)
-    arches = _debian_arches(req, missing, plan)
-    if not arches:
-        return
-    host = archmod.host()
-    existing = {debian_rust.prefix_version(c.parent.parent): c.parent.parent for c in debian_rust.provisioned_cargos()}
-    stds = {
-        a.debian_arch: apt.versions(debian_rust.STD_PACKAGE + ("" if a == host else f":{a.debian_arch}"))
-        for a in arches
-    }
-    # Extend a prefix that has a version all these arches have; else unpack a new one beside it.
-    offered = [v for v in [*existing, *apt.versions(debian_rust.HOST_PACKAGES[0])] if v]
-    choice = debian_rust.choose_version(dict.fromkeys(offered), stds)
-    if choice is None:
-        for a in arches:
-            plan.unavailable.append(Finding("rust", f"apt offers no {debian_rust.HOST_PACKAGES[0]} for {a.name}",
-                                            "apt-get update, or install Rust with rustup"))  # fmt: skip
-        return
-    version = choice.version
-    prefix = existing.get(version) or debian_rust.prefix_for(version)
-    new_prefix = version not in existing
-    assert prefix is not None
-    downloads = debian_rust.root() / "downloads" / version
-    usable = [a for a in arches if version in stds[a.debian_arch]]
-    for a in arches:
-        if a not in usable:
-            plan.unavailable.append(Finding(
-                "rust", f"apt offers no {debian_rust.STD_PACKAGE}:{a.debian_arch} at {version}, the version "
-                "most of the selected architectures have (a target's std must match rustc exactly)",
-                "apt-get update and run setup again (mirrors are sometimes mid-sync), or use rustup",
-            ))  # fmt: skip
-    actions: list[Action] = [Command(("mkdir", "-p", str(downloads)))]
-    unpack: list[tuple[str, str]] = []  # (package, debarch)
-    if new_prefix:
-        shows = {p: apt.show(p, version) for p in debian_rust.HOST_PACKAGES}
-        shared = [d for d in debian_rust.parse_depends(debian_rust.parse_show(shows[debian_rust.STD_PACKAGE]).get("Depends", ""))]
-        shows.update({p: apt.show(p, version) for p in shared})
-        deps = [d for d in debian_rust.external_depends(shows) if not apt.installed(d)]
-        if deps:
-            actions.append(_apt_install(deps))
-        unpack += [(p, host.debian_arch) for p in (*debian_rust.HOST_PACKAGES, *shared)]
-    unpack += [(debian_rust.STD_PACKAGE, a.debian_arch) for a in usable if a != host]
-    if not unpack:
-        return
-    specs = [f"{p}:{d}={version}" if d != host.debian_arch else f"{p}={version}" for p, d in unpack]
-    actions.append(Command(("apt-get", "download", *specs), cwd=str(downloads), tries=3))
-    for p, d in unpack:
-        actions.append(Command(("dpkg", "-x", str(downloads / debian_rust.deb_filename(p, version, d)), str(prefix))))
-    if new_prefix:
-        multiarch = "i386-linux-gnu" if host.name == "386" else host.gnu_triple
-        for tool in ("cargo", "rustc", "rustdoc"):
-            actions.append(WriteFile(str(prefix / "bin" / tool), debian_rust.wrapper(prefix, tool, multiarch), 0o755))
-        actions.append(WriteFile(str(prefix / debian_rust.MARKER), version + "\n"))
-    actions.append(Command(("rm", "-rf", str(downloads))))
-    names = ", ".join(a.name for a in usable)
-    plan.steps.append(Step(f"Debian's Rust {debian_rust.upstream(version)} with std for {names} in {prefix}", tuple(actions)))
-
-
 PLANNERS: tuple[Callable[[Request, Plan], None], ...] = (
     lambda req, plan: plan_system(req, 0, plan),
     lambda req, plan: plan_system(req, 1, plan),
-    plan_rustup,
-    plan_foreign_arches,
-    plan_debian_rust,
+    provision_rust.plan_rustup,
+    provision_rust.plan_foreign_arches,
+    provision_rust.plan_debian_rust,
 )
 
 
@@ -411,39 +177,6 @@ def plan_phase(req: Request, phase: int) -> Plan:
 
 def is_root() -> bool:
     return os.geteuid() == 0
-
-
-# ---------------------------------------------------------------------------------------------
-# Running a plan
-
-
-def run_action(action: Action, say: Callable[[str], None]) -> bool:
-    """Run one action, saying what it runs; False when it failed (and mattered)."""
-    say("$ " + action.render())
-    if isinstance(action, WriteFile):
-        path = Path(action.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(action.text, encoding="utf-8")
-        path.chmod(action.mode)
-        return True
-    for attempt in range(1, action.tries + 1):
-        try:
-            res = proc.run(action.argv, env={**proc.base_env(), **dict(action.env)}, cwd=action.cwd, timeout=SETUP_TIMEOUT)
-        except OSError as exc:
-            say(f"  could not start {action.argv[0]}: {exc}")
-            return not action.check
-        if res.ok:
-            return True
-        output = (res.stdout + res.stderr).decode(errors="replace").strip().splitlines()
-        say(f"  {res.describe_exit()}:")
-        for line in output[-15:]:
-            say("  | " + line)
-        if attempt < action.tries:
-            say(f"  refreshing the package lists and trying again ({attempt + 1}/{action.tries})")
-            proc.run(APT_UPDATE.argv, env={**proc.base_env(), **dict(APT_UPDATE.env)}, cwd="/", timeout=SETUP_TIMEOUT)
-    if not action.check:
-        say("  (ignored: what follows checks its own needs)")
-    return not action.check
 
 
 def run_setup(
@@ -487,7 +220,10 @@ def run_setup(
     for f in unavailable:
         say(f"[setup] not available here: {f.detail}" + (f"; instead: {f.fix}" if f.fix else ""))
     if sudo and planned and not dry_run:
-        say("[setup] not root: run the commands above as root (or `sudo python -m pytest_multiarch setup ...`)")
+        say(
+            "[setup] not root: run the commands above as root "
+            "(or `sudo python -m pytest_multiarch setup ...`)"
+        )
         return 1
     if planned and not dry_run:
         still = [s.what for phase in range(len(PHASES)) for s in plan_phase(req, phase).steps]

@@ -51,6 +51,17 @@ mount -t proc proc "$ROOT/proc"
 mount -t sysfs sys "$ROOT/sys"
 mount --rbind /dev "$ROOT/dev"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# What every machine of this workplace has before anything is installed, and a fresh one would
+# too: its network trust (local CA certificates, pip's cert setting, apt's Acquire settings).
+# Nothing else of this machine's goes in.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+  chroot "$ROOT" update-ca-certificates >/dev/null 2>&1
+fi
+[ -f /etc/pip.conf ] && cp /etc/pip.conf "$ROOT/etc/pip.conf"
+for f in /etc/apt/apt.conf.d/*; do
+  grep -qsE '^Acquire::(Check-|.*Proxy|https?::)' "$f" && cp "$f" "$ROOT/etc/apt/apt.conf.d/"
+done
 
 overall=0
 results=()

@@ -75,7 +75,9 @@ class CargoCrate(pytest.File):
         # Our own target dir: the user's tree stays clean, and builds are shared across crates.
         target_dir = state.bin_dir / "cargo-target"
 
-        def build(a: Arch, executor: Executor, toolchain: rusttool.RustToolchain) -> list[Built] | rusttool.RustError:
+        def build(
+            a: Arch, executor: Executor, toolchain: rusttool.RustToolchain
+        ) -> list[Built] | rusttool.RustError:
             try:
                 binaries = rusttool.build_tests(toolchain, self.path, a, target_dir=target_dir)
                 built = []

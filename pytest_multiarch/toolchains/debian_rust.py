@@ -59,7 +59,9 @@ def provisioned_cargos(env: Mapping[str, str] | None = None) -> list[Path]:
     base = root(env)
     if not base.is_dir():
         return []
-    prefixes = sorted((p for p in base.glob("rust-*") if (p / MARKER).is_file()), key=_version_key, reverse=True)
+    prefixes = sorted(
+        (p for p in base.glob("rust-*") if (p / MARKER).is_file()), key=_version_key, reverse=True
+    )
     return [p / "bin" / "cargo" for p in prefixes if os.access(p / "bin" / "cargo", os.X_OK)]
 
 
@@ -147,7 +149,7 @@ def wrapper(prefix: Path, tool: str, multiarch: str) -> str:
     libdir = prefix / "usr/lib" / multiarch
     return (
         "#!/bin/sh\n"
-        f"# {tool} from Debian packages, unpacked by `python -m pytest_multiarch setup` (libraries beside it)\n"
+        f"# {tool} from Debian packages, unpacked by `python -m pytest_multiarch setup`\n"
         f'LD_LIBRARY_PATH="{libdir}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}" '
         f'RUSTC="${{RUSTC:-{prefix}/bin/rustc}}" RUSTDOC="${{RUSTDOC:-{prefix}/bin/rustdoc}}" '
         f'exec "{prefix}/usr/bin/{tool}" "$@"\n'

@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from .. import executors, proc
-from . import debian_rust
 from ..arch import Arch
 from ..outcome import ParsedRun, TestOutcome
+from . import debian_rust
 
 INSTALL_FIX = (
     "python -m pytest_multiarch setup (installs Debian's Rust with cross standard libraries, found "
     "without any setting), or install Rust with rustup (https://rustup.rs), or point the ini option "
     "multiarch_cargo or $CARGO at a cargo"
 )
+NOT_FOUND = f"cargo not found ($CARGO, multiarch_cargo, PATH, setup's prefixes). Fix: {INSTALL_FIX}"
 QUERY_TIMEOUT = 60.0
 LIST_TIMEOUT = 120.0  # a listing is one emulated start (~0.1 s); generous for loaded CI machines
 BUILD_TIMEOUT = 1800.0  # cold builds compile every dependency for the target
@@ -174,10 +175,13 @@ def cargo_candidates(
     """
     env = os.environ if env is None else env
     path = env.get("PATH")
-    for value, why in ((env.get("CARGO"), "$CARGO"), (os.fspath(explicit) if explicit else None, "multiarch_cargo")):
+    for value, why in (
+        (env.get("CARGO"), "$CARGO"),
+        (os.fspath(explicit) if explicit else None, "multiarch_cargo"),
+    ):
         if value:
-            found = shutil.which(value, path=path)
-            return [CargoCandidate(found, why)] if found else []
+            named = shutil.which(value, path=path)
+            return [CargoCandidate(named, why)] if named else []
     on_path = shutil.which("cargo", path=path)
     if env.get("RUSTC"):  # a chosen rustc pairs with the cargo on PATH only
         return [CargoCandidate(on_path, "PATH (with $RUSTC)")] if on_path else []
@@ -226,7 +230,7 @@ def find_toolchain(
     env = dict(os.environ if env is None else env)
     cargo = find_cargo(explicit_cargo, env)
     if cargo is None:
-        raise RustToolchainError(f"cargo not found ($CARGO, multiarch_cargo, PATH, setup's prefixes). Fix: {INSTALL_FIX}")
+        raise RustToolchainError(NOT_FOUND)
     return toolchain_of(cargo, project_dir=project_dir, env=env)
 
 
@@ -272,9 +276,7 @@ def choose_toolchain(
     env = dict(os.environ if env is None else env)
     candidates = cargo_candidates(explicit_cargo, env)
     if not candidates:
-        raise RustToolchainError(
-            f"cargo not found ($CARGO, multiarch_cargo, PATH, setup's prefixes). Fix: {INSTALL_FIX}"
-        )
+        raise RustToolchainError(NOT_FOUND)
     get = lookup or (lambda cargo: toolchain_of(cargo, project_dir=project_dir, env=env))
     first: Chosen | None = None
     error: RustToolchainError | None = None

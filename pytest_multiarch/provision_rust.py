@@ -1,0 +1,179 @@
+"""``setup``'s Rust phases: rustup targets, then Debian's Rust unpacked into a private prefix."""
+
+from __future__ import annotations
+
+import shutil
+
+from . import apt
+from . import arch as archmod
+from .arch import Arch
+from .plan import APT_UPDATE, Action, Command, Finding, Plan, Request, Step, WriteFile, apt_install
+from .toolchains import debian_rust
+from .toolchains import rust as rusttool
+
+
+def _rust_missing(req: Request) -> dict[Arch, rusttool.Chosen | None]:
+    """Selected arches whose Rust std no candidate toolchain has (None: no toolchain at all)."""
+    if "rust" not in req.components:
+        return {}
+    found: dict[str, rusttool.RustToolchain | None] = {}
+
+    def lookup(cargo: str) -> rusttool.RustToolchain:
+        if cargo not in found:
+            try:
+                found[cargo] = rusttool.toolchain_of(cargo)
+            except rusttool.RustToolchainError:
+                found[cargo] = None
+        tc = found[cargo]
+        if tc is None:
+            raise rusttool.RustToolchainError(f"{cargo} does not run")
+        return tc
+
+    missing: dict[Arch, rusttool.Chosen | None] = {}
+    if req.rust_from == "debian":  # only a prefix of Debian's Rust counts
+        have = {
+            t for c in debian_rust.provisioned_cargos() for t in rusttool.installed_targets(lookup(str(c)))
+        }
+        return {a: None for a in req.arches if a.rust_triple and a.rust_triple not in have}
+    for a in req.arches:
+        if a.rust_triple is None:
+            continue
+        try:
+            chosen = rusttool.choose_toolchain(a, project_dir="/", lookup=lookup)
+        except rusttool.RustToolchainError:
+            missing[a] = None
+            continue
+        if a.rust_triple not in rusttool.installed_targets(chosen.toolchain):
+            missing[a] = chosen
+    return missing
+
+
+def _present_rust(req: Request, missing: dict[Arch, rusttool.Chosen | None], plan: Plan) -> None:
+    have = [a.name for a in req.arches if a.rust_triple and a not in missing]
+    if "rust" in req.components and have:
+        plan.present.append(Finding("rust", f"Rust standard libraries for {', '.join(have)}"))
+
+
+def plan_rustup(req: Request, plan: Plan) -> None:
+    """Phase 2: `rustup target add` where the first candidate cargo is rustup's."""
+    missing = _rust_missing(req)
+    _present_rust(req, missing, plan)
+    rustup = shutil.which("rustup")
+    if req.rust_from == "debian":
+        return
+    for a, chosen in missing.items():
+        name = chosen.toolchain.rustup_toolchain if chosen else None
+        if rustup and name and a.rust_triple in rusttool.known_targets(chosen.toolchain):  # type: ignore[union-attr]
+            command = Command((rustup, "target", "add", "--toolchain", name, str(a.rust_triple)), root=False)
+            plan.steps.append(Step(f"Rust std for {a.name} with rustup", (command,)))
+
+
+def _debian_arches(req: Request, missing: dict[Arch, rusttool.Chosen | None], plan: Plan) -> list[Arch]:
+    """Arches whose std Debian's archive can give; the others are reported unavailable."""
+    release = apt.DEBIAN_RELEASE_ARCHES.get(req.distro.codename, frozenset())
+    result = []
+    for a in missing:
+        if req.distro.is_debian and a.debian_arch in release and a.debian_arch not in rusttool.DEBIAN_NO_STD:
+            result.append(a)
+            continue
+        note, fix = rusttool.DEBIAN_NO_STD.get(
+            a.debian_arch,
+            (f"{req.distro.pretty} has no Rust std packages we can unpack", rusttool.RUSTUP_FIX),
+        )
+        plan.unavailable.append(Finding("rust", f"no Rust std for {a.name} ({a.rust_triple}): {note}",
+                                        fix.format(triple=a.rust_triple, arch=a.name)))  # fmt: skip
+    return result
+
+
+def plan_foreign_arches(req: Request, plan: Plan) -> None:
+    """Phase 3: dpkg learns the architectures whose std Debian's Rust prefix will take."""
+    if req.rust_from == "rustup":
+        return
+    missing = _rust_missing(req)
+    arches = _debian_arches(req, missing, plan)
+    host = archmod.host().debian_arch
+    known = apt.foreign_arches()
+    add = sorted({a.debian_arch for a in arches} - known - {host})
+    stale = [
+        d for d in {a.debian_arch for a in arches} - {host} if not apt.has_lists(f"*binary-{d}_Packages*")
+    ]
+    if add or stale:
+        adds = tuple(Command(("dpkg", "--add-architecture", d)) for d in add)
+        plan.steps.append(Step(f"package lists for {', '.join(sorted({*add, *stale}))}", (*adds, APT_UPDATE)))
+
+
+def plan_debian_rust(req: Request, plan: Plan) -> None:
+    """Phase 4: Debian's rustc, cargo and per-arch std unpacked into a private prefix."""
+    if req.rust_from == "rustup":
+        return
+    missing = _rust_missing(req)
+    arches = _debian_arches(req, missing, plan)
+    if not arches:
+        return
+    host = archmod.host()
+    existing = {
+        debian_rust.prefix_version(c.parent.parent): c.parent.parent for c in debian_rust.provisioned_cargos()
+    }
+    stds = {
+        a.debian_arch: apt.versions(debian_rust.STD_PACKAGE + ("" if a == host else f":{a.debian_arch}"))
+        for a in arches
+    }
+    # Extend a prefix that has a version all these arches have; else unpack a new one beside it.
+    offered = [v for v in [*existing, *apt.versions(debian_rust.HOST_PACKAGES[0])] if v]
+    choice = debian_rust.choose_version(dict.fromkeys(offered), stds)
+    if choice is None:
+        for a in arches:
+            what = f"apt offers no {debian_rust.HOST_PACKAGES[0]} for {a.name}"
+            plan.unavailable.append(Finding("rust", what, "apt-get update, or install Rust with rustup"))
+        return
+    version = choice.version
+    prefix = existing.get(version) or debian_rust.prefix_for(version)
+    new_prefix = version not in existing
+    assert prefix is not None
+    downloads = debian_rust.root() / "downloads" / version
+    usable = [a for a in arches if version in stds[a.debian_arch]]
+    for a in arches:
+        if a not in usable:
+            plan.unavailable.append(Finding(
+                "rust", f"apt offers no {debian_rust.STD_PACKAGE}:{a.debian_arch} at {version}, the version "
+                "most of the selected architectures have (a target's std must match rustc exactly)",
+                "apt-get update and run setup again (mirrors are sometimes mid-sync), or use rustup",
+            ))  # fmt: skip
+    actions: list[Action] = [Command(("mkdir", "-p", str(downloads)))]
+    unpack: list[tuple[str, str]] = []  # (package, debarch)
+    if new_prefix:
+        shows = {p: apt.show(p, version) for p in debian_rust.HOST_PACKAGES}
+        shared = [
+            d
+            for d in debian_rust.parse_depends(
+                debian_rust.parse_show(shows[debian_rust.STD_PACKAGE]).get("Depends", "")
+            )
+        ]
+        shows.update({p: apt.show(p, version) for p in shared})
+        deps = [d for d in debian_rust.external_depends(shows) if not apt.installed(d)]
+        if deps:
+            actions.append(apt_install(deps))
+        unpack += [(p, host.debian_arch) for p in (*debian_rust.HOST_PACKAGES, *shared)]
+    unpack += [(debian_rust.STD_PACKAGE, a.debian_arch) for a in usable if a != host]
+    if not unpack:
+        return
+    specs = [f"{p}:{d}={version}" if d != host.debian_arch else f"{p}={version}" for p, d in unpack]
+    actions.append(Command(("apt-get", "download", *specs), cwd=str(downloads), tries=3))
+    for p, d in unpack:
+        actions.append(
+            Command(("dpkg", "-x", str(downloads / debian_rust.deb_filename(p, version, d)), str(prefix)))
+        )
+    if new_prefix:
+        multiarch = "i386-linux-gnu" if host.name == "386" else host.gnu_triple
+        for tool in ("cargo", "rustc", "rustdoc"):
+            actions.append(
+                WriteFile(str(prefix / "bin" / tool), debian_rust.wrapper(prefix, tool, multiarch), 0o755)
+            )
+        actions.append(WriteFile(str(prefix / debian_rust.MARKER), version + "\n"))
+    actions.append(Command(("rm", "-rf", str(downloads))))
+    names = ", ".join(a.name for a in usable)
+    plan.steps.append(
+        Step(
+            f"Debian's Rust {debian_rust.upstream(version)} with std for {names} in {prefix}", tuple(actions)
+        )
+    )
