@@ -62,6 +62,7 @@ Action = Command | WriteFile
 class Step:
     what: str  # what it installs, for whom
     actions: tuple[Action, ...]
+    arches: tuple[str, ...] = ()  # the architectures it is for, when it is for some
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Request:
     arches: tuple[Arch, ...]
     components: frozenset[str] = frozenset(COMPONENTS)
     rust_from: str = "auto"  # "rustup", "debian" or "auto" (rustup where it can, else Debian's)
+    assumed: frozenset[str] = frozenset()  # arches a dry run takes as done by an earlier phase
     distro: apt.Distro = field(default_factory=apt.read_distro)
 
 

@@ -8,6 +8,7 @@ tool is what this module exists to install.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -203,6 +204,9 @@ def run_setup(
         present += [f for f in plan.present if f not in present]
         unavailable += [f for f in plan.unavailable if f not in unavailable]
         planned_foreign = phase == 3 and bool(plan.steps)
+        if dry_run:  # later phases plan as if these steps had run
+            done = frozenset(name for step in plan.steps for name in step.arches)
+            req = dataclasses.replace(req, assumed=req.assumed | done)
         for step in plan.steps:
             planned += 1
             say(f"[setup] {'would install' if dry_run or sudo else 'installing'}: {step.what}")

@@ -30,12 +30,16 @@ def _rust_missing(req: Request) -> dict[Arch, rusttool.Chosen | None]:
         return tc
 
     missing: dict[Arch, rusttool.Chosen | None] = {}
+    arches = [a for a in req.arches if a.name not in req.assumed]
     if req.rust_from == "debian":  # only a prefix of Debian's Rust counts
-        have = {
-            t for c in debian_rust.provisioned_cargos() for t in rusttool.installed_targets(lookup(str(c)))
-        }
-        return {a: None for a in req.arches if a.rust_triple and a.rust_triple not in have}
-    for a in req.arches:
+        have: set[str] = set()
+        for cargo in debian_rust.provisioned_cargos():
+            try:
+                have.update(rusttool.installed_targets(lookup(str(cargo))))
+            except rusttool.RustToolchainError:
+                continue  # a broken prefix: its host part is unpacked again
+        return {a: None for a in arches if a.rust_triple and a.rust_triple not in have}
+    for a in arches:
         if a.rust_triple is None:
             continue
         try:
@@ -62,10 +66,14 @@ def plan_rustup(req: Request, plan: Plan) -> None:
     if req.rust_from == "debian":
         return
     for a, chosen in missing.items():
-        name = chosen.toolchain.rustup_toolchain if chosen else None
-        if rustup and name and a.rust_triple in rusttool.known_targets(chosen.toolchain):  # type: ignore[union-attr]
-            command = Command((rustup, "target", "add", "--toolchain", name, str(a.rust_triple)), root=False)
-            plan.steps.append(Step(f"Rust std for {a.name} with rustup", (command,)))
+        if rustup is None or chosen is None or chosen.toolchain.rustup_toolchain is None:
+            continue
+        if rusttool.tier3(a) or a.rust_triple not in rusttool.known_targets(chosen.toolchain):
+            continue  # rustup has no std to add: reported with Debian's route
+        name = chosen.toolchain.rustup_toolchain
+        argv = (rustup, "target", "add", "--toolchain", name, str(a.rust_triple))
+        command = Command(argv, root=False, check=False)  # cannot download: Debian's route follows
+        plan.steps.append(Step(f"Rust std for {a.name} with rustup", (command,), arches=(a.name,)))
 
 
 def _debian_arches(req: Request, missing: dict[Arch, rusttool.Chosen | None], plan: Plan) -> list[Arch]:
@@ -90,13 +98,12 @@ def plan_foreign_arches(req: Request, plan: Plan) -> None:
     if req.rust_from == "rustup":
         return
     missing = _rust_missing(req)
-    arches = _debian_arches(req, missing, plan)
     host = archmod.host().debian_arch
-    known = apt.foreign_arches()
-    add = sorted({a.debian_arch for a in arches} - known - {host})
-    stale = [
-        d for d in {a.debian_arch for a in arches} - {host} if not apt.has_lists(f"*binary-{d}_Packages*")
-    ]
+    wanted = {a.debian_arch for a in _debian_arches(req, missing, plan)} - {host}
+    if not wanted:
+        return
+    add = sorted(wanted - apt.foreign_arches())
+    stale = [d for d in wanted if not apt.has_lists(f"*binary-{d}_Packages*")]
     if add or stale:
         adds = tuple(Command(("dpkg", "--add-architecture", d)) for d in add)
         plan.steps.append(Step(f"package lists for {', '.join(sorted({*add, *stale}))}", (*adds, APT_UPDATE)))

@@ -8,27 +8,17 @@ Go build cache (the standard library compiled again for every architecture, ~9 s
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Mapping
 
 import pytest
 
-
-def find_go() -> str | None:
-    """The go the tests use, found as the plugin finds it: $MULTIARCH_GO (only it, when set), PATH,
-    then the usual install place."""
-    explicit = os.environ.get("MULTIARCH_GO")
-    for candidate in [shutil.which(explicit)] if explicit else [shutil.which("go"), "/usr/local/go/bin/go"]:
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+from pytest_multiarch.toolchains import go as gotool
 
 
 @pytest.fixture(scope="session")
 def go() -> str:
-    found = find_go()
+    found = gotool.find_go()  # as the plugin finds it (PATH, /usr/local/go, Debian's /usr/lib/go-1.N)
     if found is None:
         pytest.fail("these tests need the real Go toolchain: install Go 1.21+ (scripts/bootstrap.sh)")
     return found

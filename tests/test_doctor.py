@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from rusthelpers import debian_rust_home
 
-RUST_PREFIX_CARGO = Path("/opt/pytest-multiarch/rust-1.85/bin/cargo")
+RUST_PREFIX_CARGO = debian_rust_home() / "bin" / "cargo"
 
 
 def doctor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -76,7 +77,24 @@ def test_unknown_architecture_is_a_usage_error_with_a_suggestion() -> None:
 def test_rust_readiness_per_architecture() -> None:
     res = doctor("--arch", "s390x,riscv64", "--cargo", str(RUST_PREFIX_CARGO))
     assert res.returncode == 0
-    assert "ok rust  builds s390x-unknown-linux-gnu with rustc 1.85.0" in block(res.stdout, "s390x")
+    assert "ok rust  builds s390x-unknown-linux-gnu with rustc 1." in block(res.stdout, "s390x")
+    assert f"({RUST_PREFIX_CARGO}: $CARGO)" in block(res.stdout, "s390x")  # which, and why
     riscv64 = block(res.stdout, "riscv64")
     assert "no rust" in riscv64.splitlines()[0]
     assert "riscv64gc-unknown-linux-gnu is not installed" in riscv64 and "fix: " in riscv64
+
+
+@pytest.mark.skipif(
+    not RUST_PREFIX_CARGO.exists(), reason="needs Debian's Rust with cross std: scripts/bootstrap.sh"
+)
+def test_doctor_finds_setups_rust_without_any_setting() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("CARGO", "RUSTC", "MULTIARCH_HOME")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not Path(p, "cargo").exists())
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest_multiarch", "doctor", "--arch", "s390x"],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    s390x = block(res.stdout, "s390x")
+    assert "ok rust  builds s390x-unknown-linux-gnu" in s390x
+    assert "provisioned by setup in" in s390x

@@ -1,5 +1,5 @@
 """Rust crates end to end: inner pytest runs (``pytester``) with the real cargo/rustc (Debian's
-Rust 1.85 with cross std under /opt/pytest-multiarch/rust-1.85, see scripts/bootstrap.sh), the
+Rust with cross std, as `python -m pytest_multiarch setup` unpacks it; see tests/rusthelpers.py), the
 cross linkers and real qemu-user. No mocks: every crate here is compiled and run.
 
 Each inner run builds into its own ``.pytest_cache``, so every test compiles its crate cold
@@ -20,10 +20,12 @@ from pathlib import Path
 
 import pytest
 from gohelpers import outcomes_by_id, section, write_module
+from rusthelpers import debian_rust_home
 
 from pytest_multiarch import elf
+from pytest_multiarch.toolchains import debian_rust
 
-RUST_HOME = Path(os.environ.get("MULTIARCH_RUST_HOME", "/opt/pytest-multiarch/rust-1.85"))
+RUST_HOME = debian_rust_home()
 REAL_HOME = Path(pwd.getpwuid(os.getuid()).pw_dir)  # pytester moves $HOME; cargo/rustup must not
 RUSTUP_CARGO = REAL_HOME / ".cargo" / "bin" / "cargo"
 
@@ -85,7 +87,7 @@ def rust_env() -> dict[str, str]:
     """The environment inner runs need for Debian's Rust 1.85 (skips when it is not installed)."""
     cargo, rustc = RUST_HOME / "bin" / "cargo", RUST_HOME / "bin" / "rustc"
     if not (os.access(cargo, os.X_OK) and os.access(rustc, os.X_OK)):
-        pytest.skip(f"Debian's Rust 1.85 with cross std is not at {RUST_HOME}: run scripts/bootstrap.sh")
+        pytest.skip(f"Debian's Rust with cross std is not at {RUST_HOME}: run scripts/bootstrap.sh")
     return {
         "CARGO": str(cargo),
         "RUSTC": str(rustc),
@@ -656,3 +658,21 @@ def test_cargo_build_and_run_on_arch_fixtures(rpytester: pytest.Pytester) -> Non
         assert "rustup target add riscv64gc-unknown-linux-gnu" in line
     assert table_row(result, "arm")[:4] == ["1", "1", "0", "0"]
     assert table_row(result, "riscv64")[:4] == ["0", "0", "2", "0"]
+
+
+def test_setups_toolchain_is_found_without_any_variable(
+    rpytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `setup`, plain `pytest --arch=...` builds with the prefix it unpacked: no CARGO, no
+    ini option, and a cargo on PATH that lacks the target std does not stand in the way."""
+    monkeypatch.delenv("CARGO")
+    monkeypatch.delenv("RUSTC")
+    monkeypatch.delenv("MULTIARCH_HOME", raising=False)
+    if debian_rust_home().parent != debian_rust.root():
+        pytest.skip(f"{debian_rust_home()} is not a prefix setup made under {debian_rust.root()}")
+    write_crate(rpytester.path, {"src/lib.rs": ARCHY_LIB}, name="archy")
+    result = run(rpytester, "--arch=arm64,s390x")
+    outcomes = outcomes_by_id(result)
+    assert outcomes, result.stdout.str()
+    assert {o for i, o in outcomes.items() if "little_endian" in i} == {"passed", "failed"}
+    assert not [i for i, o in outcomes.items() if o == "skipped"], result.stdout.str()

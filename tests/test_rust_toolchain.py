@@ -1,5 +1,5 @@
 """pytest_multiarch.toolchains.rust against the real thing: Debian's Rust 1.85 (installed by
-scripts/bootstrap.sh under /opt/pytest-multiarch/rust-1.85), the cross gcc linkers and qemu-user.
+`setup` unpacks it; see tests/rusthelpers.py), the cross gcc linkers and qemu-user.
 
 The parser tests read libtest output captured from tests/fixtures/rust/sample_crate built for
 s390x (tests/fixtures/rust/captured/; regenerate by running that crate's lib test binary under
@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from rusthelpers import debian_rust_home
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import batch, executors, proc
@@ -22,7 +23,7 @@ from pytest_multiarch.arch import Arch
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.toolchains import rust
 
-RUST_HOME = Path(os.environ.get("MULTIARCH_RUST_HOME", "/opt/pytest-multiarch/rust-1.85"))
+RUST_HOME = debian_rust_home()
 FIXTURES = Path(__file__).parent / "fixtures" / "rust"
 SAMPLE = FIXTURES / "sample_crate"
 CAPTURED = FIXTURES / "captured"
@@ -40,7 +41,7 @@ def _clean_env() -> dict[str, str]:
 def toolchain() -> rust.RustToolchain:
     cargo = RUST_HOME / "bin" / "cargo"
     if not os.access(cargo, os.X_OK):
-        pytest.skip(f"Debian's Rust 1.85 is not installed at {RUST_HOME}: run scripts/bootstrap.sh")
+        pytest.skip(f"Debian's Rust is not installed at {RUST_HOME}: run scripts/bootstrap.sh")
     return rust.find_toolchain(cargo, env=_clean_env())
 
 
@@ -434,7 +435,7 @@ def mixed_sysroot() -> None:
         pytest.skip(
             "libc6:arm64 is not installed, so the mixed-sysroot case cannot happen here; install it with "
             "`dpkg --add-architecture arm64 && apt-get update && apt-get install libc6:arm64` "
-            "(scripts/bootstrap.sh does)"
+            "(scripts/test.sh does)"
         )
     if not CROSS_LOADER.exists():
         pytest.skip("the aarch64 cross sysroot is missing: apt-get install libc6-dev-arm64-cross")

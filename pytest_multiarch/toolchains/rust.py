@@ -62,6 +62,12 @@ DEBIAN_NO_STD: dict[str, tuple[str, str]] = {
 }
 
 
+def tier3(arch: Arch) -> bool:
+    """Rust ships no prebuilt std for ``arch`` anywhere (rustup cannot add it)."""
+    entry = DEBIAN_NO_STD.get(arch.debian_arch)
+    return entry is not None and entry[1] == BUILD_STD_FIX
+
+
 class RustError(Exception):
     """A cargo, rustc or test-binary step failed; the message says what, why and what to do."""
 

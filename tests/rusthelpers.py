@@ -1,0 +1,22 @@
+"""Where the tests find Debian's Rust with cross standard libraries: where `setup` put it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pytest_multiarch.toolchains import debian_rust
+
+
+def debian_rust_home() -> Path:
+    """$MULTIARCH_RUST_HOME, else the newest prefix `setup` made that has the arm64 and s390x std
+    (what the tests cross-build for), else where setup would put Rust 1.85."""
+    explicit = os.environ.get("MULTIARCH_RUST_HOME")
+    if explicit:
+        return Path(explicit)
+    for cargo in debian_rust.provisioned_cargos():
+        prefix = cargo.parent.parent
+        rustlib = prefix / "usr" / "lib" / "rustlib"
+        if all((rustlib / t).is_dir() for t in ("aarch64-unknown-linux-gnu", "s390x-unknown-linux-gnu")):
+            return prefix
+    return debian_rust.DEFAULT_ROOT / "rust-1.85"

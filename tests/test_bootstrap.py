@@ -1,0 +1,171 @@
+"""scripts/bootstrap.sh, one step at a time, each with its tool absent, half there, and present.
+
+Each test sources the script with BOOTSTRAP_FUNCTIONS_ONLY=1 under ``set -euo pipefail`` (as the
+README's commands run it) and calls one step with a PATH of stub programs that record their
+calls. A probe that aborts the script when its tool is missing (the bug that once made the
+README's first command die at once on a fresh machine) fails these tests.
+"""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BOOTSTRAP = REPO / "scripts" / "bootstrap.sh"
+
+
+def _exe(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text).lstrip())
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+@pytest.fixture
+def stubs(tmp_path: Path) -> Path:
+    """A bin dir with a recording apt-get, and the few real programs the script needs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in (
+        "sh",
+        "bash",
+        "rm",
+        "id",
+        "env",
+        "sha256sum",
+        "cut",
+        "cat",
+        "dirname",
+        "mkdir",
+        "touch",
+        "grep",
+        "wc",
+    ):
+        real = Path("/bin", tool).resolve()
+        if real.exists():
+            (bin_dir / tool).symlink_to(real)
+    _exe(
+        bin_dir / "apt-get",
+        f"""
+        #!/bin/sh
+        echo "apt-get $*" >> {tmp_path}/calls.log
+        case "$*" in *python3-venv*) touch {tmp_path}/venv-installed ;; esac
+    """,
+    )
+    return bin_dir
+
+
+def step(stubs: Path, tmp_path: Path, body: str, **env: str) -> subprocess.CompletedProcess[str]:
+    script = f"set -euo pipefail\nBOOTSTRAP_FUNCTIONS_ONLY=1 source {BOOTSTRAP}\n{body}\n"
+    return subprocess.run(
+        ["/bin/bash", "-c", script],
+        env={"PATH": str(stubs), "HOME": str(tmp_path), "MULTIARCH_VENV": str(tmp_path / "venv"), **env},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def calls(tmp_path: Path) -> list[str]:
+    log = tmp_path / "calls.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_sourcing_defines_the_steps_and_runs_nothing(stubs: Path, tmp_path: Path) -> None:
+    res = step(stubs, tmp_path, "declare -F | grep -c ' ensure_'")
+    assert res.returncode == 0, res.stderr
+    assert int(res.stdout) >= 4
+    assert calls(tmp_path) == []
+
+
+def test_python3_absent_is_installed(stubs: Path, tmp_path: Path) -> None:
+    res = step(stubs, tmp_path, "ensure_python3; echo reached")
+    assert res.returncode == 0, res.stderr
+    assert "reached" in res.stdout
+    assert any("install" in c and c.endswith("python3") for c in calls(tmp_path))
+
+
+def test_python3_present_installs_nothing(stubs: Path, tmp_path: Path) -> None:
+    (stubs / "python3").symlink_to(sys.executable)
+    res = step(stubs, tmp_path, "ensure_python3")
+    assert res.returncode == 0, res.stderr
+    assert calls(tmp_path) == []
+
+
+def test_venv_module_absent_installs_python3_venv_then_makes_the_venv(stubs: Path, tmp_path: Path) -> None:
+    # A python3 that cannot make a venv until python3-venv is installed (stock Debian 12).
+    _exe(
+        stubs / "python3",
+        f"""
+        #!/bin/sh
+        if [ "$1 $2" = "-m venv" ] && [ ! -e {tmp_path}/venv-installed ]; then
+          echo "The virtual environment was not created successfully because ensurepip is not available." >&2
+          exit 1
+        fi
+        exec {sys.executable} "$@"
+    """,
+    )
+    res = step(stubs, tmp_path, "ensure_venv; echo reached")
+    assert res.returncode == 0, res.stderr
+    assert "installing python3-venv" in res.stderr
+    assert any("python3-venv" in c for c in calls(tmp_path))
+    assert (tmp_path / "venv" / "bin" / "python").exists()
+    # Present now: nothing more to do, no apt-get.
+    (tmp_path / "calls.log").unlink()
+    res = step(stubs, tmp_path, "ensure_venv")
+    assert res.returncode == 0, res.stderr
+    assert calls(tmp_path) == []
+
+
+def test_half_made_venv_is_made_again(stubs: Path, tmp_path: Path) -> None:
+    (stubs / "python3").symlink_to(sys.executable)
+    broken = tmp_path / "venv" / "bin"
+    broken.mkdir(parents=True)
+    _exe(broken / "python", "#!/bin/sh\nexit 1\n")  # interrupted, or its python3 is gone
+    res = step(stubs, tmp_path, "ensure_venv")
+    assert res.returncode == 0, res.stderr
+    assert "made the virtual environment" in res.stderr
+    out = subprocess.run([str(broken / "python"), "-m", "pip", "--version"], capture_output=True, timeout=60)
+    assert out.returncode == 0
+
+
+def _recording_venv(tmp_path: Path, importable: bool) -> Path:
+    """A venv python that records its calls; `import pytest_multiarch` works only if told."""
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    return _exe(
+        bin_dir / "python",
+        f"""
+        #!/bin/sh
+        echo "python $*" >> {tmp_path}/calls.log
+        case "$*" in "-c import pytest_multiarch") [ -e {tmp_path}/importable ] && exit 0; exit 1 ;; esac
+        case "$*" in *"pip install"*) touch {tmp_path}/importable ;; esac
+        exit 0
+    """
+        if not importable
+        else "#!/bin/sh\nexit 0\n",
+    )
+
+
+def test_package_absent_is_installed_once(stubs: Path, tmp_path: Path) -> None:
+    _recording_venv(tmp_path, importable=False)
+    res = step(stubs, tmp_path, "ensure_python_package")
+    assert res.returncode == 0, res.stderr
+    assert any("-m pip install" in c and f"{REPO}[dev]" in c for c in calls(tmp_path))
+    (tmp_path / "calls.log").unlink()
+    res = step(stubs, tmp_path, "ensure_python_package")
+    assert res.returncode == 0, res.stderr
+    assert not any("pip install" in c for c in calls(tmp_path))
+
+
+def test_toolchains_step_hands_over_to_setup_and_fails_with_it(stubs: Path, tmp_path: Path) -> None:
+    python = _recording_venv(tmp_path, importable=False)
+    res = step(stubs, tmp_path, "ensure_toolchains", SETUP_ARCHES="arm64,s390x")
+    assert res.returncode == 0, res.stderr
+    assert "python -m pytest_multiarch setup --arch=arm64,s390x --rust-from=debian --quiet" in calls(tmp_path)
+    _exe(python, "#!/bin/sh\nexit 3\n")  # setup failed: so does the bootstrap
+    res = step(stubs, tmp_path, "ensure_toolchains; echo not-reached")
+    assert res.returncode == 3 and "not-reached" not in res.stdout
