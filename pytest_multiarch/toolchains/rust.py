@@ -417,7 +417,7 @@ def _std_missing(toolchain: RustToolchain, arch: Arch, triple: str) -> Missing:
         f"the Rust {toolchain.version} standard library for {triple} is not installed in {toolchain.sysroot}"
     )
     name = toolchain.rustup_toolchain
-    if name is not None:
+    if name is not None and not tier3(arch):
         return Missing(reason, f"rustup target add --toolchain {name} {triple}")
     if arch.debian_arch in DEBIAN_NO_STD:
         note, fix = DEBIAN_NO_STD[arch.debian_arch]
