@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 from collections.abc import Mapping
@@ -48,3 +49,19 @@ def section(result: pytest.RunResult, title: str) -> str:
                 body.append(rest)
             return "\n".join(body)
     raise AssertionError(f"no section {title!r} in the output:\n{result.stdout.str()}")
+
+
+def processes_matching(needle: str) -> list[str]:
+    """Command lines of running processes that contain ``needle`` (read from /proc, as `pgrep -af`
+    would show them, without needing procps), this test process excluded."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if needle in line:
+            found.append(f"{entry.name} {line}")
+    return found

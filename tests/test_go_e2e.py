@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gohelpers import outcomes_by_id, section, write_module
+from gohelpers import outcomes_by_id, processes_matching, section, write_module
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.executors import runs_natively
@@ -34,8 +34,7 @@ def run(pytester: pytest.Pytester, *args: str, timeout: float = TIMEOUT) -> pyte
 
 def qemu_processes_under(path: Path) -> list[str]:
     """Emulator processes still running a binary under ``path``."""
-    res = subprocess.run(["pgrep", "-af", "qemu-"], capture_output=True, text=True, timeout=30)
-    return [ln for ln in res.stdout.splitlines() if str(path) in ln]
+    return [ln for ln in processes_matching("qemu-") if str(path) in ln]
 
 
 # --- a module whose outcomes depend on byte order and word size -------------------------------------
@@ -378,8 +377,7 @@ def test_hanging_test_is_killed_and_the_rest_keep_their_results(gopytester: pyte
     assert "timed out" not in after
     assert elapsed < 40, f"the run took {elapsed:.0f}s"
     assert qemu_processes_under(gopytester.path) == []
-    left = subprocess.run(["pgrep", "-f", "sleep 313"], capture_output=True, text=True, timeout=30)
-    assert left.stdout == "", "the hanging test's grandchild survived"
+    assert processes_matching("sleep 313") == [], "the hanging test's grandchild survived"
 
 
 def test_crashing_tests_are_blamed_and_the_rest_keep_their_results(gopytester: pytest.Pytester) -> None:
