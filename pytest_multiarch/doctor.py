@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 
-from . import proc
 from .arch import Arch
 from .executors import ExecutorUnavailable, select
 from .toolchains import go as gotool
@@ -21,18 +19,12 @@ class Check:
     fix: str = ""
 
 
-@functools.cache
-def go_version(go: str) -> str:
-    res = proc.run([go, "version"], env=proc.base_env(), cwd="/", timeout=30)
-    return res.stdout.decode(errors="replace").strip().removeprefix("go version ")
-
-
 def check_go(arch: Arch) -> Check:
     go = gotool.find_go()
     if go is None:
         reason, _, fix = gotool.not_found_reason().partition(". Fix: ")
         return Check("go", False, reason, fix)
-    return Check("go", True, f"builds GOARCH={arch.goarch} with {go} ({go_version(go)})")
+    return Check("go", True, f"builds GOARCH={arch.goarch} with {go} ({gotool.version(go)})")
 
 
 def check_run(arch: Arch, executor: str) -> Check:

@@ -124,15 +124,8 @@ def run_action(action: Action, say: Callable[[str], None]) -> bool:
         path.chmod(action.mode)
         return True
     for attempt in range(1, action.tries + 1):
-        try:
-            res = proc.run(
-                action.argv,
-                env={**proc.base_env(), **dict(action.env)},
-                cwd=action.cwd,
-                timeout=SETUP_TIMEOUT,
-            )
-        except OSError as exc:
-            say(f"  could not start {action.argv[0]}: {exc}")
+        res = _run(action, say)
+        if res is None:
             return not action.check
         if res.ok:
             return True
@@ -142,12 +135,18 @@ def run_action(action: Action, say: Callable[[str], None]) -> bool:
             say("  | " + line)
         if attempt < action.tries:
             say(f"  refreshing the package lists and trying again ({attempt + 1}/{action.tries})")
-            proc.run(
-                APT_UPDATE.argv,
-                env={**proc.base_env(), **dict(APT_UPDATE.env)},
-                cwd="/",
-                timeout=SETUP_TIMEOUT,
-            )
+            _run(APT_UPDATE, say)
     if not action.check:
         say("  (ignored: what follows checks its own needs)")
     return not action.check
+
+
+def _run(command: Command, say: Callable[[str], None]) -> proc.ProcResult | None:
+    """Run ``command`` to the end; None (said why) when it cannot even start."""
+    try:
+        return proc.run(
+            command.argv, env={**proc.base_env(), **dict(command.env)}, cwd=command.cwd, timeout=SETUP_TIMEOUT
+        )
+    except OSError as exc:
+        say(f"  could not start {command.argv[0]}: {exc}")
+        return None

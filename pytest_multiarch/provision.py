@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from . import apt, proc, provision_rust
+from . import apt, provision_rust
 from . import arch as archmod
 from .arch import Arch
 from .executors import qemu
@@ -67,18 +66,13 @@ def _qemu_need(req: Request, plan: Plan) -> bool:
     return False
 
 
-def _go_version(go: str) -> tuple[int, ...]:
-    res = proc.run([go, "version"], env=proc.base_env(), cwd="/", timeout=60)
-    m = re.search(rb"go(\d+)\.(\d+)", res.stdout)
-    return (int(m.group(1)), int(m.group(2))) if m else (0,)
-
-
 def _go_need(req: Request, plan: Plan) -> bool:
     if "go" not in req.components:
         return False
     go = gotool.find_go()
     if go is not None:
-        version = _go_version(go)
+        gotool.version.cache_clear()  # a reinstalled go answers anew
+        version = gotool.release(go)
         if version >= MIN_GO:
             plan.present.append(Finding("go", f"Go {'.'.join(map(str, version))} ({go})"))
             return False
@@ -236,5 +230,4 @@ def run_setup(
             return 1
     if not planned and not quiet:
         say("[setup] nothing to install")
-    no_apt = any("has no apt" in f.detail for f in unavailable)
-    return 1 if unavailable and (strict or no_apt) else 0
+    return 1 if unavailable and (strict or not req.distro.uses_apt) else 0

@@ -136,7 +136,6 @@ def plan_debian_rust(req: Request, plan: Plan) -> None:
     version = choice.version
     prefix = existing.get(version) or debian_rust.prefix_for(version)
     new_prefix = version not in existing
-    assert prefix is not None
     downloads = debian_rust.root() / "downloads" / version
     usable = [a for a in arches if version in stds[a.debian_arch]]
     for a in arches:
@@ -150,12 +149,10 @@ def plan_debian_rust(req: Request, plan: Plan) -> None:
     unpack: list[tuple[str, str]] = []  # (package, debarch)
     if new_prefix:
         shows = {p: apt.show(p, version) for p in debian_rust.HOST_PACKAGES}
-        shared = [
-            d
-            for d in debian_rust.parse_depends(
-                debian_rust.parse_show(shows[debian_rust.STD_PACKAGE]).get("Depends", "")
-            )
-        ]
+        # libstd-rust-web-dev depends on rustc's own shared library package (libstd-rust-web-1.85).
+        shared = debian_rust.parse_depends(
+            debian_rust.parse_show(shows[debian_rust.STD_PACKAGE]).get("Depends", "")
+        )
         shows.update({p: apt.show(p, version) for p in shared})
         deps = [d for d in debian_rust.external_depends(shows) if not apt.installed(d)]
         if deps:

@@ -3,6 +3,7 @@ and turning test2json events into per-test outcomes."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -79,6 +80,19 @@ def find_go() -> str | None:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+@functools.cache
+def version(go: str) -> str:
+    """What ``go version`` says of itself, e.g. ``go1.26.8 linux/amd64`` ("" if it says nothing)."""
+    res = proc.run([go, "version"], env=proc.base_env(), cwd="/", timeout=60)
+    return res.stdout.decode(errors="replace").strip().removeprefix("go version ")
+
+
+def release(go: str) -> tuple[int, ...]:
+    """(major, minor) of ``go``'s release; (0,) when it cannot tell."""
+    m = re.match(r"go(\d+)\.(\d+)", version(go))
+    return (int(m.group(1)), int(m.group(2))) if m else (0,)
 
 
 def _go_dir_version(go: Path) -> tuple[int, ...]:
