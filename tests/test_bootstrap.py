@@ -8,22 +8,15 @@ README's first command die at once on a fresh machine) fails these tests.
 
 from __future__ import annotations
 
-import stat
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from stubs import write_executable
 
 REPO = Path(__file__).resolve().parent.parent
 BOOTSTRAP = REPO / "scripts" / "bootstrap.sh"
-
-
-def _exe(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text).lstrip())
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return path
 
 
 @pytest.fixture
@@ -49,7 +42,7 @@ def stubs(tmp_path: Path) -> Path:
         real = Path("/bin", tool).resolve()
         if real.exists():
             (bin_dir / tool).symlink_to(real)
-    _exe(
+    write_executable(
         bin_dir / "apt-get",
         f"""
         #!/bin/sh
@@ -97,7 +90,7 @@ def test_python3_present_installs_nothing(stubs: Path, tmp_path: Path) -> None:
 
 def test_venv_module_absent_installs_python3_venv_then_makes_the_venv(stubs: Path, tmp_path: Path) -> None:
     # A python3 that cannot make a venv until python3-venv is installed (stock Debian 12).
-    _exe(
+    write_executable(
         stubs / "python3",
         f"""
         #!/bin/sh
@@ -124,7 +117,7 @@ def test_half_made_venv_is_made_again(stubs: Path, tmp_path: Path) -> None:
     (stubs / "python3").symlink_to(sys.executable)
     broken = tmp_path / "venv" / "bin"
     broken.mkdir(parents=True)
-    _exe(broken / "python", "#!/bin/sh\nexit 1\n")  # interrupted, or its python3 is gone
+    write_executable(broken / "python", "#!/bin/sh\nexit 1\n")  # interrupted, or its python3 is gone
     res = step(stubs, tmp_path, "ensure_venv")
     assert res.returncode == 0, res.stderr
     assert "made the virtual environment" in res.stderr
@@ -136,7 +129,7 @@ def _recording_venv(tmp_path: Path, importable: bool) -> Path:
     """A venv python that records its calls; `import pytest_multiarch` works only if told."""
     bin_dir = tmp_path / "venv" / "bin"
     bin_dir.mkdir(parents=True)
-    return _exe(
+    return write_executable(
         bin_dir / "python",
         f"""
         #!/bin/sh
@@ -166,6 +159,6 @@ def test_toolchains_step_hands_over_to_setup_and_fails_with_it(stubs: Path, tmp_
     res = step(stubs, tmp_path, "ensure_toolchains", SETUP_ARCHES="arm64,s390x")
     assert res.returncode == 0, res.stderr
     assert "python -m pytest_multiarch setup --arch=arm64,s390x --rust-from=debian --quiet" in calls(tmp_path)
-    _exe(python, "#!/bin/sh\nexit 3\n")  # setup failed: so does the bootstrap
+    write_executable(python, "#!/bin/sh\nexit 3\n")  # setup failed: so does the bootstrap
     res = step(stubs, tmp_path, "ensure_toolchains; echo not-reached")
     assert res.returncode == 3 and "not-reached" not in res.stdout

@@ -8,13 +8,12 @@ cargo, with stub `apt-get`/`apt-cache`/`dpkg` programs that answer and record wh
 from __future__ import annotations
 
 import os
-import stat
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from stubs import write_executable
 
 from pytest_multiarch import apt, cli
 from pytest_multiarch import arch as archmod
@@ -148,11 +147,6 @@ echo "dpkg $*" >> "$STUB_LOG"
 """
 
 
-def _exe(path: Path, text: str) -> None:
-    path.write_text(textwrap.dedent(text))
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-
-
 @pytest.fixture
 def bare(tmp_path: Path) -> dict[str, str]:
     """An environment with none of the tools setup installs, and recording stub installers."""
@@ -162,12 +156,12 @@ def bare(tmp_path: Path) -> dict[str, str]:
     base.mkdir()
     for tool in ("sh", "chmod"):
         (base / tool).symlink_to(str(Path("/bin", tool).resolve()))
-    _exe(bin_dir / "apt-get", APT_GET)
-    _exe(bin_dir / "apt-cache", APT_CACHE)
-    _exe(bin_dir / "dpkg", DPKG)
-    _exe(bin_dir / "dpkg-query", "#!/bin/sh\nexit 1\n")
+    write_executable(bin_dir / "apt-get", APT_GET)
+    write_executable(bin_dir / "apt-cache", APT_CACHE)
+    write_executable(bin_dir / "dpkg", DPKG)
+    write_executable(bin_dir / "dpkg-query", "#!/bin/sh\nexit 1\n")
     go = tmp_path / "go"
-    _exe(go, '#!/bin/sh\necho "go version go1.19.8 linux/amd64"\n')  # installed, but too old
+    write_executable(go, '#!/bin/sh\necho "go version go1.19.8 linux/amd64"\n')  # installed, but too old
     os_release = tmp_path / "os-release"
     os_release.write_text(
         'PRETTY_NAME="Ubuntu 24.04 LTS"\nID=ubuntu\nID_LIKE=debian\nVERSION_CODENAME=noble\n'
