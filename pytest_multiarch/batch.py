@@ -101,21 +101,63 @@ class Once(Generic[T]):
 
 
 class Scheduler:
-    """Runs batches ahead of pytest's item-by-item reporting, on every core."""
+    """Runs builds and batches ahead of pytest's item-by-item reporting, on every core.
+
+    Builds run one at a time on a lane of their own (the compilers use every core themselves);
+    a batch that needs a build is queued only once that build is done, so batch workers never
+    sit waiting on a compiler while another batch could run.
+    """
 
     def __init__(self, workers: int | None = None) -> None:
         self._pool = ThreadPoolExecutor(
             max_workers=workers or os.cpu_count() or 2, thread_name_prefix="multiarch"
         )
+        self._build_lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="multiarch-build")
         self._futures: dict[Hashable, Future[object]] = {}
         self._lock = threading.Lock()
 
-    def submit(self, key: Hashable, work: Callable[[], object]) -> Future[object]:
+    def build(self, key: Hashable, work: Callable[[], object]) -> Future[object]:
+        """Run ``work`` on the build lane, once per key; its future."""
         with self._lock:
-            fut = self._futures.get(key)
+            fut = self._futures.get(("build", key))
             if fut is None:
-                fut = self._futures[key] = self._pool.submit(work)
+                fut = self._futures[("build", key)] = self._build_lane.submit(work)
             return fut
 
+    def submit(
+        self, key: Hashable, work: Callable[[], object], after: Future[object] | None = None
+    ) -> Future[object]:
+        """Run ``work`` once per key on the pool, once ``after`` (a build) is done."""
+        with self._lock:
+            fut = self._futures.get(key)
+            if fut is not None:
+                return fut
+            if after is None:
+                fut = self._futures[key] = self._pool.submit(work)
+                return fut
+            fut = self._futures[key] = Future()
+        proxy = fut
+
+        def start(_: Future[object]) -> None:
+            try:
+                inner = self._pool.submit(work)
+            except RuntimeError as exc:  # the pool was shut down: the session is over
+                proxy.set_exception(exc)
+                return
+            inner.add_done_callback(lambda done: _copy(done, proxy))
+
+        after.add_done_callback(start)
+        return fut
+
     def shutdown(self) -> None:
+        self._build_lane.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _copy(source: Future[object], target: Future[object]) -> None:
+    if source.cancelled():
+        target.cancel()
+    elif (exc := source.exception()) is not None:
+        target.set_exception(exc)
+    else:
+        target.set_result(source.result())

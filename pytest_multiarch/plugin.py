@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from . import arch as archmod
-from . import collect, fixtures, markers, proc
+from . import collect, distribution, fixtures, markers, proc
 from .arch import Arch
 from .executors import EXECUTOR_CHOICES, runs_on
 from .report import MatrixReport
@@ -55,6 +55,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE.json",
         help="write the per-architecture results as JSON",
     )
+    group.addoption(
+        "--arch-cache-dir",
+        dest="multiarch_cache_dir",
+        metavar="DIR",
+        help="where built test binaries and test lists are cached (default: $MULTIARCH_CACHE_DIR, "
+        "else the multiarch_cache_dir ini key, else .pytest_cache/d/multiarch)",
+    )
+    group.addoption(
+        "--arch-cache-clear",
+        dest="multiarch_cache_clear",
+        action="store_true",
+        help="empty the build cache before the run (everything is built and listed anew)",
+    )
+    group.addoption(
+        "--arch-reuse-passed",
+        dest="multiarch_reuse_passed",
+        action="store_true",
+        help="do not run again a batch whose binary, arch, executor, emulator, arguments and "
+        "environment are unchanged since it last passed: report its tests as passed (cached)",
+    )
+    parser.addini("multiarch_cache_dir", default=None, help="default for --arch-cache-dir")
+    parser.addini(
+        "multiarch_cache_max_size",
+        default=None,
+        help="prune the least recently used cache entries beyond this size at the end of a run "
+        "(e.g. 500M, 2G; default 2G)",
+    )
     parser.addini(
         "multiarch_collect",
         type="args",
@@ -83,10 +110,18 @@ def pytest_configure(config: pytest.Config) -> None:
         "exclude=[...] removes some",
     )
     settings = Settings.from_config(config)
+    distribution.prefer_loadgroup(config)
     cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
-    bin_dir = cache.mkdir("multiarch") if cache is not None else Path(config.rootpath, ".multiarch-bin")
+    if settings.cache_dir is not None:
+        bin_dir = settings.cache_dir
+    elif cache is not None:
+        bin_dir = cache.mkdir("multiarch")
+    else:
+        bin_dir = Path(config.rootpath, ".multiarch-bin")
     proc.resume()
     state = config.stash[STATE_KEY] = State(settings=settings, bin_dir=bin_dir)
+    if settings.cache_clear and not hasattr(config, "workerinput"):  # xdist workers: the controller did
+        state.cache.clear()
     report = MatrixReport(config, [a.name for a in settings.arches], settings.report_path, state.notes)
     report.runs_on = {a.name: runs_on(a, settings.executor) for a in settings.arches}
     config.stash[_REPORT_KEY] = report
@@ -97,7 +132,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # Every item has reported; batches still running serve items that will not run (-x, Ctrl-C).
     if STATE_KEY in session.config.stash:
         proc.stop_all()
-        get_state(session.config).scheduler.shutdown()
+        state = get_state(session.config)
+        state.scheduler.shutdown()
+        if not hasattr(session.config, "workerinput"):
+            state.cache.prune(state.settings.cache_max_bytes)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

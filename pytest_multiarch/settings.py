@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from . import arch as archmod
 from .arch import Arch
 from .batch import Once, Scheduler
+from .cache import DEFAULT_MAX_BYTES, BuildCache
 from .executors import ExecutorUnavailable, select
 from .toolchains.rust import Chosen, RustToolchain, choose_toolchain, toolchain_of
 
@@ -29,6 +31,10 @@ class Settings:
     go_cgo: bool
     cargo: str | None
     report_path: Path | None
+    cache_dir: Path | None = None  # None: pytest's cache directory (.pytest_cache/d/multiarch)
+    cache_clear: bool = False
+    cache_max_bytes: int = DEFAULT_MAX_BYTES
+    reuse_passed: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -52,6 +58,16 @@ class Settings:
             timeout = float(config.getini("multiarch_timeout") or DEFAULT_TIMEOUT)
         report = config.getoption("multiarch_report")
         cargo = config.getini("multiarch_cargo") or None
+        cache_dir = (
+            config.getoption("multiarch_cache_dir")
+            or os.environ.get("MULTIARCH_CACHE_DIR")
+            or config.getini("multiarch_cache_dir")
+            or None
+        )
+        try:
+            max_bytes = parse_size(config.getini("multiarch_cache_max_size") or str(DEFAULT_MAX_BYTES))
+        except ValueError as exc:
+            raise pytest.UsageError(f"multiarch_cache_max_size: {exc}") from None
         return cls(
             arches=arches,
             executor=executor,
@@ -62,7 +78,23 @@ class Settings:
             go_cgo=bool(config.getini("multiarch_go_cgo")),
             cargo=os.path.expanduser(cargo) if cargo else None,
             report_path=Path(report) if report else None,
+            cache_dir=Path(os.path.expanduser(cache_dir)).absolute() if cache_dir else None,
+            cache_clear=bool(config.getoption("multiarch_cache_clear")),
+            cache_max_bytes=max_bytes,
+            reuse_passed=bool(config.getoption("multiarch_reuse_passed")),
         )
+
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
+          "g": 1024**3, "gb": 1024**3, "gib": 1024**3}  # fmt: skip
+
+
+def parse_size(text: str) -> int:
+    """``500M``, ``2G``, ``1.5GiB``, ``1048576``: a size in bytes (binary units)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ValueError(f"{text!r} is not a size; write e.g. 500M or 2G")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
 def runnable_arches(executor: str) -> list[Arch]:
@@ -82,10 +114,14 @@ class State:
     """Everything the plugin keeps for one session, in ``config.stash``."""
 
     settings: Settings
-    bin_dir: Path  # where built binaries go (under pytest's cache dir)
+    bin_dir: Path  # where built binaries go: the build cache's root
     scheduler: Scheduler = field(default_factory=Scheduler)
+    cache: BuildCache = field(init=False)
     builds: Once[object] = field(default_factory=Once)
     notes: list[str] = field(default_factory=list)  # said once in the summary
+
+    def __post_init__(self) -> None:
+        self.cache = BuildCache(self.bin_dir)
 
     def rust_toolchain(self, project_dir: Path, arch: Arch) -> Chosen:
         """The cargo/rustc that builds a crate for ``arch``, chosen once per (directory, arch).

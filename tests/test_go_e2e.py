@@ -474,7 +474,7 @@ def test_ctrl_c_stops_the_run_and_its_emulators(gopytester: pytest.Pytester) -> 
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not any(qemu in ln and "/b-" in ln for ln in qemu_processes_under(gopytester.path)):
+        while not any(qemu in ln and "/b.test" in ln for ln in qemu_processes_under(gopytester.path)):
             assert time.monotonic() < deadline, "the stuck test never started"
             assert inner.poll() is None, inner.communicate()[0].decode()
             time.sleep(0.1)

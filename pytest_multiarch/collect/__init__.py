@@ -39,6 +39,7 @@ def schedule_batches(items: list[pytest.Item]) -> None:
     groups: dict[object, list[ArchItem]] = {}
     for item in items:
         if isinstance(item, ArchItem):
+            item.selected()
             groups.setdefault(item.batch_key(), []).append(item)
     xdist = bool(items) and items[0].config.pluginmanager.hasplugin("xdist")
     for key, members in groups.items():

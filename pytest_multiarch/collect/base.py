@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Hashable, Sequence
 from concurrent.futures import Future
@@ -11,7 +10,6 @@ from typing import Any
 
 import pytest
 from _pytest._code.code import ExceptionInfo, TerminalRepr
-from filelock import FileLock
 
 from ..arch import Arch
 from ..executors import Executor, ExecutorUnavailable, select
@@ -64,6 +62,13 @@ class ArchItem(ParamIdItem):
     def run_batch(self, tests: Sequence[str], executor: Executor) -> dict[str, TestOutcome]:
         raise NotImplementedError
 
+    def selected(self) -> None:
+        """Told once collection is final (after -k, --lf) that this item will run."""
+
+    def prerequisite(self) -> Future[object] | None:
+        """A build this item's batch needs first (started now if it is not yet), or None."""
+        return None
+
     # --- shared behaviour ----------------------------------------------------------------
     def executor(self) -> Executor:
         return select(self.arch, get_state(self.config).settings.executor)
@@ -83,12 +88,9 @@ class ArchItem(ParamIdItem):
         key = self.batch_key()
 
         def work() -> object:
-            # Other pytest processes (xdist workers, parallel CI jobs on one machine) may build
-            # the same binary: one at a time per batch key.
-            with FileLock(state.bin_dir / "locks" / f"{_key_digest(key)}.lock"):
-                return self.run_batch(tests, executor)
+            return self.run_batch(tests, executor)
 
-        return state.scheduler.submit(key, work)
+        return state.scheduler.submit(key, work, after=self.prerequisite())
 
     def setup(self) -> None:
         try:
@@ -146,10 +148,6 @@ def failure_headline(outcome: TestOutcome) -> str:
             follow = lines[i + 1].strip() if i + 1 < len(lines) else ""
             return f"panicked at {m.group(2)} {follow}".strip()
     return ""
-
-
-def _key_digest(key: Hashable) -> str:
-    return hashlib.sha256(repr(key).encode()).hexdigest()[:24]
 
 
 class BuildFailed(Exception):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Hashable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,24 @@ from ..executors import Executor
 from ..outcome import TestOutcome
 from ..settings import get_state
 from ..toolchains import go as gotool
+from ..toolchains import gomodule, gotest2json
 from .base import ArchItem, BuildFailed, UnavailableItem
 
 
 class GoModule(pytest.File):
     """A ``go.mod``: its packages with tests, listed once per architecture (build tags apply)."""
 
-    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.selected: dict[str, dict[str, gotool.GoPackage]] = {}  # arch → packages with items
+
+    def request(self, go: str, arch: Arch) -> gomodule.Request:
         settings = get_state(self.config).settings
+        return gomodule.Request(go, self.path.parent, arch, settings.go_tags, settings.go_cgo)
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        state = get_state(self.config)
+        settings = state.settings
         go = gotool.find_go()
         if go is None:
             for a in settings.arches:
@@ -35,7 +44,7 @@ class GoModule(pytest.File):
         module_dir = self.path.parent
 
         def list_for(a: Arch) -> list[gotool.GoPackage]:
-            return gotool.list_packages(go, module_dir, a, tags=settings.go_tags, cgo=settings.go_cgo)
+            return gomodule.list_packages(self.request(go, a), state.cache)
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             listed = list(pool.map(list_for, settings.arches))
@@ -49,6 +58,17 @@ class GoModule(pytest.File):
             yield GoPackageNode.from_parent(
                 self, name=rel if rel != "." else import_path, go=go, per_arch=per_arch
             )
+
+    def binaries(self, go: str, arch: Arch) -> Future[object]:
+        """Test binaries of this arch's selected packages, built (or found) together, once:
+        the future of a ``dict[import path, Path | GoError]``."""
+        state = get_state(self.config)
+
+        def build() -> dict[str, Path | gotool.GoError]:
+            packages = list(self.selected.get(arch.name, {}).values())
+            return gomodule.build(self.request(go, arch), packages, state.cache)
+
+        return state.scheduler.build(("go-build", str(self.path), arch.name), build)
 
 
 class GoPackageNode(pytest.Collector):
@@ -79,26 +99,33 @@ class GoTestItem(ArchItem):
         self.setup_arch(arch, test)
         self.source_path, self.source_line = pkg.where[test]
 
+    def module(self) -> GoModule:
+        node = self.getparent(GoModule)
+        assert node is not None
+        return node
+
     def batch_key(self) -> Hashable:
         return ("go", str(self.pkg.dir), self.arch.name)
 
-    def run_batch(self, tests: Sequence[str], executor: Executor) -> dict[str, TestOutcome]:
-        state = get_state(self.config)
-        settings = state.settings
-        digest = hashlib.sha256(str(self.pkg.dir).encode()).hexdigest()[:16]
-        binary = state.bin_dir / "go" / self.arch.name / f"{Path(self.pkg.import_path).name}-{digest}.test"
+    def selected(self) -> None:
+        self.module().selected.setdefault(self.arch.name, {})[self.pkg.import_path] = self.pkg
 
-        # One build per batch: the scheduler already runs each (package, arch) batch once.
-        try:
-            gotool.build_test_binary(
-                self.go, self.pkg, self.arch, binary, cgo=settings.go_cgo, tags=settings.go_tags
-            )
-        except gotool.GoError as exc:
-            raise BuildFailed(str(exc)) from None
+    def prerequisite(self) -> Future[object]:
+        return self.module().binaries(self.go, self.arch)
+
+    def run_batch(self, tests: Sequence[str], executor: Executor) -> dict[str, TestOutcome]:
+        module = self.module()
+        built: dict[str, Path | gotool.GoError] = module.binaries(self.go, self.arch).result()  # type: ignore[assignment]
+        binary = built.get(self.pkg.import_path)
+        if binary is None:  # not among the selected packages (cannot happen through pytest)
+            request = module.request(self.go, self.arch)
+            binary = gomodule.build(request, [self.pkg], get_state(self.config).cache)[self.pkg.import_path]
+        if isinstance(binary, gotool.GoError):
+            raise BuildFailed(str(binary))
         return batch.run_tests(
             binary, tests,
             arch=self.arch, executor=executor,
             args_for=gotool.test_args,
-            parse=gotool.parser(self.go, self.pkg.import_path),
-            env=proc.base_env(), cwd=self.pkg.dir, timeout=settings.timeout,
+            parse=gotest2json.parse,
+            env=proc.base_env(), cwd=self.pkg.dir, timeout=get_state(self.config).settings.timeout,
         )  # fmt: skip

@@ -15,7 +15,6 @@ from pathlib import Path
 from .. import arch as archmod
 from .. import proc
 from ..arch import Arch
-from ..outcome import ParsedRun, TestOutcome
 
 INSTALL_FIX = (
     "python -m pytest_multiarch setup (installs Go from the distribution, from backports on Debian 12), "
@@ -61,6 +60,8 @@ class GoPackage:
     test_files: tuple[Path, ...]  # _test.go files this GOARCH compiles (build constraints applied)
     error: str | None = None
     where: Mapping[str, tuple[Path, int]] = field(default_factory=dict)  # test → (file, line)
+    key: str = ""  # content key of its test binary (see gomodule.py)
+    deps: tuple[str, ...] = ()  # packages of the same module its test binary is built from
 
     @property
     def tests(self) -> tuple[str, ...]:
@@ -125,7 +126,7 @@ def build_env(arch: Arch, *, cgo: bool = False, extra: Mapping[str, str] | None 
     return env
 
 
-def _decode_json_stream(text: str) -> list[dict[str, object]]:
+def decode_json_stream(text: str) -> list[dict[str, object]]:
     """`go list -json` prints concatenated JSON objects, not a list."""
     decoder = json.JSONDecoder()
     objs: list[dict[str, object]] = []
@@ -149,54 +150,6 @@ def find_tests(files: Sequence[Path]) -> dict[str, tuple[Path, int]]:
     return found
 
 
-def list_packages(
-    go: str, module_dir: Path, arch: Arch, *, tags: Sequence[str] = (), cgo: bool = False
-) -> list[GoPackage]:
-    """Packages of the module at ``module_dir`` that have tests when built for ``arch``."""
-    argv = [go, "list", "-e", "-json=ImportPath,Dir,TestGoFiles,XTestGoFiles,Error"]
-    if tags:
-        argv.append("-tags=" + ",".join(tags))
-    argv.append("./...")
-    res = proc.run(argv, env=build_env(arch, cgo=cgo), cwd=module_dir, timeout=LIST_TIMEOUT)
-    if not res.ok:
-        raise GoError(
-            f"`go list ./...` in {module_dir} for GOARCH={arch.goarch} {res.describe_exit()}:\n"
-            + res.stderr.decode(errors="replace")
-        )
-    packages = []
-    for obj in _decode_json_stream(res.stdout.decode(errors="replace")):
-        pkg_dir = Path(str(obj["Dir"]))
-        names = [*_strings(obj.get("TestGoFiles")), *_strings(obj.get("XTestGoFiles"))]
-        files = tuple(pkg_dir / n for n in names)
-        err = obj.get("Error")
-        err_text = str(err.get("Err")) if isinstance(err, dict) else None
-        where = find_tests(files)
-        if where or err_text:
-            packages.append(GoPackage(str(obj["ImportPath"]), pkg_dir, files, err_text, where))
-    return packages
-
-
-def _strings(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []
-
-
-def build_test_binary(
-    go: str, pkg: GoPackage, arch: Arch, out: Path, *, cgo: bool = False, tags: Sequence[str] = ()
-) -> None:
-    """`go test -c` for ``arch``; raises GoError with the compiler's message on failure."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    argv = [go, "test", "-c", "-o", str(out)]
-    if tags:
-        argv.append("-tags=" + ",".join(tags))
-    argv.append(".")
-    res = proc.run(argv, env=build_env(arch, cgo=cgo), cwd=pkg.dir, timeout=BUILD_TIMEOUT)
-    if not res.ok:
-        raise GoError(
-            f"go test -c {pkg.import_path} for {arch.name} (GOARCH={arch.goarch}) {res.describe_exit()}:\n"
-            + (res.stderr + res.stdout).decode(errors="replace")
-        )
-
-
 def test_args(selected: Sequence[str]) -> list[str]:
     """Arguments for one run of a Go test binary over ``selected`` of its tests.
 
@@ -204,65 +157,3 @@ def test_args(selected: Sequence[str]) -> list[str]:
     """
     run = "-test.run=^(" + "|".join(re.escape(t) for t in selected) + ")$"
     return ["-test.v=test2json", "-test.count=1", run]
-
-
-def parse_test2json_events(lines: bytes) -> ParsedRun:
-    """Fold `go tool test2json` events into one outcome per top-level test.
-
-    Subtests (``TestX/sub``) fold into their parent: their lines join its output, and a failing
-    subtest shows up in its parent's report as Go prints it.
-    """
-    run = ParsedRun()
-    outputs: dict[str, list[str]] = {}
-    package_output: list[str] = []
-    for raw in lines.splitlines():
-        try:
-            ev = json.loads(raw)
-        except ValueError:
-            package_output.append(raw.decode(errors="replace") + "\n")
-            continue
-        test = ev.get("Test")
-        action = ev.get("Action")
-        if not test:
-            if action == "output":
-                package_output.append(ev.get("Output", ""))
-            continue
-        top = test.split("/", 1)[0]
-        if action == "run" and top == test and top not in run.started:
-            run.started.append(top)
-        elif action == "output":
-            outputs.setdefault(top, []).append(ev.get("Output", ""))
-        elif action in ("pass", "fail", "skip") and test == top:
-            text = "".join(outputs.get(top, []))
-            status = {"pass": "passed", "fail": "failed", "skip": "skipped"}[action]
-            run.outcomes[top] = TestOutcome(
-                top, status,  # type: ignore[arg-type]
-                duration=float(ev.get("Elapsed") or 0.0),
-                output=text,
-                message=_skip_reason(text) if status == "skipped" else "",
-            )  # fmt: skip
-    for name in run.unfinished():
-        run.partial[name] = "".join(outputs.get(name, []))
-    run.output = "".join(package_output)
-    return run
-
-
-def _skip_reason(text: str) -> str:
-    """The message given to t.Skip: the lines after `--- SKIP`, or before it."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("=== ")]
-    reason = [ln for ln in lines if not ln.startswith("--- SKIP")]
-    # The item's location already names file and line: keep just t.Skip's words.
-    return re.sub(r"^\S+_test\.go:\d+: ", "", reason[-1]) if reason else "skipped by the Go test"
-
-
-def parser(go: str, import_path: str):  # type: ignore[no-untyped-def]
-    """A batch parser: raw `-test.v=test2json` output → events (via `go tool test2json`) → run."""
-
-    def parse(stdout: bytes, stderr: bytes) -> ParsedRun:
-        res = proc.run(
-            [go, "tool", "test2json", "-t", "-p", import_path],
-            env=proc.base_env(), cwd="/", timeout=LIST_TIMEOUT, input=stdout,
-        )  # fmt: skip
-        return parse_test2json_events(res.stdout)  # batch.py adds stderr to crash reports itself
-
-    return parse
