@@ -49,12 +49,11 @@ def _go_tool(go: str, raw: bytes) -> list[Row]:
 
 
 def _ours(raw: bytes) -> list[Row]:
-    return _merge(
-        [
-            (e.action, e.test, e.output.decode("utf-8", "replace"), e.elapsed if e.action != "output" else None)
-            for e in gotest2json.events(raw)
-        ]
-    )
+    rows: list[Row] = []
+    for e in gotest2json.events(raw):
+        elapsed = e.elapsed if e.action != "output" else None
+        rows.append((e.action, e.test, e.output.decode("utf-8", "replace"), elapsed))
+    return _merge(rows)
 
 
 @pytest.fixture(scope="module")
