@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 from . import executors
 from .arch import Arch
 from .outcome import ParsedRun, TestOutcome
+from .reuse import ReuseStore
 
 T = TypeVar("T")
 
@@ -34,8 +35,39 @@ def run_tests(
     env: Mapping[str, str],
     cwd: str | os.PathLike[str],
     timeout: float,
+    reuse: ReuseStore | None = None,
 ) -> dict[str, TestOutcome]:
-    """Run ``tests`` of ``binary``; every name in ``tests`` gets an outcome."""
+    """Run ``tests`` of ``binary``; every name in ``tests`` gets an outcome.
+
+    With ``reuse``, a batch whose identical run passed before is not run (see reuse.py), and a
+    batch run without failures is remembered.
+    """
+    remembered = None
+    if reuse is not None:
+        remembered = reuse.key(binary, args_for(tests), arch=arch.name, executor=executor.describe(arch),
+                               env=env, cwd=cwd)  # fmt: skip
+        found = reuse.lookup(remembered, tests)
+        if found is not None:
+            return found
+    results = _run(binary, tests, arch=arch, executor=executor, args_for=args_for, parse=parse, env=env,
+                   cwd=cwd, timeout=timeout)  # fmt: skip
+    if reuse is not None and remembered is not None:
+        reuse.remember(remembered, results)
+    return results
+
+
+def _run(
+    binary: str | os.PathLike[str],
+    tests: Sequence[str],
+    *,
+    arch: Arch,
+    executor: executors.Executor,
+    args_for: ArgsFor,
+    parse: Parse,
+    env: Mapping[str, str],
+    cwd: str | os.PathLike[str],
+    timeout: float,
+) -> dict[str, TestOutcome]:
     results: dict[str, TestOutcome] = {}
     remaining = list(tests)
     while remaining:

@@ -17,6 +17,7 @@ class TestOutcome:
     duration: float = 0.0
     output: str = ""  # what the test printed, subtests' lines included
     message: str = ""  # skip reason, or a one-line failure summary
+    cached: bool = False  # reused from an earlier identical run (--arch-reuse-passed)
     __test__ = False  # not a pytest test class, despite the name
 
 

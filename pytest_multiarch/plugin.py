@@ -197,6 +197,14 @@ def pytest_runtest_makereport(
     return report
 
 
+def pytest_report_teststatus(
+    report: pytest.TestReport,
+) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    if report.when == "call" and report.passed and ("cached", True) in report.user_properties:
+        return "passed", ".", ("PASSED (cached)", {"green": True})  # --arch-reuse-passed
+    return None
+
+
 def pytest_itemcollected(item: pytest.Item) -> None:
     callspec = getattr(item, "callspec", None)
     value = callspec.params.get("arch") if callspec is not None else None

@@ -25,6 +25,7 @@ class Cell:
     arch: str
     outcome: Outcome
     duration: float
+    cached: bool = False  # reused from an identical earlier run that passed (--arch-reuse-passed)
 
 
 def base_id(nodeid: str, arch: str) -> str:
@@ -69,8 +70,9 @@ class MatrixReport:
         old = self.cells.get(report.nodeid)
         duration = report.duration if report.when == "call" else (old.duration if old else 0.0)
         if old is None or _RANK[outcome] >= _RANK[old.outcome]:
+            cached = ("cached", True) in report.user_properties
             self.cells[report.nodeid] = Cell(
-                report.nodeid, base_id(report.nodeid, arch), arch, outcome, duration
+                report.nodeid, base_id(report.nodeid, arch), arch, outcome, duration, cached
             )
 
     def counts(self) -> dict[str, dict[str, int]]:

@@ -14,6 +14,7 @@ from .arch import Arch
 from .batch import Once, Scheduler
 from .cache import DEFAULT_MAX_BYTES, BuildCache
 from .executors import ExecutorUnavailable, select
+from .reuse import ReuseStore
 from .toolchains.rust import Chosen, RustToolchain, choose_toolchain, toolchain_of
 
 DEFAULT_TIMEOUT = 600.0  # like `go test -timeout 10m`: per test process, emulation included
@@ -117,11 +118,13 @@ class State:
     bin_dir: Path  # where built binaries go: the build cache's root
     scheduler: Scheduler = field(default_factory=Scheduler)
     cache: BuildCache = field(init=False)
+    reuse: ReuseStore = field(init=False)
     builds: Once[object] = field(default_factory=Once)
     notes: list[str] = field(default_factory=list)  # said once in the summary
 
     def __post_init__(self) -> None:
         self.cache = BuildCache(self.bin_dir)
+        self.reuse = ReuseStore(self.cache, self.settings.reuse_passed)
 
     def rust_toolchain(self, project_dir: Path, arch: Arch) -> Chosen:
         """The cargo/rustc that builds a crate for ``arch``, chosen once per (directory, arch).

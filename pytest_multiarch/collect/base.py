@@ -108,6 +108,8 @@ class ArchItem(ParamIdItem):
         if outcome is None:
             raise MultiarchFailure(f"{self.test_name} on {self.arch.name}: no result was reported")
         self.outcome = outcome
+        if outcome.cached:
+            self.user_properties.append(("cached", True))
         if outcome.status == "skipped":
             # Reported at the item (file and test name), not at this line of the plugin.
             raise pytest.skip.Exception(outcome.message or "skipped", _use_item_location=True)

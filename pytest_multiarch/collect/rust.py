@@ -189,6 +189,7 @@ class RustTestItem(ArchItem):
             args_for=lambda selected: rusttool.test_args(selected, all_tests),
             parse=rusttool.parser(),
             env=env, cwd=binary.package_dir, timeout=get_state(self.config).settings.timeout,
+            reuse=get_state(self.config).reuse,
         )  # fmt: skip
 
 

@@ -1,0 +1,74 @@
+"""Opt-in reuse of passed results (``--arch-reuse-passed``).
+
+Go turns its test cache off under ``-exec`` (golang/go#27207); emulated runs are the slow part of
+a re-run. A batch's result is remembered under a key of everything that decides it: the test
+binary's contents, the architecture, the executor and its emulator (path and version), the exact
+arguments (which tests), the working directory and the environment. When every test of a batch
+passed (or skipped) last time under the same key, the batch is not run again.
+
+What the key cannot see: files the tests read at run time (testdata, network, clocks). That is
+why this is off by default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from . import fingerprint
+from .cache import BuildCache, key
+from .outcome import TestOutcome
+
+SCHEMA = 1
+# Variables that change from one shell or run to the next without changing what a test does.
+VOLATILE = ("PYTEST_", "PYTEST_XDIST_", "OLDPWD", "PWD", "SHLVL", "_", "TERM", "COLUMNS", "LINES",
+            "SSH_", "DISPLAY", "WINDOWID", "XDG_SESSION", "XDG_RUNTIME_DIR", "TMUX", "STY", "LS_COLORS",
+            "GITHUB_RUN", "GITHUB_JOB", "GITHUB_ACTION", "CI_JOB", "CI_PIPELINE", "RUNNER_")  # fmt: skip
+
+
+def _stable(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    return sorted((k, v) for k, v in env.items() if not any(k == p or k.startswith(p) for p in VOLATILE))
+
+
+@dataclass(frozen=True)
+class ReuseStore:
+    cache: BuildCache
+    enabled: bool
+
+    def key(
+        self,
+        binary: str | os.PathLike[str],
+        argv: Sequence[str],
+        *,
+        arch: str,
+        executor: str,
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str],
+    ) -> str:
+        return key("result", SCHEMA, fingerprint.file_digest(binary), arch, executor, list(argv),
+                   _stable(env), os.fspath(cwd))  # fmt: skip
+
+    def lookup(self, k: str, tests: Sequence[str]) -> dict[str, TestOutcome] | None:
+        """The remembered outcomes of ``tests`` if reuse is on and they all passed or skipped."""
+        if not self.enabled:
+            return None
+        record = self.cache.read_record(k)
+        if not isinstance(record, dict):
+            return None
+        found = {}
+        for name in tests:
+            r = record.get(name)
+            if not isinstance(r, dict) or r.get("status") not in ("passed", "skipped"):
+                return None
+            duration = float(r.get("duration", 0.0))
+            output, message = str(r.get("output", "")), str(r.get("message", ""))
+            found[name] = TestOutcome(name, r["status"], duration, output, message, cached=True)
+        return found
+
+    def remember(self, k: str, outcomes: Mapping[str, TestOutcome]) -> None:
+        """Keep a batch's outcomes when none failed (a failure is always run again)."""
+        if any(o.status == "failed" for o in outcomes.values()):
+            return
+        self.cache.write_record(k, {n: dataclasses.asdict(o) for n, o in outcomes.items()})
