@@ -50,15 +50,18 @@ def files_digest(paths: Iterable[str | os.PathLike[str]]) -> str:
     return h.hexdigest()
 
 
-def tree_stamp(root: Path, *, nested_marker: str | None = None, skip: Iterable[Path] = ()) -> str:
+def tree_stamp(
+    root: Path, *, nested_marker: str | None = None, skip: Iterable[Path] = (), ignore: Iterable[str] = ()
+) -> str:
     """A digest of every file's relative path, size and mtime under ``root``.
 
     Skipped: names starting with ``.`` (VCS data, pytest's cache), ``_``-prefixed directories
     (Go ignores them as packages and embeds), ``target`` next to a ``Cargo.toml`` (Rust build
     output), ``node_modules``, directories holding ``nested_marker`` (another Go module inside
-    this one) and the paths in ``skip``.
+    this one), the paths in ``skip`` and files named in ``ignore``.
     """
     skipped = {os.fspath(p) for p in skip}
+    ignored = set(ignore)
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
         keep = []
@@ -75,7 +78,7 @@ def tree_stamp(root: Path, *, nested_marker: str | None = None, skip: Iterable[P
         rel = os.path.relpath(dirpath, root)
         h.update(f"D {rel}\n".encode())
         for name in sorted(filenames):
-            if name.startswith("."):
+            if name.startswith(".") or name in ignored:
                 continue
             try:
                 st = os.lstat(os.path.join(dirpath, name))

@@ -8,10 +8,12 @@ Go build cache (the standard library compiled again for every architecture, ~9 s
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Mapping
 
 import pytest
+from rusthelpers import REAL_HOME, RUST_HOME
 
 from pytest_multiarch.toolchains import go as gotool
 
@@ -46,5 +48,32 @@ def gopytester(
 ) -> pytest.Pytester:
     """``pytester`` whose inner runs share the outer Go build cache."""
     for key, value in go_env.items():
+        monkeypatch.setenv(key, value)
+    return pytester
+
+
+@pytest.fixture(scope="session")
+def rust_env() -> dict[str, str]:
+    """The environment inner runs need for Debian's Rust 1.85 (skips when it is not installed)."""
+    cargo, rustc = RUST_HOME / "bin" / "cargo", RUST_HOME / "bin" / "rustc"
+    if not (os.access(cargo, os.X_OK) and os.access(rustc, os.X_OK)):
+        pytest.skip(f"Debian's Rust with cross std is not at {RUST_HOME}: run scripts/bootstrap.sh")
+    return {
+        "CARGO": str(cargo),
+        "RUSTC": str(rustc),
+        # pytester points HOME at its tmp dir: keep cargo's and rustup's homes where they are.
+        "CARGO_HOME": os.environ.get("CARGO_HOME") or str(REAL_HOME / ".cargo"),
+        "RUSTUP_HOME": os.environ.get("RUSTUP_HOME") or str(REAL_HOME / ".rustup"),
+        "CARGO_NET_OFFLINE": "true",  # the crates here have no dependencies
+        "RUST_BACKTRACE": "0",  # shorter failure texts, whatever the outer environment says
+    }
+
+
+@pytest.fixture
+def rpytester(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, rust_env: Mapping[str, str]
+) -> pytest.Pytester:
+    """``pytester`` whose inner runs use Debian's Rust 1.85."""
+    for key, value in rust_env.items():
         monkeypatch.setenv(key, value)
     return pytester

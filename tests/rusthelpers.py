@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import pwd
+import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 from pytest_multiarch.toolchains import debian_rust
@@ -20,3 +23,21 @@ def debian_rust_home() -> Path:
         if all((rustlib / t).is_dir() for t in ("aarch64-unknown-linux-gnu", "s390x-unknown-linux-gnu")):
             return prefix
     return debian_rust.DEFAULT_ROOT / "rust-1.85"
+
+
+RUST_HOME = debian_rust_home()
+REAL_HOME = Path(pwd.getpwuid(os.getuid()).pw_dir)  # pytester moves $HOME; cargo/rustup must not
+
+
+def write_crate(root: Path, files: Mapping[str, str], *, name: str, manifest_extra: str = "") -> Path:
+    """Write a crate (Cargo.toml plus ``files``, dedented) in ``root``; its directory."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "Cargo.toml").write_text(
+        f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\npublish = false\n\n'
+        f"[dependencies]\n{textwrap.dedent(manifest_extra)}"
+    )
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return root

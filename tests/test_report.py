@@ -154,4 +154,4 @@ def test_json_report(matrix: MatrixReport) -> None:
     assert {(r["base"], r["arch"]) for r in data["results"]} == {
         (c.base, c.arch) for c in matrix.cells.values()
     }
-    assert set(data["results"][0]) == {"nodeid", "base", "arch", "outcome", "duration"}
+    assert set(data["results"][0]) == {"nodeid", "base", "arch", "outcome", "duration", "cached"}

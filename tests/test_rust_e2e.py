@@ -9,24 +9,19 @@ Each inner run builds into its own ``.pytest_cache``, so every test compiles its
 from __future__ import annotations
 
 import os
-import pwd
 import re
 import shlex
 import subprocess
-import textwrap
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from gohelpers import outcomes_by_id, processes_matching, section, write_module
-from rusthelpers import debian_rust_home
+from rusthelpers import REAL_HOME, debian_rust_home, write_crate
 
 from pytest_multiarch import elf
 from pytest_multiarch.toolchains import debian_rust
 
-RUST_HOME = debian_rust_home()
-REAL_HOME = Path(pwd.getpwuid(os.getuid()).pw_dir)  # pytester moves $HOME; cargo/rustup must not
 RUSTUP_CARGO = REAL_HOME / ".cargo" / "bin" / "cargo"
 
 # The library of the endianness/word-size crate: each test fails on a known set of arches.
@@ -80,47 +75,6 @@ ARCHY_INTEGRATION = """
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-@pytest.fixture(scope="session")
-def rust_env() -> dict[str, str]:
-    """The environment inner runs need for Debian's Rust 1.85 (skips when it is not installed)."""
-    cargo, rustc = RUST_HOME / "bin" / "cargo", RUST_HOME / "bin" / "rustc"
-    if not (os.access(cargo, os.X_OK) and os.access(rustc, os.X_OK)):
-        pytest.skip(f"Debian's Rust with cross std is not at {RUST_HOME}: run scripts/bootstrap.sh")
-    return {
-        "CARGO": str(cargo),
-        "RUSTC": str(rustc),
-        # pytester points HOME at its tmp dir: keep cargo's and rustup's homes where they are.
-        "CARGO_HOME": os.environ.get("CARGO_HOME") or str(REAL_HOME / ".cargo"),
-        "RUSTUP_HOME": os.environ.get("RUSTUP_HOME") or str(REAL_HOME / ".rustup"),
-        "CARGO_NET_OFFLINE": "true",  # the crates here have no dependencies
-        "RUST_BACKTRACE": "0",  # shorter failure texts, whatever the outer environment says
-    }
-
-
-@pytest.fixture
-def rpytester(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, rust_env: Mapping[str, str]
-) -> pytest.Pytester:
-    """``pytester`` whose inner runs use Debian's Rust 1.85."""
-    for key, value in rust_env.items():
-        monkeypatch.setenv(key, value)
-    return pytester
-
-
-def write_crate(root: Path, files: Mapping[str, str], *, name: str, manifest_extra: str = "") -> Path:
-    """Write a crate (Cargo.toml plus ``files``, dedented) in ``root``; its directory."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "Cargo.toml").write_text(
-        f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\npublish = false\n\n'
-        f"[dependencies]\n{textwrap.dedent(manifest_extra)}"
-    )
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-    return root
 
 
 def run(pytester: pytest.Pytester, *args: str, timeout: float = 240) -> pytest.RunResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,16 +20,9 @@ from ..executors import Executor, ExecutorUnavailable, select
 from ..outcome import TestOutcome
 from ..settings import get_state
 from ..toolchains import rust as rusttool
+from ..toolchains import rust_cache
+from ..toolchains.rust_cache import Built
 from .base import ArchItem, ParamIdItem, UnavailableItem, skip_or_fail
-
-
-@dataclass(frozen=True)
-class Built:
-    """One test binary built for one architecture, and the tests it lists."""
-
-    binary: rusttool.TestBinary
-    tests: tuple[rusttool.ListedTest, ...]
-    toolchain: rusttool.RustToolchain  # the one that built it (chosen per architecture)
 
 
 def has_package(manifest: Any) -> bool:
@@ -54,52 +47,78 @@ class CargoCrate(pytest.File):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         state = get_state(self.config)
         settings = state.settings
-        crate_dir = self.path.parent
+        # Our own target dir: the user's tree stays clean, and builds are shared across crates.
+        target_dir = state.bin_dir / "cargo-target"
+        def keys_now(ignore_lockfile: bool = False) -> dict[Arch, str]:
+            return rust_cache.collection_keys(
+                self.path, settings.arches, explicit_cargo=settings.cargo, target_dir=target_dir,
+                cache=state.cache, ignore_lockfile=ignore_lockfile,
+            )  # fmt: skip
+
+        keys = keys_now()
+        results: dict[Arch, list[Built] | rusttool.RustError] = {}
         ready: list[tuple[Arch, Executor, rusttool.RustToolchain]] = []
         for a in settings.arches:
             try:
-                chosen = state.rust_toolchain(crate_dir, a)
+                executor = select(a, settings.executor)
+            except ExecutorUnavailable as exc:
+                executor, unavailable = None, str(exc)
+            found = rust_cache.load(state.cache, keys[a])
+            if found is not None and executor is not None:
+                results[a] = found  # nothing changed since it was built and listed
+                continue
+            try:
+                chosen = state.rust_toolchain(self.path.parent, a)
             except rusttool.RustToolchainError as exc:
                 yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=str(exc))
                 continue
-            missing = chosen.missing
-            reason = f"Rust tests of {self.path} cannot be built for {a.name}: {missing}" if missing else ""
-            if not reason:
-                try:
-                    ready.append((a, select(a, settings.executor), chosen.toolchain))
+            if chosen.missing:
+                unavailable = f"Rust tests of {self.path} cannot be built for {a.name}: {chosen.missing}"
+            elif executor is not None:
+                ready.append((a, executor, chosen.toolchain))
+                continue
+            yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=unavailable)
+
+        if ready:
+            stable = keys_now(ignore_lockfile=True)
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                built = list(pool.map(lambda job: self._build(*job, target_dir=target_dir), ready))
+            # Remembered under the state after the build (cargo may have written Cargo.lock), unless
+            # something else changed while it ran: then the next run builds again.
+            unchanged = keys_now(ignore_lockfile=True) == stable
+            after = keys_now()
+            for (a, _, _), result in zip(ready, built, strict=True):
+                results[a] = result
+                if unchanged and not isinstance(result, rusttool.RustError):
+                    rust_cache.save(state.cache, after[a], result)
+        yield from self._nodes({a: results[a] for a in settings.arches if a in results})
+
+    def _build(
+        self, a: Arch, executor: Executor, toolchain: rusttool.RustToolchain, *, target_dir: Path
+    ) -> list[Built] | rusttool.RustError:
+        """Build the crate's test binaries for ``a`` and list their tests (under ``executor``)."""
+        try:
+            binaries = rusttool.build_tests(toolchain, self.path, a, target_dir=target_dir)
+            built = []
+            for b in binaries:
+                if b.triple != a.rust_triple:
+                    continue  # proc-macro tests: built for the host whatever --target says
+                if not b.harness:  # a plain program (`harness = false`): one test, its exit
+                    built.append(Built(b, (), toolchain))
                     continue
-                except ExecutorUnavailable as exc:
-                    reason = str(exc)
-            yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=reason)
+                env = proc.base_env(rusttool.cargo_env(b, toolchain))
+                listed = rusttool.list_tests_detailed(b.executable, a, executor, env=env, cwd=b.package_dir)
+                built.append(Built(b, tuple(listed), toolchain))
+            return built
+        except rusttool.RustError as exc:
+            return exc
 
-        # Our own target dir: the user's tree stays clean, and builds are shared across crates.
-        target_dir = state.bin_dir / "cargo-target"
-
-        def build(
-            a: Arch, executor: Executor, toolchain: rusttool.RustToolchain
-        ) -> list[Built] | rusttool.RustError:
-            try:
-                binaries = rusttool.build_tests(toolchain, self.path, a, target_dir=target_dir)
-                built = []
-                for b in binaries:
-                    if b.triple != a.rust_triple:
-                        continue  # proc-macro tests: built for the host whatever --target says
-                    if not b.harness:  # a plain program (`harness = false`): one test, its exit
-                        built.append(Built(b, (), toolchain))
-                        continue
-                    env = proc.base_env(rusttool.cargo_env(b, toolchain))
-                    listed = rusttool.list_tests_detailed(
-                        b.executable, a, executor, env=env, cwd=b.package_dir
-                    )
-                    built.append(Built(b, tuple(listed), toolchain))
-                return built
-            except rusttool.RustError as exc:
-                return exc
-
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            results = list(pool.map(lambda job: build(*job), ready))
+    def _nodes(
+        self, results: dict[Arch, list[Built] | rusttool.RustError]
+    ) -> Iterator[pytest.Item | pytest.Collector]:
+        state = get_state(self.config)
         per_node: dict[str, dict[Arch, Built]] = {}
-        for (a, _, _), result in zip(ready, results, strict=True):
+        for a, result in results.items():
             if isinstance(result, rusttool.RustError):
                 yield BuildErrorItem.from_parent(self, name=f"[{a.name}]", arch=a, message=str(result))
                 continue
