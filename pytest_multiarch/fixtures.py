@@ -11,12 +11,14 @@ from typing import Protocol
 
 import pytest
 
+from . import cache as cachemod
 from . import executors, proc
 from .arch import Arch
 from .collect.base import skip_or_fail
 from .executors import RunResult
 from .settings import State, get_state
 from .toolchains import go as gotool
+from .toolchains import gomodule, rust_cache
 from .toolchains import rust as rusttool
 
 
@@ -108,10 +110,30 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
             cgo,
             tuple(sorted((env or {}).items())),
         )
-        out = state.bin_dir / "go-build" / arch.name / (Path(target).name.strip(".") or cwd.name)
-        out = out.with_name(f"{out.name}-{_cache_name(*key)}")
+        name = Path(target).name.strip(".") or cwd.name
+        module_dir = next((d for d in (cwd, *cwd.parents) if (d / "go.mod").is_file()), None)
+        content_key = None
+        if module_dir is not None:  # across sessions: reused while nothing in the module changed
+            request = gomodule.Request(go, module_dir, arch, tag_list, cgo)
+            content_key = cachemod.key("go_build", gomodule.listing_key(request, state.cache), *key)
+            found = state.cache.entry(content_key)
+            if found is not None:
+                return found / name
+        out = state.bin_dir / "go-build" / arch.name / f"{name}-{_cache_name(*key)}"
 
         def build() -> Path | gotool.GoError:
+            if content_key is not None:
+                with state.cache.lock(content_key):
+                    found = state.cache.entry(content_key)
+                    if found is not None:  # built meanwhile by another process
+                        return found / name
+                    built = run_go()
+                    if isinstance(built, Path):
+                        return state.cache.store_file(content_key, built, name)
+                    return built
+            return run_go()
+
+        def run_go() -> Path | gotool.GoError:
             argv = [go, "test", "-c"] if test else [go, "build"]
             argv += ["-o", str(out)]
             if tag_list:
@@ -149,6 +171,21 @@ def make_cargo_build(config: pytest.Config, arch: Arch) -> CargoBuild:
     ) -> Path:
         where = Path(manifest_dir).resolve()
         manifest = where if where.name == "Cargo.toml" else where / "Cargo.toml"
+        feature_list = tuple(features)
+        key = ("cargo_build", str(manifest), arch.name, bin, example, test, release, feature_list,
+               tuple(sorted((env or {}).items())))  # fmt: skip
+        target_dir = state.bin_dir / "cargo-target"
+
+        def content_key(ignore_lockfile: bool = False) -> str:
+            base = rust_cache.collection_keys(
+                manifest, [arch], explicit_cargo=state.settings.cargo, target_dir=target_dir,
+                cache=state.cache, ignore_lockfile=ignore_lockfile,
+            )[arch]  # fmt: skip
+            return cachemod.key(base, *key)
+
+        found = rust_cache.recall_path(state.cache, content_key())
+        if found is not None:  # built by an earlier session, and nothing cargo reads changed
+            return found
         try:
             chosen = state.rust_toolchain(manifest.parent, arch)
         except rusttool.RustToolchainError as exc:
@@ -159,19 +196,20 @@ def make_cargo_build(config: pytest.Config, arch: Arch) -> CargoBuild:
             skip_or_fail(
                 config, f"cargo_build({os.fspath(manifest_dir)!r}) cannot build for {arch.name}: {missing}"
             )
-        feature_list = tuple(features)
-        key = ("cargo_build", str(manifest), arch.name, bin, example, test, release, feature_list,
-               tuple(sorted((env or {}).items())))  # fmt: skip
 
         def build() -> Path | rusttool.RustError:
+            stable = content_key(ignore_lockfile=True)
             try:
-                return rusttool.build_binary(
+                built = rusttool.build_binary(
                     toolchain, manifest, arch,
                     bin=bin, example=example, test=test, release=release, features=feature_list,
-                    target_dir=state.bin_dir / "cargo-target", env_extra=env,
+                    target_dir=target_dir, env_extra=env,
                 )  # fmt: skip
             except rusttool.RustError as exc:
                 return exc
+            if content_key(ignore_lockfile=True) == stable:  # nothing but Cargo.lock changed meanwhile
+                rust_cache.remember_path(state.cache, content_key(), built)
+            return built
 
         return _build_once(state, key, build)
 

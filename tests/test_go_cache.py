@@ -186,3 +186,27 @@ def test_reuse_passed_skips_only_identical_batches_that_passed(
     monkeypatch.setenv("MULTIARCH_TEST_SETTING", "1")
     assert "(cached)" not in gopytester.runpytest(*args).stdout.str()
     assert "(cached)" not in gopytester.runpytest(*args[:2]).stdout.str()
+
+
+def test_go_build_fixture_reuses_binaries_across_sessions(gopytester: pytest.Pytester, logged: Path) -> None:
+    (gopytester.path / "cached" / "cmd" / "hello").mkdir(parents=True)
+    (gopytester.path / "cached" / "cmd" / "hello" / "main.go").write_text(
+        'package main\n\nimport "fmt"\n\nfunc main() { fmt.Print("hello") }\n'
+    )
+    gopytester.makepyfile(
+        test_hello="""
+        def test_hello(go_build, run_on_arch):
+            exe = go_build("cached/cmd/hello")
+            assert run_on_arch(exe).stdout == "hello"
+        """
+    )
+    assert gopytester.runpytest(f"--arch={EMULATED}", "test_hello.py").ret == 0
+    assert [c.split()[0] for c in _calls(logged)] == ["build"]
+    logged.unlink()
+    assert gopytester.runpytest(f"--arch={EMULATED}", "test_hello.py").ret == 0
+    assert _calls(logged) == []
+    (gopytester.path / "cached" / "cmd" / "hello" / "main.go").write_text(
+        'package main\n\nimport "fmt"\n\nfunc main() { fmt.Print("hello") }\n\n// edited\n'
+    )
+    assert gopytester.runpytest(f"--arch={EMULATED}", "test_hello.py").ret == 0
+    assert [c.split()[0] for c in _calls(logged)] == ["build"]

@@ -67,3 +67,20 @@ def test_rerun_starts_no_cargo_or_rustc_and_edits_rebuild(
     rebuilt = rpytester.runpytest_subprocess("-v", "--arch=s390x", timeout=240)
     assert outcomes_by_id(rebuilt) == {"adder/Cargo.toml::lib::tests::adds[s390x]": "passed"}
     assert any(c.startswith("cargo test --no-run") for c in _calls(logged_tools))
+
+
+def test_cargo_build_fixture_reuses_binaries_across_sessions(
+    rpytester: pytest.Pytester, logged_tools: Path
+) -> None:
+    write_crate(rpytester.path / "greet", {"src/main.rs": 'fn main() { print!("hi"); }\n'}, name="greet")
+    rpytester.makepyfile(
+        test_greet="""
+        def test_greet(cargo_build, run_on_arch):
+            assert run_on_arch(cargo_build("greet", bin="greet")).stdout == "hi"
+        """
+    )
+    assert rpytester.runpytest_subprocess("--arch=arm64", "test_greet.py", timeout=240).ret == 0
+    assert any(c.startswith("cargo build") for c in _calls(logged_tools))
+    logged_tools.unlink()
+    assert rpytester.runpytest_subprocess("--arch=arm64", "test_greet.py", timeout=240).ret == 0
+    assert _calls(logged_tools) == []

@@ -180,3 +180,16 @@ def _from_record(r: Mapping[str, Any]) -> Built:
         tuple(_typed(rusttool.ListedTest, t) for t in r["tests"]),
         _typed(rusttool.RustToolchain, r["toolchain"]),
     )
+
+
+def recall_path(cache: BuildCache, k: str) -> Path | None:
+    """A binary recorded under ``k`` by :func:`remember_path`, if it is still that file."""
+    record = cache.read_record(k)
+    if not isinstance(record, dict) or not isinstance(record.get("path"), str):
+        return None
+    path = Path(record["path"])
+    return path if fingerprint.file_stamp(path) == record.get("stamp") else None
+
+
+def remember_path(cache: BuildCache, k: str, path: Path) -> None:
+    cache.write_record(k, {"path": str(path), "stamp": fingerprint.file_stamp(path)})
