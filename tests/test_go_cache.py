@@ -210,3 +210,18 @@ def test_go_build_fixture_reuses_binaries_across_sessions(gopytester: pytest.Pyt
     )
     assert gopytester.runpytest(f"--arch={EMULATED}", "test_hello.py").ret == 0
     assert [c.split()[0] for c in _calls(logged)] == ["build"]
+
+
+@pytest.mark.parametrize(
+    ("args", "scheduling"),
+    [(("-n", "2"), "LoadGroupScheduling"), (("-n", "2", "--dist", "load"), "LoadScheduling"),
+     (("-n", "2", "--dist=loadfile"), "LoadFileScheduling")],
+)  # fmt: skip
+def test_xdist_default_becomes_loadgroup_but_a_chosen_dist_is_kept(
+    pytester: pytest.Pytester, args: tuple[str, ...], scheduling: str
+) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile("def test_one(arch):\n    assert arch\n")
+    result = pytester.runpytest("--arch=amd64", "-v", *args)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([f"scheduling tests via {scheduling}"])
