@@ -1,0 +1,597 @@
+"""Side-by-side benchmarks of pytest-multiarch against what users run today, in one run.
+
+    python benchmarks/perf.py [B1 B2 B3 B4 ...] [--repeat 3] [--keep DIR]
+    python benchmarks/perf.py B1 --packages 2 --tests 5 --repeat 1      # quick smoke run
+
+B1  Go module (packages x tests), after an edit: every package's source changes before every run.
+    A = `for a in ARCHES: GOARCH=$a go test -count=1 -exec qemu-$a-static ./...` (sequential),
+    B = one `pytest --arch=ARCHES --arch-executor=qemu`, C = B with `-n 2`; pytest's peak RSS.
+B2  The same module, nothing changed (A against B), and how many go/cargo/rustc processes a
+    re-run of B starts (counted by wrapper scripts first on PATH, in a separate run).
+B3  2,000 trivial Go tests on one arch: the binary run by hand under qemu (a), the plugin (b),
+    2,000 trivial plain-Python tests (c); the plugin's own cost per item is (b - a - c) / n.
+B4  Rust crate (no dependencies): a `cargo test --target T` loop with a qemu runner against one
+    pytest run.
+
+Workloads are generated in a temporary directory (or in --keep DIR, left in place). Each has its
+own rootdir (a `[pytest]` ini) so pytest's cache, and the plugin's build cache in it, persist
+between runs. Each side gets one untimed warm-up run first, then the sides alternate for --repeat
+rounds; summaries are ratios of medians. Nothing is asserted: a side that fails (non-zero exit, or
+fewer passed tests than generated) stops the benchmark with its output tail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import itertools
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import workloads
+
+import pytest_multiarch
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.toolchains import rust as rusttool
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ("B1", "B2", "B3", "B4")
+GO_ARCHES = "arm64,s390x,riscv64,ppc64le"
+RUST_ARCHES = "arm64,arm,s390x"
+B3_ARCH = "arm64"
+# Environment that would make the sides differ or put the cache outside the workload; and
+# PYTHONDONTWRITEBYTECODE, which makes every pytest run recompile pytest, the plugin and (without
+# the assertion-rewrite cache) each test file, a cost users with normal settings do not pay.
+DROPPED_ENV = (
+    "PYTEST_ADDOPTS",
+    "PYTEST_PLUGINS",
+    "MULTIARCH_CACHE_DIR",
+    "CARGO_TARGET_DIR",
+    "PYTHONDONTWRITEBYTECODE",
+)
+# pytest.main in a wrapper that reports the peak RSS of the pytest process itself (not children).
+RSS_WRAPPER = (
+    "import resource, sys, pytest; rc = pytest.main(sys.argv[1:]); "
+    "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
+    "sys.exit(rc)"
+)
+PASSED_RE = re.compile(r"(\d+) passed")
+MAXRSS_RE = re.compile(r"^MAXRSS (\d+)$", re.MULTILINE)
+
+
+class BenchError(Exception):
+    """A side did not run its tests: the benchmark stops instead of printing a ratio."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    rc: int
+    seconds: float
+    output: str  # stdout then stderr
+
+
+@dataclass(frozen=True)
+class Outcome:
+    seconds: float
+    maxrss_kib: int | None = None
+
+
+@dataclass(frozen=True)
+class Side:
+    label: str
+    run: Callable[[], Outcome]
+    prepare: Callable[[], None] | None = None  # untimed, before every run of this side
+
+
+# ---------------------------------------------------------------------------------------------
+# Running and checking
+
+
+def base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    for name in DROPPED_ENV:
+        env.pop(name, None)
+    return env
+
+
+def run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float) -> Finished:
+    start = time.perf_counter()
+    try:
+        res = subprocess.run(
+            list(argv), cwd=cwd, env=dict(env), capture_output=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"timed out after {timeout:.0f}s: {' '.join(argv)}") from exc
+    seconds = time.perf_counter() - start
+    output = res.stdout.decode(errors="replace") + res.stderr.decode(errors="replace")
+    return Finished(res.returncode, seconds, output)
+
+
+def tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def fail(what: str, argv: Sequence[str], done: Finished, why: str) -> BenchError:
+    return BenchError(f"{what} failed ({why}): {' '.join(argv)}\n--- output tail ---\n{tail(done.output)}")
+
+
+def require_rc0(what: str, argv: Sequence[str], done: Finished) -> None:
+    if done.rc != 0:
+        raise fail(what, argv, done, f"exit code {done.rc}")
+
+
+def require_count(what: str, argv: Sequence[str], done: Finished, found: int, expected: int) -> None:
+    if found < expected:
+        raise fail(what, argv, done, f"{found} tests passed, expected {expected}")
+
+
+def pytest_passed(output: str) -> int:
+    # The last "N passed" is pytest's summary line (-q prints only that and the dots).
+    found = PASSED_RE.findall(output)
+    return int(found[-1]) if found else 0
+
+
+def maxrss(output: str) -> int | None:
+    m = MAXRSS_RE.search(output)
+    return int(m.group(1)) if m else None
+
+
+def run_pytest(
+    args: Sequence[str], *, cwd: Path, env: Mapping[str, str], expected: int, timeout: float
+) -> Outcome:
+    """One pytest run (through RSS_WRAPPER) that must exit 0 having passed ``expected`` tests."""
+    argv = [sys.executable, "-c", RSS_WRAPPER, *args]
+    done = run(argv, cwd=cwd, env=env, timeout=timeout)
+    require_rc0("pytest", argv, done)
+    require_count("pytest", argv, done, pytest_passed(done.output), expected)
+    return Outcome(done.seconds, maxrss(done.output))
+
+
+def plugin_args(arches: Sequence[archmod.Arch], target: Path, *extra: str) -> list[str]:
+    names = ",".join(a.name for a in arches)
+    return ["-q", "-p", "no:randomly", f"--arch={names}", "--arch-executor=qemu", *extra, str(target)]
+
+
+def find_qemu(arch: archmod.Arch) -> str:
+    found = shutil.which(f"qemu-{arch.qemu_name}-static")
+    if found is None:
+        raise BenchError(f"qemu-{arch.qemu_name}-static is not on PATH")
+    return found
+
+
+def find_go() -> str:
+    found = shutil.which("go") or shutil.which("/usr/local/go/bin/go")
+    if found is None:
+        raise BenchError("go is not on PATH nor in /usr/local/go/bin")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring
+
+
+def measure(sides: Sequence[Side], repeat: int) -> dict[str, list[Outcome]]:
+    """One untimed warm-up run of each side, then ``repeat`` rounds alternating the sides."""
+    for side in sides:
+        if side.prepare:
+            side.prepare()
+        print(f"  warm-up  {side.label}: {side.run().seconds:.2f}s (not counted)", flush=True)
+    results: dict[str, list[Outcome]] = {side.label: [] for side in sides}
+    for i in range(repeat):
+        shown = []
+        for side in sides:
+            if side.prepare:
+                side.prepare()
+            outcome = side.run()
+            results[side.label].append(outcome)
+            shown.append(f"{side.label} {outcome.seconds:.2f}s")
+        print(f"  round {i + 1}  " + ", ".join(shown), flush=True)
+    return results
+
+
+def median(outcomes: Sequence[Outcome]) -> float:
+    return statistics.median(o.seconds for o in outcomes)
+
+
+def medians_line(results: Mapping[str, Sequence[Outcome]]) -> str:
+    return "medians: " + ", ".join(f"{label} {median(o):.2f}s" for label, o in results.items())
+
+
+def ratio_line(results: Mapping[str, Sequence[Outcome]], num: str, den: str) -> str:
+    r = median(results[num]) / median(results[den])
+    return f"ratio {num[0]}/{den[0]} = {r:.2f}  ({num} takes {r:.2f}x the time of {den})"
+
+
+def rss_line(label: str, outcomes: Sequence[Outcome]) -> str:
+    values = [o.maxrss_kib for o in outcomes if o.maxrss_kib is not None]
+    if not values:
+        return f"peak RSS of {label}: not reported"
+    return f"peak RSS of {label}: max {max(values) / 1024:.0f} MiB over {len(values)} runs"
+
+
+# ---------------------------------------------------------------------------------------------
+# B1, B2: a Go module
+
+
+@dataclass(frozen=True)
+class GoModule:
+    root: Path  # the rootdir (pytest.ini)
+    mod: Path
+    packages: int
+    tests: int
+
+
+def make_go_module(work: Path, name: str, packages: int, tests: int, seeds: Iterator[int]) -> GoModule:
+    root = work / name
+    workloads.write_pytest_ini(root)
+    mod = workloads.go_module(root, packages, tests, next(seeds))
+    return GoModule(root, mod, packages, tests)
+
+
+def go_loop(module: GoModule, arches: Sequence[archmod.Arch], timeout: float) -> Outcome:
+    """The shell loop: one `go test ./...` per arch, one after the other."""
+    go = find_go()
+    start = time.perf_counter()
+    for a in arches:
+        env = {**base_env(), "GOARCH": a.goarch, "CGO_ENABLED": "0"}
+        env.pop("GOARM", None)
+        if a.goarm:
+            env["GOARM"] = a.goarm
+        argv = [go, "test", "-count=1", "-exec", find_qemu(a), "./..."]
+        done = run(argv, cwd=module.mod, env=env, timeout=timeout)
+        require_rc0(f"go test ({a.name})", argv, done)
+        ok = sum(1 for line in done.output.splitlines() if line.startswith("ok "))
+        require_count(f"go test ({a.name})", argv, done, ok * module.tests, module.packages * module.tests)
+    return Outcome(time.perf_counter() - start)
+
+
+def go_plugin(
+    module: GoModule, arches: Sequence[archmod.Arch], timeout: float, *extra: str
+) -> Callable[[], Outcome]:
+    expected = module.packages * module.tests * len(arches)
+    args = plugin_args(arches, module.mod, *extra)
+    return lambda: run_pytest(args, cwd=module.root, env=base_env(), expected=expected, timeout=timeout)
+
+
+def bench_b1(opts: argparse.Namespace, work: Path, seeds: Iterator[int]) -> list[str]:
+    arches = archmod.parse_list([opts.arches or GO_ARCHES])
+    module = make_go_module(work, "b1", opts.packages, opts.tests, seeds)
+    names = ",".join(a.name for a in arches)
+    print(f"B1: Go module {opts.packages} packages x {opts.tests} tests, {names}, after an edit", flush=True)
+
+    def edit() -> None:
+        workloads.edit_go_module(module.mod, next(seeds))
+
+    sides = [
+        Side("A go-test-loop", lambda: go_loop(module, arches, opts.timeout), edit),
+        Side("B pytest", go_plugin(module, arches, opts.timeout), edit),
+        Side("C pytest-n2", go_plugin(module, arches, opts.timeout, "-n", "2"), edit),
+    ]
+    results = measure(sides, opts.repeat)
+    return [
+        f"B1 Go module {opts.packages}x{opts.tests} tests, {names}, after an edit (every package recompiles)",
+        medians_line(results),
+        ratio_line(results, "B pytest", "A go-test-loop"),
+        ratio_line(results, "C pytest-n2", "A go-test-loop"),
+        rss_line("the pytest process (B)", results["B pytest"]),
+        rss_line("the xdist controller only (C)", results["C pytest-n2"]),
+    ]
+
+
+def write_counting_shims(shims: Path, counter: Path) -> None:
+    """`go`, `cargo`, `rustc` scripts that log their argv to ``counter``, then exec the real tool."""
+    shims.mkdir(parents=True, exist_ok=True)
+    real = {
+        "go": shutil.which("go") or find_go(),
+        "cargo": shutil.which("cargo"),
+        "rustc": shutil.which("rustc"),
+    }
+    for name, path in real.items():
+        if path is None:
+            continue
+        script = shims / name
+        script.write_text(
+            f"#!/bin/sh\nprintf '%s\\n' \"{name} $*\" >> '{counter}'\nexec '{path}' \"$@\"\n",
+            encoding="utf-8",
+        )
+        script.chmod(0o755)
+
+
+def counted_run(
+    counter: Path, args: Sequence[str], *, cwd: Path, env: Mapping[str, str], expected: int, timeout: float
+) -> str:
+    """One pytest run with the counting shims; what they logged, e.g. `5 (go list: 4, go test: 1)`."""
+    counter.write_text("", encoding="utf-8")
+    run_pytest(args, cwd=cwd, env=env, expected=expected, timeout=timeout)
+    lines = counter.read_text(encoding="utf-8").splitlines()
+    kinds = collections.Counter(" ".join(line.split()[:2]) for line in lines)
+    detail = ", ".join(f"{kind}: {n}" for kind, n in sorted(kinds.items())) or "none"
+    return f"{len(lines)} ({detail})"
+
+
+def count_rerun_builds(
+    module: GoModule, arches: Sequence[archmod.Arch], timeout: float, edit: Callable[[], None]
+) -> list[str]:
+    """Run B with the shims first on PATH: once to settle any cache keyed on the tool's path, once
+    counted (the re-run), and once counted after an edit, which shows the shims are the tools used."""
+    shims, counter = module.root / "shims", module.root / "build-processes.log"
+    write_counting_shims(shims, counter)
+    env = {**base_env(), "PATH": f"{shims}{os.pathsep}{os.environ.get('PATH', '')}"}
+    for name in ("MULTIARCH_GO", "CARGO", "RUSTC"):  # else they, not PATH, would name the tool
+        env.pop(name, None)
+    expected = module.packages * module.tests * len(arches)
+    args = plugin_args(arches, module.mod)
+    run_pytest(args, cwd=module.root, env=env, expected=expected, timeout=timeout)
+    rerun = counted_run(counter, args, cwd=module.root, env=env, expected=expected, timeout=timeout)
+    edit()
+    edited = counted_run(counter, args, cwd=module.root, env=env, expected=expected, timeout=timeout)
+    check = "" if not edited.startswith("0 ") else "; WARNING: the shims saw nothing, the count is unproven"
+    return [
+        f"build processes started on re-run: {rerun}",
+        f"  (check: after an edit of every package the same shims counted {edited}{check})",
+    ]
+
+
+def bench_b2(opts: argparse.Namespace, work: Path, seeds: Iterator[int]) -> list[str]:
+    arches = archmod.parse_list([opts.arches or GO_ARCHES])
+    module = make_go_module(work, "b2", opts.packages, opts.tests, seeds)
+    names = ",".join(a.name for a in arches)
+    print(
+        f"B2: Go module {opts.packages} packages x {opts.tests} tests, {names}, nothing changed", flush=True
+    )
+    sides = [
+        Side("A go-test-loop", lambda: go_loop(module, arches, opts.timeout)),
+        Side("B pytest", go_plugin(module, arches, opts.timeout)),
+    ]
+    results = measure(sides, opts.repeat)
+
+    def edit() -> None:
+        workloads.edit_go_module(module.mod, next(seeds))
+
+    counted = count_rerun_builds(module, arches, opts.timeout, edit)
+    print("\n".join(f"  {line}" for line in counted), flush=True)
+    return [
+        f"B2 Go module {opts.packages}x{opts.tests} tests, {names}, nothing changed (warm re-run)",
+        medians_line(results),
+        ratio_line(results, "B pytest", "A go-test-loop"),
+        *counted,
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# B3: per-item overhead
+
+
+def build_go_test_binary(mod: Path, arch: archmod.Arch, out: Path, timeout: float) -> None:
+    env = {**base_env(), "GOARCH": arch.goarch, "CGO_ENABLED": "0"}
+    env.pop("GOARM", None)
+    if arch.goarm:
+        env["GOARM"] = arch.goarm
+    argv = [find_go(), "test", "-c", "-o", str(out)]
+    require_rc0("go test -c", argv, run(argv, cwd=mod, env=env, timeout=timeout))
+
+
+def by_hand(binary: Path, arch: archmod.Arch, tests: int, timeout: float) -> Outcome:
+    """The test binary run once under qemu, its test2json output read through a pipe."""
+    argv = [find_qemu(arch), str(binary), "-test.v=test2json", "-test.count=1"]
+    done = run(argv, cwd=binary.parent, env=base_env(), timeout=timeout)
+    require_rc0("test binary", argv, done)
+    require_count("test binary", argv, done, done.output.count("--- PASS: "), tests)
+    return Outcome(done.seconds)
+
+
+def bench_b3(opts: argparse.Namespace, work: Path, seeds: Iterator[int]) -> list[str]:
+    arch = archmod.parse_list([opts.arches or B3_ARCH])[0]
+    n = opts.b3_tests
+    root = work / "b3"
+    workloads.write_pytest_ini(root / "go")
+    mod = workloads.go_trivial(root / "go", n)
+    workloads.write_pytest_ini(root / "py")
+    pyfile = workloads.python_trivial(root / "py", n)
+    binary = root / "trivial.test"
+    build_go_test_binary(mod, arch, binary, opts.timeout)
+    print(f"B3: {n} trivial tests, {arch.name}, warm", flush=True)
+    go_args = plugin_args([arch], mod)
+    py_args = ["-q", "-p", "no:randomly", "-p", "no:multiarch", str(pyfile)]
+    sides = [
+        Side("a binary-by-hand", lambda: by_hand(binary, arch, n, opts.timeout)),
+        Side(
+            "b pytest-multiarch",
+            lambda: run_pytest(go_args, cwd=root / "go", env=base_env(), expected=n, timeout=opts.timeout),
+        ),
+        Side(
+            "c plain-pytest",
+            lambda: run_pytest(py_args, cwd=root / "py", env=base_env(), expected=n, timeout=opts.timeout),
+        ),
+    ]
+    results = measure(sides, opts.repeat)
+    a, b, c = (median(results[s.label]) for s in sides)
+    per_item = (b - a - c) / n * 1000
+    return [
+        f"B3 {n} trivial Go tests on {arch.name} (warm)",
+        medians_line(results),
+        f"plugin overhead per item = (b - a - c) / {n} = {per_item:.3f} ms"
+        + (" (negative: a Go item costs less than a plain Python test item)" if per_item < 0 else ""),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# B4: a Rust crate
+
+
+def write_runner(path: Path, arch: archmod.Arch) -> None:
+    """The qemu runner for cargo, with the sysroot and guest LD_LIBRARY_PATH the plugin uses."""
+    sysroot = f"/usr/{arch.gnu_triple}"
+    libs = ":".join(d for d in ("/lib", "/lib64") if os.path.isdir(sysroot + d))
+    path.write_text(
+        f"#!/bin/sh\nexec '{find_qemu(arch)}' -L '{sysroot}' -E 'LD_LIBRARY_PATH={libs}' \"$@\"\n",
+        encoding="utf-8",
+    )
+    path.chmod(0o755)
+
+
+@dataclass(frozen=True)
+class CargoTarget:
+    arch: archmod.Arch
+    triple: str
+    cargo: str
+    rustc: str
+    env: dict[str, str]
+
+
+def cargo_target(arch: archmod.Arch, crate: Path, runners: Path, explicit: str | None) -> CargoTarget:
+    """The env of `cargo test --target T` for the loop, with the cargo the plugin would pick."""
+    if arch.rust_triple is None:
+        raise BenchError(f"{arch.name} has no Rust target")
+    chosen = rusttool.choose_toolchain(arch, explicit, project_dir=crate)
+    if chosen.missing is not None:
+        raise BenchError(f"{arch.name}: {chosen.missing.reason}")
+    triple, var = arch.rust_triple, arch.rust_triple.upper().replace("-", "_")
+    runner = runners / f"run-{arch.name}"
+    write_runner(runner, arch)
+    env = {
+        **base_env(),
+        f"CARGO_TARGET_{var}_RUNNER": str(runner),
+        f"CARGO_TARGET_{var}_LINKER": f"{arch.gnu_triple}-gcc",
+        "QEMU_LD_PREFIX": f"/usr/{arch.gnu_triple}",
+        "RUSTC": str(chosen.toolchain.rustc),
+        "CARGO_TARGET_DIR": str(runners.parent / "loop-target"),
+        "CARGO_TERM_COLOR": "never",
+    }
+    return CargoTarget(arch, triple, str(chosen.toolchain.cargo), str(chosen.toolchain.rustc), env)
+
+
+def cargo_loop(crate: Path, targets: Sequence[CargoTarget], tests: int, timeout: float) -> Outcome:
+    start = time.perf_counter()
+    for t in targets:
+        argv = [t.cargo, "test", "--target", t.triple]
+        done = run(argv, cwd=crate, env=t.env, timeout=timeout)
+        require_rc0(f"cargo test ({t.arch.name})", argv, done)
+        passed = sum(int(n) for n in re.findall(r"test result: ok\. (\d+) passed", done.output))
+        require_count(f"cargo test ({t.arch.name})", argv, done, passed, tests)
+    return Outcome(time.perf_counter() - start)
+
+
+def bench_b4(opts: argparse.Namespace, work: Path, seeds: Iterator[int]) -> list[str]:
+    arches = archmod.parse_list([opts.arches or RUST_ARCHES])
+    root = work / "b4"
+    workloads.write_pytest_ini(root)
+    crate = workloads.rust_crate(root, opts.rust_tests)
+    (root / "runners").mkdir(exist_ok=True)
+    targets = [cargo_target(a, crate, root / "runners", opts.cargo) for a in arches]
+    names = ",".join(a.name for a in arches)
+    print(f"B4: Rust crate {opts.rust_tests} tests, {names}, warm", flush=True)
+    for t in targets:
+        print(f"  loop {t.arch.name}: {t.cargo} (rustc {t.rustc})", flush=True)
+    args = plugin_args(arches, crate)
+    expected = opts.rust_tests * len(arches)
+    sides = [
+        Side("A cargo-test-loop", lambda: cargo_loop(crate, targets, opts.rust_tests, opts.timeout)),
+        Side(
+            "B pytest",
+            lambda: run_pytest(args, cwd=root, env=base_env(), expected=expected, timeout=opts.timeout),
+        ),
+    ]
+    results = measure(sides, opts.repeat)
+    return [
+        f"B4 Rust crate {opts.rust_tests} tests, {names} (warm, nothing changed)",
+        medians_line(results),
+        ratio_line(results, "B pytest", "A cargo-test-loop"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+
+
+BENCH: dict[str, Callable[[argparse.Namespace, Path, Iterator[int]], list[str]]] = {
+    "B1": bench_b1,
+    "B2": bench_b2,
+    "B3": bench_b3,
+    "B4": bench_b4,
+}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("benchmarks", nargs="*", metavar="B", help="B1 B2 B3 B4 (default: all)")
+    p.add_argument("--repeat", type=int, default=3, help="timed rounds per side (default 3)")
+    p.add_argument("--keep", type=Path, help="generate workloads in DIR and leave them there")
+    p.add_argument(
+        "--arches", help=f"override the arches (B1/B2 {GO_ARCHES}, B3 {B3_ARCH}, B4 {RUST_ARCHES})"
+    )
+    p.add_argument("--packages", type=int, default=20, help="B1/B2: Go packages (default 20)")
+    p.add_argument("--tests", type=int, default=50, help="B1/B2: tests per package (default 50)")
+    p.add_argument("--b3-tests", type=int, default=2000, help="B3: trivial tests (default 2000)")
+    p.add_argument("--rust-tests", type=int, default=500, help="B4: tests in the crate (default 500)")
+    p.add_argument("--cargo", help="B4: cargo for the loop (default: the one the plugin picks)")
+    p.add_argument("--timeout", type=float, default=3600, help="seconds per process (default 3600)")
+    opts = p.parse_args(argv)
+    opts.benchmarks = [b.upper() for b in opts.benchmarks] or list(BENCHMARKS)
+    unknown = [b for b in opts.benchmarks if b not in BENCH]
+    if unknown:
+        p.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    if opts.repeat < 1:
+        p.error("--repeat must be at least 1")
+    return opts
+
+
+def header() -> list[str]:
+    def out(argv: list[str]) -> str:
+        return run(argv, cwd=ROOT, env=base_env(), timeout=60).output.strip()
+
+    where = Path(pytest_multiarch.__file__).parent
+    if where == ROOT / "pytest_multiarch":
+        rev = out(["git", "rev-parse", "--short", "HEAD"])
+        dirty = "+local changes" if out(["git", "status", "--porcelain", "--", "pytest_multiarch"]) else ""
+        plugin = f"pytest-multiarch {rev}{dirty}"
+    else:
+        plugin = f"pytest-multiarch from {where}"
+    return [
+        f"{plugin}; {out([find_go(), 'version'])}; "
+        f"{out([find_qemu(archmod.parse_list(['arm64'])[0]), '--version']).splitlines()[0]}; "
+        f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}"
+    ]
+
+
+def run_all(opts: argparse.Namespace, work: Path) -> list[str]:
+    summary = header()
+    print(summary[0], flush=True)
+    print(f"workloads in {work}; {opts.repeat} timed rounds per side", flush=True)
+    seeds = itertools.count(random.randrange(1 << 40))  # fresh values, never in Go's build cache
+    for name in opts.benchmarks:
+        summary += ["", *BENCH[name](opts, work, seeds)]
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    try:
+        if opts.keep is not None:
+            opts.keep.mkdir(parents=True, exist_ok=True)
+            summary = run_all(opts, opts.keep.resolve())
+        else:
+            with tempfile.TemporaryDirectory(prefix="multiarch-perf-") as tmp:
+                summary = run_all(opts, Path(tmp))
+    except BenchError as exc:
+        print(f"\nERROR: {exc}", file=sys.stderr)
+        return 1
+    print("\n===== summary (medians of alternating runs; compare ratios, not seconds) =====")
+    print("\n".join(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
