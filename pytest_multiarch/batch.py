@@ -20,7 +20,7 @@ from .reuse import ReuseStore
 
 T = TypeVar("T")
 
-ArgsFor = Callable[[Sequence[str]], list[str]]
+ArgsFor = Callable[[Sequence[str], bool], list[str]]  # (tests, serial) → arguments
 Parse = Callable[[bytes, bytes], ParsedRun]
 
 
@@ -44,8 +44,8 @@ def run_tests(
     """
     remembered = None
     if reuse is not None:
-        remembered = reuse.key(binary, args_for(tests), arch=arch.name, executor=executor.describe(arch),
-                               env=env, cwd=cwd)  # fmt: skip
+        remembered = reuse.key(binary, args_for(tests, False), arch=arch.name,
+                               executor=executor.describe(arch), env=env, cwd=cwd)  # fmt: skip
         found = reuse.lookup(remembered, tests)
         if found is not None:
             return found
@@ -70,10 +70,12 @@ def _run(
 ) -> dict[str, TestOutcome]:
     results: dict[str, TestOutcome] = {}
     remaining = list(tests)
+    serial = False
     while remaining:
         run = executors.run(
-            binary, args_for(remaining), arch=arch, executor=executor, env=env, cwd=cwd, timeout=timeout
-        )
+            binary, args_for(remaining, serial),
+            arch=arch, executor=executor, env=env, cwd=cwd, timeout=timeout,
+        )  # fmt: skip
         parsed = parse(run.stdout_bytes, run.stderr_bytes)
         for name in remaining:
             if name in parsed.outcomes:
@@ -84,6 +86,12 @@ def _run(
         how = run.proc.describe_exit()
         reproduce = run.invocation.shell_line()
         culprits = [n for n in parsed.unfinished() if n in rest]
+        if len(culprits) > 1 and not serial and not run.proc.timed_out:
+            # Several tests were running in parallel when the process died: run the rest again
+            # one at a time, so that the one that takes the process down is the one blamed.
+            serial = True
+            remaining = rest
+            continue
         tail = _tail(parsed.output + run.stderr)
         if not culprits:
             # Died before any of these started (or exited early without a word about them).

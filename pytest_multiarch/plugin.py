@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,7 +111,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "exclude=[...] removes some",
     )
     settings = Settings.from_config(config)
-    distribution.prefer_loadgroup(config)
     cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
     if settings.cache_dir is not None:
         bin_dir = settings.cache_dir
@@ -126,6 +126,11 @@ def pytest_configure(config: pytest.Config) -> None:
     report.runs_on = {a.name: runs_on(a, settings.executor) for a in settings.arches}
     config.stash[_REPORT_KEY] = report
     config.pluginmanager.register(report, "multiarch-report")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    return distribution.make_scheduler(config, log)  # one worker per batch
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

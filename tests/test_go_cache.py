@@ -16,6 +16,8 @@ import pytest
 from gohelpers import outcomes_by_id, write_module
 from stubs import write_executable
 
+from pytest_multiarch.distribution import batch_scope
+
 EMULATED = "arm64"
 
 MODULE = {
@@ -127,10 +129,16 @@ def test_xdist_workers_share_builds_and_give_the_same_outcomes(
     pytest.importorskip("xdist")
     result = gopytester.runpytest(f"--arch=amd64,{EMULATED}", "-v", "-n", "2")
     assert result.ret == 0
-    assert "LoadGroupScheduling" in result.stdout.str()
+    assert "scheduling tests via BatchScheduling" in result.stdout.str()
     # xdist's verbose lines: "[gw1] [ 16%] PASSED <node id>"
-    found = [re.match(r"\[gw\d+\] \[\s*\d+%\] (\w+) (\S+)", ln) for ln in result.outlines]
-    assert {m.group(2): m.group(1).lower() for m in found if m} == EXPECTED
+    found = [re.match(r"\[(gw\d+)\] \[\s*\d+%\] (\w+) (\S+)", ln) for ln in result.outlines]
+    assert {m.group(3): m.group(2).lower() for m in found if m} == EXPECTED
+    workers_per_batch: dict[str, set[str]] = {}
+    for m in found:
+        if m:
+            workers_per_batch.setdefault(batch_scope(m.group(3)), set()).add(m.group(1))
+    assert len(workers_per_batch) == 6  # three packages on two arches
+    assert all(len(w) == 1 for w in workers_per_batch.values()), workers_per_batch
     calls = _calls(logged)
     assert sum(c.startswith("list ") for c in calls) == 2  # one worker lists, the other reads it
     assert sum(c.startswith("test -c") for c in calls) == 4  # each (module, arch) built once
@@ -214,10 +222,10 @@ def test_go_build_fixture_reuses_binaries_across_sessions(gopytester: pytest.Pyt
 
 @pytest.mark.parametrize(
     ("args", "scheduling"),
-    [(("-n", "2"), "LoadGroupScheduling"), (("-n", "2", "--dist", "load"), "LoadScheduling"),
+    [(("-n", "2"), "BatchScheduling"), (("-n", "2", "--dist", "load"), "LoadScheduling"),
      (("-n", "2", "--dist=loadfile"), "LoadFileScheduling")],
 )  # fmt: skip
-def test_xdist_default_becomes_loadgroup_but_a_chosen_dist_is_kept(
+def test_xdist_default_keeps_batches_together_but_a_chosen_dist_is_kept(
     pytester: pytest.Pytester, args: tuple[str, ...], scheduling: str
 ) -> None:
     pytest.importorskip("xdist")

@@ -430,6 +430,45 @@ def test_crashing_tests_are_blamed_and_the_rest_keep_their_results(gopytester: p
     assert qemu_processes_under(gopytester.path) == []
 
 
+def test_a_crash_among_parallel_tests_blames_only_the_one_that_crashed(gopytester: pytest.Pytester) -> None:
+    # Four t.Parallel tests run at once; one exits the process. The rest run again one at a time
+    # (-test.parallel=1), so that only the test that exits is blamed.
+    write_module(gopytester.path, "par", {
+        "par_test.go": """
+            package par
+
+            import (
+            \t"os"
+            \t"testing"
+            \t"time"
+            )
+
+            func TestP1(t *testing.T) { t.Parallel(); time.Sleep(300 * time.Millisecond) }
+
+            func TestP2(t *testing.T) { t.Parallel(); time.Sleep(300 * time.Millisecond) }
+
+            func TestP3Exits(t *testing.T) {
+            \tt.Parallel()
+            \ttime.Sleep(100 * time.Millisecond)
+            \tos.Exit(4)
+            }
+
+            func TestP4(t *testing.T) { t.Parallel(); time.Sleep(300 * time.Millisecond) }
+        """,
+    })  # fmt: skip
+    result = run(gopytester, f"--arch={EMULATED}")
+    ids = "par/go.mod::example.com/par::{}[" + EMULATED + "]"
+    assert outcomes_by_id(result) == {
+        ids.format("TestP1"): "passed",
+        ids.format("TestP2"): "passed",
+        ids.format("TestP3Exits"): "failed",
+        ids.format("TestP4"): "passed",
+    }
+    blamed = section(result, f"TestP3Exits [{EMULATED}]")
+    assert "the test process exited with status 4 while this test was running" in blamed
+    assert "-test.parallel=1" in blamed  # the reproduce line of the serial run
+
+
 STUCK_MODULE = {
     "a/a_test.go": """
         package a

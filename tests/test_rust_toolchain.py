@@ -135,8 +135,8 @@ def test_parse_listings() -> None:
 
 def test_test_args() -> None:
     base = ["-Z", "unstable-options", "--format", "json", "--report-time", "--show-output"]
-    assert rust.test_args(["b", "a"], ["a", "b"]) == [*base, "--test-threads=1"]
-    assert rust.test_args(["a"], ["a", "b"], threads=4) == [*base, "--test-threads=4", "--exact", "a"]
+    assert rust.test_args(["b", "a"], ["a", "b"]) == base  # libtest's threads, as under cargo test
+    assert rust.test_args(["a"], ["a", "b"], serial=True) == [*base, "--test-threads=1", "--exact", "a"]
     assert rust.RUN_ENV == {"RUSTC_BOOTSTRAP": "1"}
 
 
@@ -339,7 +339,7 @@ def _run_all(
         names,
         arch=a,
         executor=executor,
-        args_for=lambda selected: rust.test_args(selected, names),
+        args_for=lambda selected, serial: rust.test_args(selected, names, serial),
         parse=rust.parser(),
         env=env,
         cwd=binary.package_dir,

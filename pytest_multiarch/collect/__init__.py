@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -41,22 +40,15 @@ def schedule_batches(items: list[pytest.Item]) -> None:
         if isinstance(item, ArchItem):
             item.selected()
             groups.setdefault(item.batch_key(), []).append(item)
-    xdist = bool(items) and items[0].config.pluginmanager.hasplugin("xdist")
-    for key, members in groups.items():
+    for members in groups.values():
         names = [m.test_name for m in members]
         for m in members:
             m.batch_tests = names
-            if xdist:  # `--dist loadgroup` then keeps a batch on one worker
-                m.add_marker(pytest.mark.xdist_group(_group_name(key)))
     if config_is_xdist_worker(items):
         return  # a worker runs only the items it is sent: start each batch when first needed
     for members in groups.values():
         if members[0].runnable():
             members[0].schedule()
-
-
-def _group_name(key: object) -> str:
-    return "multiarch-" + hashlib.sha256(repr(key).encode()).hexdigest()[:16]
 
 
 def config_is_xdist_worker(items: list[pytest.Item]) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from _pytest._code.code import ExceptionInfo, TerminalRepr
 
+from .. import distribution
 from ..arch import Arch
 from ..executors import Executor, ExecutorUnavailable, select
 from ..outcome import TestOutcome
@@ -54,6 +55,9 @@ class ArchItem(ParamIdItem):
         self.batch_tests = [test_name]
         self.user_properties.append(("arch", arch.name))
         self.keywords[arch.name] = True
+        if self.config.pluginmanager.hasplugin("xdist"):
+            # Marked at creation: xdist reads the groups in its own modifyitems hook, before ours.
+            self.add_marker(pytest.mark.xdist_group(distribution.group_name(self.batch_key())))
 
     # --- what subclasses provide ---------------------------------------------------------
     def batch_key(self) -> Hashable:

@@ -205,7 +205,7 @@ class RustTestItem(ArchItem):
         return batch.run_tests(
             binary.executable, tests,
             arch=self.arch, executor=executor,
-            args_for=lambda selected: rusttool.test_args(selected, all_tests),
+            args_for=lambda selected, serial: rusttool.test_args(selected, all_tests, serial),
             parse=rusttool.parser(),
             env=env, cwd=binary.package_dir, timeout=get_state(self.config).settings.timeout,
             reuse=get_state(self.config).reuse,

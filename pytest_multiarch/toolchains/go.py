@@ -150,10 +150,11 @@ def find_tests(files: Sequence[Path]) -> dict[str, tuple[Path, int]]:
     return found
 
 
-def test_args(selected: Sequence[str]) -> list[str]:
+def test_args(selected: Sequence[str], serial: bool = False) -> list[str]:
     """Arguments for one run of a Go test binary over ``selected`` of its tests.
 
     Always a -test.run filter, even for all of them: nothing runs that no item reports on.
+    ``serial`` runs t.Parallel tests one at a time (to find which one took a process down).
     """
     run = "-test.run=^(" + "|".join(re.escape(t) for t in selected) + ")$"
-    return ["-test.v=test2json", "-test.count=1", run]
+    return ["-test.v=test2json", "-test.count=1", run, *(["-test.parallel=1"] if serial else [])]

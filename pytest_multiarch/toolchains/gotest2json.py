@@ -163,8 +163,12 @@ def fold(evs: Iterable[Event]) -> ParsedRun:
                 package_output.append(ev.output.decode("utf-8", "replace"))
             continue
         top = ev.test.split("/", 1)[0]
-        if ev.action == "run" and top == ev.test and top not in run.started:
+        if ev.action in ("run", "cont") and top == ev.test and top not in run.started:
             run.started.append(top)
+        elif ev.action == "pause" and top == ev.test and top in run.started:
+            # A paused t.Parallel test is not running: if the process dies before it continues,
+            # it is not to blame (it runs again in a fresh process).
+            run.started.remove(top)
         elif ev.action == "output":
             outputs.setdefault(top, []).append(ev.output.decode("utf-8", "replace"))
         elif ev.action in ("pass", "fail", "skip") and ev.test == top:

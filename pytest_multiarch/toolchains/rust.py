@@ -784,18 +784,19 @@ def parse_json_list(text: str) -> list[ListedTest] | None:
 # Running
 
 
-def test_args(selected: Sequence[str], all_tests: Sequence[str], *, threads: int = 1) -> list[str]:
+def test_args(selected: Sequence[str], all_tests: Sequence[str], serial: bool = False) -> list[str]:
     """Arguments for one run of a libtest binary over ``selected`` of its tests.
 
-    One test thread by default: a test that aborts or segfaults the whole process is then the
-    only one blamed for it (batch.py blames every test still running), and uncaptured output
-    (child processes, raw fd writes) belongs to the one running test. The scheduler already
-    runs batches of different binaries/arches on every core. Panics in threads a test spawns
-    land in that test's output either way: libtest's capture is inherited by spawned threads.
-    Ignored tests are not forced to run: they are reported skipped with their reason.
+    Test threads as under ``cargo test``: libtest's default (``RUST_TEST_THREADS``, else one per
+    CPU), so that tests sharing state behave as they do there. ``serial`` (one thread) is for
+    finding which test took a process down when several were running (see batch.py), and makes
+    uncaptured output (child processes, raw fd writes) belong to the one running test. Panics in
+    threads a test spawns land in that test's output either way: libtest's capture is inherited
+    by spawned threads. Ignored tests are not forced to run: they are reported skipped.
     """
     args = ["-Z", "unstable-options", "--format", "json", "--report-time", "--show-output"]
-    args.append(f"--test-threads={threads}")
+    if serial:
+        args.append("--test-threads=1")
     if set(selected) != set(all_tests):
         args += ["--exact", *selected]  # several filters: a test runs when it matches any
     return args
