@@ -48,7 +48,9 @@ def schedule_batches(items: list[pytest.Item]) -> None:
         return  # a worker runs only the items it is sent: start each batch when first needed
     for members in groups.values():
         if members[0].runnable():
-            members[0].schedule()
+            future = members[0].schedule()
+            for m in members:
+                m.batch_future = future
 
 
 def config_is_xdist_worker(items: list[pytest.Item]) -> bool:

@@ -46,6 +46,7 @@ class ArchItem(ParamIdItem):
     test_name: str
     batch_tests: list[str]
     outcome: TestOutcome | None = None
+    batch_future: Future[object] | None = None  # shared by the items of a batch once scheduled
     source_path: Path | None = None  # where the test is defined, when the toolchain says
     source_line: int = 0  # 0-based, as pytest's reportinfo wants
 
@@ -86,6 +87,8 @@ class ArchItem(ParamIdItem):
 
     def schedule(self) -> Future[object]:
         """Start this item's batch in the background (once per batch); its future."""
+        if self.batch_future is not None:
+            return self.batch_future
         state = get_state(self.config)
         executor = self.executor()
         tests = list(self.batch_tests)

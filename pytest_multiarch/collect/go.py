@@ -78,14 +78,14 @@ class GoPackageNode(pytest.Collector):
         self.per_arch = per_arch
 
     def collect(self) -> Iterator[pytest.Item]:
-        names: list[str] = []
+        names: dict[str, None] = {}  # every arch's tests, in order, once
         for pkg in self.per_arch.values():
-            if pkg.error and not pkg.tests:
+            if pkg.error and not pkg.where:
                 raise gotool.GoError(f"{pkg.import_path}: {pkg.error}")
-            names.extend(t for t in pkg.tests if t not in names)
+            names.update(dict.fromkeys(pkg.where))
         for test in names:
             for a, pkg in self.per_arch.items():
-                if test in pkg.tests:
+                if test in pkg.where:
                     yield GoTestItem.from_parent(
                         self, name=f"{test}[{a.name}]", go=self.go, pkg=pkg, arch=a, test=test
                     )
