@@ -111,27 +111,21 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
             tuple(sorted((env or {}).items())),
         )
         name = Path(target).name.strip(".") or cwd.name
-        module_dir = next((d for d in (cwd, *cwd.parents) if (d / "go.mod").is_file()), None)
-        content_key = None
-        if module_dir is not None:  # across sessions: reused while nothing in the module changed
-            request = gomodule.Request(go, module_dir, arch, tag_list, cgo)
-            content_key = cachemod.key("go_build", gomodule.listing_key(request, state.cache), *key)
-            found = state.cache.entry(content_key)
-            if found is not None:
-                return found / name
         out = state.bin_dir / "go-build" / arch.name / f"{name}-{_cache_name(*key)}"
 
         def build() -> Path | gotool.GoError:
-            if content_key is not None:
-                with state.cache.lock(content_key):
-                    found = state.cache.entry(content_key)
-                    if found is not None:  # built meanwhile by another process
-                        return found / name
-                    built = run_go()
-                    if isinstance(built, Path):
-                        return state.cache.store_file(content_key, built, name)
-                    return built
-            return run_go()
+            module_dir = next((d for d in (cwd, *cwd.parents) if (d / "go.mod").is_file()), None)
+            if module_dir is None:
+                return run_go()
+            # Across sessions: reused while nothing in the module (nor toolchain, flags) changed.
+            request = gomodule.Request(go, module_dir, arch, tag_list, cgo)
+            content_key = cachemod.key("go_build", gomodule.listing_key(request, state.cache), *key)
+            with state.cache.lock(content_key):
+                found = state.cache.entry(content_key)
+                if found is not None:
+                    return found / name
+                built = run_go()
+                return state.cache.store_file(content_key, built, name) if isinstance(built, Path) else built
 
         def run_go() -> Path | gotool.GoError:
             argv = [go, "test", "-c"] if test else [go, "build"]
@@ -183,25 +177,22 @@ def make_cargo_build(config: pytest.Config, arch: Arch) -> CargoBuild:
             )[arch]  # fmt: skip
             return cachemod.key(base, *key)
 
-        found = rust_cache.recall_path(state.cache, content_key())
-        if found is not None:  # built by an earlier session, and nothing cargo reads changed
-            return found
-        try:
-            chosen = state.rust_toolchain(manifest.parent, arch)
-        except rusttool.RustToolchainError as exc:
-            skip_or_fail(config, f"cargo_build({os.fspath(manifest_dir)!r}) for {arch.name}: {exc}")
-            raise
-        toolchain, missing = chosen.toolchain, chosen.missing
-        if missing is not None:
-            skip_or_fail(
-                config, f"cargo_build({os.fspath(manifest_dir)!r}) cannot build for {arch.name}: {missing}"
-            )
-
         def build() -> Path | rusttool.RustError:
+            found = rust_cache.recall_path(state.cache, content_key())
+            if found is not None:  # built by an earlier session, and nothing cargo reads changed
+                return found
+            call = f"cargo_build({os.fspath(manifest_dir)!r})"
+            try:
+                chosen = state.rust_toolchain(manifest.parent, arch)
+            except rusttool.RustToolchainError as exc:
+                skip_or_fail(config, f"{call} for {arch.name}: {exc}")
+                raise
+            if chosen.missing is not None:
+                skip_or_fail(config, f"{call} cannot build for {arch.name}: {chosen.missing}")
             stable = content_key(ignore_lockfile=True)
             try:
                 built = rusttool.build_binary(
-                    toolchain, manifest, arch,
+                    chosen.toolchain, manifest, arch,
                     bin=bin, example=example, test=test, release=release, features=feature_list,
                     target_dir=target_dir, env_extra=env,
                 )  # fmt: skip
