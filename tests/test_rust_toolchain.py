@@ -22,6 +22,7 @@ from pytest_multiarch import batch, executors, proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.toolchains import rust
+from pytest_multiarch.toolchains.rust import build as rust_build
 
 RUST_HOME = debian_rust_home()
 FIXTURES = Path(__file__).parent / "fixtures" / "rust"
@@ -141,7 +142,7 @@ def test_test_args() -> None:
 
 
 def test_package_ids() -> None:
-    pv = rust._package_name_version
+    pv = rust_build._package_name_version
     assert pv("path+file:///work/sample_crate#0.1.0", "x") == ("sample_crate", "0.1.0")
     assert pv("path+file:///work/dir#my-crate@0.2.3-beta.1", "dir") == ("my-crate", "0.2.3-beta.1")
     assert pv("registry+https://github.com/rust-lang/crates.io-index#libc@0.2.1", "x") == ("libc", "0.2.1")

@@ -1,0 +1,275 @@
+"""Rust: building test binaries (and other binaries) per target triple with cargo."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ... import proc
+from ...arch import Arch
+from .discover import find_linker, linker_env_var
+from .model import (
+    BUILD_TIMEOUT,
+    RustBuildError,
+    RustError,
+    RustToolchain,
+    TestBinary,
+)
+
+# Crate kinds cargo reports for a library target; they all make one "lib" test binary.
+_LIB_KINDS = frozenset({"lib", "rlib", "dylib", "cdylib", "staticlib"})
+
+
+def build_env(
+    toolchain: RustToolchain,
+    arch: Arch,
+    project_dir: str | os.PathLike[str],
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment for cargo: our rustc, and the linker when only PATH knows it."""
+    env = proc.base_env()
+    env["RUSTC"] = str(toolchain.rustc)
+    env["CARGO_TERM_COLOR"] = "never"  # cargo's own errors end up in a pytest report
+    linker = find_linker(toolchain, arch, project_dir, env)
+    # Env and config linkers cargo finds itself (a config's relative path means something there).
+    if linker is not None and linker.source == "PATH" and arch.rust_triple:
+        env[linker_env_var(arch.rust_triple)] = linker.program
+    if extra:
+        env.update(extra)
+    return env
+
+
+def build_tests(
+    toolchain: RustToolchain,
+    manifest_path: str | os.PathLike[str],
+    arch: Arch,
+    target_dir: str | os.PathLike[str] | None = None,
+    env_extra: Mapping[str, str] | None = None,
+    *,
+    timeout: float = BUILD_TIMEOUT,
+) -> list[TestBinary]:
+    """`cargo test --no-run` for ``arch``: the test binaries cargo test would run.
+
+    Like cargo: a package manifest builds that package's lib, bins, tests/ and `test = true`
+    targets; a virtual (workspace) manifest builds its default members. Raises RustBuildError
+    with rustc's rendered errors on failure.
+    """
+    if arch.rust_triple is None:
+        raise RustError(f"no Rust target for {arch.name}")
+    manifest = Path(manifest_path).resolve()
+    argv = [
+        str(toolchain.cargo), "test", "--no-run", "--message-format=json",
+        "--target", arch.rust_triple, "--manifest-path", str(manifest),
+    ]  # fmt: skip
+    if target_dir is not None:
+        argv += ["--target-dir", os.fspath(target_dir)]
+    # cwd = the package: cargo finds .cargo/config.toml from its cwd, as find_linker does.
+    env = build_env(toolchain, arch, manifest.parent, env_extra)
+    res = proc.run(argv, env=env, cwd=manifest.parent, timeout=timeout)
+    messages = [m for m in _json_lines(res.stdout) if isinstance(m.get("reason"), str)]
+    if not res.ok or not any(m["reason"] == "build-finished" and m.get("success") for m in messages):
+        raise _build_error(argv, res, messages, arch)
+    harness_off: dict[Path, set[tuple[str, str]]] = {}
+    binaries = []
+    for m in messages:
+        if m["reason"] != "compiler-artifact" or not m.get("executable") or not m["profile"].get("test"):
+            continue
+        target = m["target"]
+        kinds = set(target["kind"])
+        kind = "lib" if kinds & _LIB_KINDS else next(iter(sorted(kinds)))
+        pkg_manifest = Path(m["manifest_path"])
+        if pkg_manifest not in harness_off:
+            harness_off[pkg_manifest] = _no_harness_targets(pkg_manifest)
+        name, version = _package_name_version(m["package_id"], pkg_manifest.parent.name)
+        binaries.append(
+            TestBinary(
+                kind=kind,
+                target_name=target["name"],
+                package_name=name,
+                package_version=version,
+                executable=Path(m["executable"]),
+                src_path=Path(target["src_path"]),
+                manifest_path=pkg_manifest,
+                # cargo builds proc-macro crates, and so their tests, for the host whatever --target says.
+                triple=toolchain.host if kind == "proc-macro" else arch.rust_triple,
+                harness=(kind, _norm(target["name"])) not in harness_off[pkg_manifest],
+                doctest=kind == "lib" and bool(target.get("doctest")),
+            )
+        )
+    return binaries
+
+
+def build_binary(
+    toolchain: RustToolchain,
+    manifest_path: str | os.PathLike[str],
+    arch: Arch,
+    *,
+    bin: str | None = None,
+    example: str | None = None,
+    test: str | None = None,
+    release: bool = False,
+    features: Sequence[str] = (),
+    target_dir: str | os.PathLike[str] | None = None,
+    env_extra: Mapping[str, str] | None = None,
+    timeout: float = BUILD_TIMEOUT,
+) -> Path:
+    """Build one executable of a package for ``arch`` (a bin, an example, or an integration
+    test's binary) and return its path. With none named, the package's only binary."""
+    if arch.rust_triple is None:
+        raise RustError(f"no Rust target for {arch.name}")
+    if sum(x is not None for x in (bin, example, test)) > 1:
+        raise ValueError("name at most one of bin=, example=, test=")
+    manifest = Path(manifest_path).resolve()
+    argv = [str(toolchain.cargo), "test" if test is not None else "build"]
+    if test is not None:
+        argv += ["--no-run", "--test", test]
+    elif example is not None:
+        argv += ["--example", example]
+    elif bin is not None:
+        argv += ["--bin", bin]
+    else:
+        argv.append("--bins")
+    argv += ["--message-format=json", "--target", arch.rust_triple, "--manifest-path", str(manifest)]
+    if release:
+        argv.append("--release")
+    if features:
+        argv += ["--features", ",".join(features)]
+    if target_dir is not None:
+        argv += ["--target-dir", os.fspath(target_dir)]
+    env = build_env(toolchain, arch, manifest.parent, env_extra)
+    res = proc.run(argv, env=env, cwd=manifest.parent, timeout=timeout)
+    messages = [m for m in _json_lines(res.stdout) if isinstance(m.get("reason"), str)]
+    if not res.ok:
+        raise _build_error(argv, res, messages, arch)
+    executables = [
+        Path(m["executable"])
+        for m in messages
+        if m["reason"] == "compiler-artifact" and m.get("executable") and m["manifest_path"] == str(manifest)
+    ]
+    if len(executables) != 1:
+        found = ", ".join(p.name for p in executables) or "none"
+        raise RustError(
+            f"`{shlex.join(argv)}` built {len(executables)} executables ({found}); name one with "
+            "bin=, example= or test="
+        )
+    return executables[0]
+
+
+def _json_lines(data: bytes) -> list[dict[str, Any]]:
+    out = []
+    for line in data.splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
+
+
+def _build_error(
+    argv: list[str], res: proc.ProcResult, messages: list[dict[str, Any]], arch: Arch
+) -> RustBuildError:
+    diagnostics: list[str] = []
+    warnings = 0
+    for m in messages:
+        if m["reason"] != "compiler-message":
+            continue
+        msg = m.get("message", {})
+        if msg.get("level") in ("error", "error: internal compiler error"):
+            rendered = msg.get("rendered") or msg.get("message", "")
+            if rendered not in diagnostics:
+                diagnostics.append(rendered)
+        elif msg.get("level") == "warning":
+            warnings += 1
+    # cargo's own errors (manifest, resolution, "could not compile") are plain text on stderr.
+    stderr = "\n".join(
+        ln for ln in res.stderr.decode(errors="replace").splitlines()
+        if not ln.lstrip().startswith(
+            ("Compiling ", "Blocking ", "Downloaded ", "Downloading ", "warning: build failed")
+        )
+    )  # fmt: skip
+    what = " ".join(argv[1:3]) if len(argv) > 2 else "cargo"
+    parts = [f"cargo {what} for {arch.name} ({arch.rust_triple}) {res.describe_exit()}"]
+    parts += [d.rstrip() for d in diagnostics]
+    if warnings:
+        parts.append(f"({warnings} warning(s) not shown)")
+    if stderr.strip():
+        parts.append(stderr.strip()[-4000:])
+    parts.append(f"command: {shlex.join(argv)}")
+    return RustBuildError("\n".join(parts), diagnostics, argv)
+
+
+def _norm(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def _no_harness_targets(manifest: Path) -> set[tuple[str, str]]:
+    """(kind, name) of the targets a manifest declares with `harness = false`."""
+    try:
+        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return set()
+    found: set[tuple[str, str]] = set()
+    lib = data.get("lib")
+    if isinstance(lib, dict) and lib.get("harness") is False:
+        package = data.get("package", {})
+        found.add(("lib", _norm(str(lib.get("name") or package.get("name", "")))))
+    for key, kind in (("bin", "bin"), ("test", "test"), ("bench", "bench"), ("example", "example")):
+        for t in data.get(key, []) if isinstance(data.get(key), list) else []:
+            if isinstance(t, dict) and t.get("harness") is False and "name" in t:
+                found.add((kind, _norm(str(t["name"]))))
+    return found
+
+
+def _package_name_version(package_id: str, dir_name: str) -> tuple[str, str]:
+    """Name and version from a cargo package id, in its new or pre-1.77 spelling.
+
+    New: ``path+file:///dir#name@1.0`` or ``path+file:///dir#1.0`` (name = last path segment).
+    Old: ``name 1.0 (path+file:///dir)``.
+    """
+    if " (" in package_id:
+        name, version = package_id.split(" ", 2)[:2]
+        return name, version
+    fragment = package_id.rpartition("#")[2]
+    if "@" in fragment:
+        name, _, version = fragment.partition("@")
+        return name, version
+    url_path = package_id.rpartition("#")[0].split("?", 1)[0].rstrip("/")
+    return url_path.rsplit("/", 1)[-1] or dir_name, fragment
+
+
+def has_doctests(binaries: Iterable[TestBinary]) -> bool:
+    """Whether cargo test would also have run doc tests (print DOCTEST_NOTE once if so)."""
+    return any(b.doctest for b in binaries)
+
+
+def cargo_env(binary: TestBinary, toolchain: RustToolchain | None = None) -> dict[str, str]:
+    """The variables `cargo test` sets for a test binary at run time (tests read e.g.
+    CARGO_MANIFEST_DIR); run it with cwd=binary.package_dir, as cargo does."""
+    env = {
+        "CARGO_MANIFEST_DIR": str(binary.package_dir),
+        "CARGO_MANIFEST_PATH": str(binary.manifest_path),
+        "CARGO_PKG_NAME": binary.package_name,
+        "CARGO_PKG_VERSION": binary.package_version,
+        "CARGO_CRATE_NAME": _norm(binary.target_name),
+    }
+    m = re.match(r"(\d+)\.(\d+)\.(\d+)(?:-([^+]*))?", binary.package_version)
+    if m:
+        env.update(
+            CARGO_PKG_VERSION_MAJOR=m.group(1),
+            CARGO_PKG_VERSION_MINOR=m.group(2),
+            CARGO_PKG_VERSION_PATCH=m.group(3),
+            CARGO_PKG_VERSION_PRE=m.group(4) or "",
+        )
+    if toolchain is not None:
+        env["CARGO"] = str(toolchain.cargo)
+    return env
+
+

@@ -1,0 +1,324 @@
+"""Rust: finding cargo and rustc, choosing the toolchain per architecture, and whether it can
+build for one (target std, linker)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shlex
+import shutil
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ... import proc
+from ...arch import Arch
+from .. import debian_rust
+from .model import (
+    DEBIAN_NO_STD,
+    INSTALL_FIX,
+    NOT_FOUND,
+    QUERY_TIMEOUT,
+    Linker,
+    Missing,
+    RustToolchain,
+    RustToolchainError,
+    tier3,
+)
+
+
+@dataclass(frozen=True)
+class CargoCandidate:
+    """A cargo to try, and why it is a candidate (shown by doctor)."""
+
+    cargo: str
+    why: str
+
+
+def cargo_candidates(
+    explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> list[CargoCandidate]:
+    """The cargos to consider, in order.
+
+    $CARGO, $RUSTC or ``explicit`` (ini ``multiarch_cargo``), when set, is the only choice: a
+    user who names a toolchain gets that one. Otherwise the cargo on PATH comes first, then each
+    Debian Rust prefix that ``python -m pytest_multiarch setup`` unpacked, newest first.
+    """
+    env = os.environ if env is None else env
+    path = env.get("PATH")
+    for value, why in (
+        (env.get("CARGO"), "$CARGO"),
+        (os.fspath(explicit) if explicit else None, "multiarch_cargo"),
+    ):
+        if value:
+            named = shutil.which(value, path=path)
+            return [CargoCandidate(named, why)] if named else []
+    on_path = shutil.which("cargo", path=path)
+    if env.get("RUSTC"):  # a chosen rustc pairs with the cargo on PATH only
+        return [CargoCandidate(on_path, "PATH (with $RUSTC)")] if on_path else []
+    found = [CargoCandidate(on_path, "PATH")] if on_path else []
+    for cargo in debian_rust.provisioned_cargos(env):
+        if all(Path(c.cargo).resolve() != cargo.resolve() for c in found):
+            found.append(CargoCandidate(str(cargo), f"provisioned by setup in {cargo.parent.parent}"))
+    return found
+
+
+def find_cargo(
+    explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> str | None:
+    """The first cargo to try (see :func:`cargo_candidates`)."""
+    candidates = cargo_candidates(explicit, env)
+    return candidates[0].cargo if candidates else None
+
+
+def find_rustc(cargo: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> str | None:
+    """The rustc to use with ``cargo``: $RUSTC, then the one beside cargo, then PATH.
+
+    The one beside cargo comes before PATH: a cargo from a private prefix must not pair with
+    another toolchain's rustc, whose std would not match. build_tests passes it as $RUSTC.
+    """
+    env = os.environ if env is None else env
+    sibling = Path(cargo).parent / "rustc"
+    for candidate in (env.get("RUSTC"), str(sibling) if os.access(sibling, os.X_OK) else None, "rustc"):
+        if candidate:
+            found = shutil.which(candidate, path=env.get("PATH"))
+            if found:
+                return found
+    return None
+
+
+def find_toolchain(
+    explicit_cargo: str | os.PathLike[str] | None = None,
+    *,
+    project_dir: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> RustToolchain:
+    """The first candidate cargo with its rustc, asked for its version, host and sysroot.
+
+    ``project_dir`` matters for rustup: its proxies pick the toolchain from the directory
+    (rust-toolchain.toml). Raises RustToolchainError (with the fix) when nothing usable is found.
+    """
+    env = dict(os.environ if env is None else env)
+    cargo = find_cargo(explicit_cargo, env)
+    if cargo is None:
+        raise RustToolchainError(NOT_FOUND)
+    return toolchain_of(cargo, project_dir=project_dir, env=env)
+
+
+def toolchain_of(
+    cargo: str, *, project_dir: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> RustToolchain:
+    """``cargo`` and its rustc (:func:`find_rustc`), with rustc's version, host and sysroot."""
+    env = dict(os.environ if env is None else env)
+    rustc = find_rustc(cargo, env)
+    if rustc is None:
+        raise RustToolchainError(f"rustc not found beside {cargo} or on PATH. Fix: {INSTALL_FIX}")
+    cwd = os.fspath(project_dir) if project_dir else "/"
+    info = _query(rustc, ["-vV"], env, cwd)
+    fields = dict(line.split(": ", 1) for line in info.splitlines() if ": " in line)
+    if "release" not in fields or "host" not in fields:
+        raise RustToolchainError(f"`{rustc} -vV` did not print its release and host:\n{info}")
+    sysroot = _query(rustc, ["--print", "sysroot"], env, cwd).strip()
+    return RustToolchain(Path(cargo), Path(rustc), Path(sysroot), fields["release"], fields["host"])
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The toolchain picked for one architecture, and why (doctor shows it)."""
+
+    toolchain: RustToolchain
+    why: str
+    missing: Missing | None  # None: ready to build for the architecture
+
+
+def choose_toolchain(
+    arch: Arch,
+    explicit_cargo: str | os.PathLike[str] | None = None,
+    *,
+    project_dir: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    lookup: Callable[[str], RustToolchain] | None = None,
+) -> Chosen:
+    """The first candidate (:func:`cargo_candidates`) that can build for ``arch``.
+
+    When none can, the first usable one, with what it lacks. ``lookup`` turns a cargo path into
+    its toolchain (callers cache it). Raises RustToolchainError when no candidate works at all.
+    """
+    env = dict(os.environ if env is None else env)
+    candidates = cargo_candidates(explicit_cargo, env)
+    if not candidates:
+        raise RustToolchainError(NOT_FOUND)
+    get = lookup or (lambda cargo: toolchain_of(cargo, project_dir=project_dir, env=env))
+    first: Chosen | None = None
+    error: RustToolchainError | None = None
+    for candidate in candidates:
+        try:
+            toolchain = get(candidate.cargo)
+        except RustToolchainError as exc:
+            error = error or exc
+            continue
+        missing = readiness(toolchain, arch, project_dir, env)
+        if missing is None:
+            skipped = "" if first is None else f"; {first.toolchain.cargo} lacks it"
+            return Chosen(toolchain, candidate.why + skipped, None)
+        first = first or Chosen(toolchain, candidate.why, missing)
+    if first is None:
+        assert error is not None
+        raise error
+    return first
+
+
+def _query(rustc: str, args: list[str], env: Mapping[str, str], cwd: str) -> str:
+    try:
+        res = proc.run([rustc, *args], env=env, cwd=cwd, timeout=QUERY_TIMEOUT)
+    except OSError as exc:
+        raise RustToolchainError(f"cannot run {rustc}: {exc}. Fix: {INSTALL_FIX}") from exc
+    if not res.ok:
+        raise RustToolchainError(
+            f"`{shlex.join([rustc, *args])}` {res.describe_exit()}:\n{res.stderr.decode(errors='replace')}"
+        )
+    return res.stdout.decode(errors="replace")
+
+
+def installed_targets(toolchain: RustToolchain) -> list[str]:
+    """Target triples whose standard library is installed in the toolchain's sysroot."""
+    rustlib = toolchain.sysroot / "lib" / "rustlib"
+    if not rustlib.is_dir():
+        return []
+    return sorted(d.name for d in rustlib.iterdir() if d.is_dir() and any((d / "lib").glob("libstd-*.rlib")))
+
+
+@functools.cache
+def known_targets(toolchain: RustToolchain) -> frozenset[str]:
+    """Every triple this rustc can compile for (std installed or not)."""
+    out = _query(str(toolchain.rustc), ["--print", "target-list"], proc.base_env(), "/")
+    return frozenset(out.split())
+
+
+def linker_env_var(triple: str) -> str:
+    return "CARGO_TARGET_" + re.sub(r"[^A-Za-z0-9]", "_", triple).upper() + "_LINKER"
+
+
+def find_linker(
+    toolchain: RustToolchain,
+    arch: Arch,
+    project_dir: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+) -> Linker | None:
+    """The linker cargo will use for ``arch``, as cargo looks for it; None when none is needed
+    (the host triple) or none is found.
+
+    Order: $CARGO_TARGET_<TRIPLE>_LINKER, ``[target.<triple>] linker`` in .cargo/config(.toml)
+    from ``project_dir`` upwards then $CARGO_HOME, then ``<gnu-triple>-gcc`` on PATH.
+    """
+    env = os.environ if env is None else env
+    triple = arch.rust_triple
+    if triple is None:
+        return None
+    var = linker_env_var(triple)
+    if env.get(var):
+        return Linker(env[var], f"env {var}")
+    for config in _cargo_configs(Path(project_dir), env):
+        try:
+            data = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError):
+            continue  # cargo reports a broken config itself, better than we could
+        target = data.get("target", {}).get(triple, {})
+        if isinstance(target, dict) and isinstance(target.get("linker"), str):
+            return Linker(target["linker"], str(config))
+    if triple == toolchain.host:
+        return None
+    gcc = shutil.which(f"{arch.gnu_triple}-gcc", path=env.get("PATH"))
+    return Linker(gcc, "PATH") if gcc else None
+
+
+def _cargo_configs(start: Path, env: Mapping[str, str]) -> list[Path]:
+    """Cargo config files in cargo's precedence order (nearest first)."""
+    dirs = [start.resolve(), *start.resolve().parents]
+    cargo_home = Path(env.get("CARGO_HOME") or Path.home() / ".cargo")
+    found: list[Path] = []
+    for d in [*(p / ".cargo" for p in dirs), cargo_home]:
+        # Both present: cargo reads the one without extension (and warns).
+        for name in ("config", "config.toml"):
+            if (d / name).is_file():
+                if (d / name).resolve() not in [f.resolve() for f in found]:
+                    found.append(d / name)
+                break
+    return found
+
+
+def readiness(
+    toolchain: RustToolchain,
+    arch: Arch,
+    project_dir: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+) -> Missing | None:
+    """None when Rust tests can be built for ``arch`` here, else what is missing and the fix."""
+    triple = arch.rust_triple
+    if triple is None or triple not in known_targets(toolchain):
+        what = f"rustc {toolchain.version} does not know the target {triple}" if triple else "no Rust target"
+        return Missing(
+            f"{what} for {arch.name}",
+            f"leave {arch.name} out of --arch for Rust tests, or use a Rust toolchain that supports it",
+        )
+    problems: list[Missing] = []
+    if triple not in installed_targets(toolchain):
+        problems.append(_std_missing(toolchain, arch, triple))
+    if triple != toolchain.host and find_linker(toolchain, arch, project_dir, env) is None:
+        problems.append(
+            Missing(
+                f"no linker for {triple} ({arch.gnu_triple}-gcc is not on PATH; neither "
+                f"{linker_env_var(triple)} nor [target.{triple}] linker in .cargo/config.toml is set)",
+                f"apt-get install gcc-{arch.gnu_triple} libc6-dev-{arch.debian_arch}-cross",
+            )
+        )
+    if not problems:
+        return None
+    return Missing("; ".join(p.reason for p in problems), "; ".join(p.fix for p in problems))
+
+
+def _std_missing(toolchain: RustToolchain, arch: Arch, triple: str) -> Missing:
+    reason = (
+        f"the Rust {toolchain.version} standard library for {triple} is not installed in {toolchain.sysroot}"
+    )
+    name = toolchain.rustup_toolchain
+    if name is not None and not tier3(arch):
+        return Missing(reason, f"rustup target add --toolchain {name} {triple}")
+    if arch.debian_arch in DEBIAN_NO_STD:
+        note, fix = DEBIAN_NO_STD[arch.debian_arch]
+        return Missing(
+            f"{reason}, and Debian has none to add ({note})", fix.format(triple=triple, arch=arch.name)
+        )
+    owner = _dpkg_owner(toolchain)
+    if owner is not None:  # a Debian-installed rustc: the same std package, foreign architecture
+        pkg, version = owner
+        return Missing(
+            reason,
+            f"dpkg --add-architecture {arch.debian_arch} && apt-get update && "
+            f"apt-get install {pkg}:{arch.debian_arch}={version}",
+        )
+    # A Debian rustc unpacked into a private prefix (what `setup` does): setup unpacks the
+    # matching std package into the same prefix.
+    return Missing(
+        reason + " (the std of a target must be the exact version of rustc)",
+        f"python -m pytest_multiarch setup --arch={arch.name}",
+    )
+
+
+def _dpkg_owner(toolchain: RustToolchain) -> tuple[str, str] | None:
+    """(package, version) of the Debian package that installed the host's std, if dpkg did."""
+    host_std = next((toolchain.sysroot / "lib/rustlib" / toolchain.host / "lib").glob("libstd-*.rlib"), None)
+    dpkg_query = shutil.which("dpkg-query")
+    if host_std is None or dpkg_query is None:
+        return None
+    env = proc.base_env()
+    res = proc.run([dpkg_query, "-S", str(host_std)], env=env, cwd="/", timeout=QUERY_TIMEOUT)
+    if not res.ok:
+        return None
+    pkg = res.stdout.decode(errors="replace").split(":", 1)[0].strip()
+    ver = proc.run([dpkg_query, "-W", "-f=${Version}", pkg], env=env, cwd="/", timeout=QUERY_TIMEOUT)
+    return (pkg, ver.stdout.decode(errors="replace").strip()) if ver.ok else None
+
+

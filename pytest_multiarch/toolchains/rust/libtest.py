@@ -1,0 +1,199 @@
+"""Rust: listing a libtest binary's tests, the arguments of a run, and turning libtest's JSON
+events into per-test outcomes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ... import executors, proc
+from ...arch import Arch
+from ...outcome import ParsedRun, TestOutcome
+from .model import LIST_TIMEOUT, RUN_ENV, ListedTest, RustError
+
+# The prefix every libtest JSON line starts with; lets us split off uncaptured text before it.
+_JSON_START = '{ "type": "'
+_PANIC_AT = re.compile(r"^thread '(?P<thread>[^']*)' panicked at (?P<where>.*?):?$")
+
+
+def list_tests_detailed(
+    binary: str | os.PathLike[str],
+    arch: Arch,
+    executor: executors.Executor,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = LIST_TIMEOUT,
+) -> list[ListedTest]:
+    """Every test with its ignore reason and source line, from one emulated run when libtest
+    can list as JSON (seen with 1.85), else from two terse listings (all, then ignored only)."""
+    run_env = proc.base_env(RUN_ENV) if env is None else {**env, **RUN_ENV}
+    where = Path(binary).parent if cwd is None else cwd
+
+    def run(args: list[str]) -> str:
+        res = executors.run(
+            binary, args, arch=arch, executor=executor, env=run_env, cwd=where, timeout=timeout
+        )
+        if not res.proc.ok:
+            raise RustError(f"listing the tests of {binary} failed: {executors.RunFailed(res)}")
+        return res.stdout
+
+    # One emulated start gives names, ignore reasons and source lines; an older libtest that
+    # cannot list as JSON errors out or prints plain text, and the terse listings follow.
+    res = executors.run(
+        binary,
+        ["-Z", "unstable-options", "--format", "json", "--list"],
+        arch=arch, executor=executor, env=run_env, cwd=where, timeout=timeout,
+    )  # fmt: skip
+    listed = parse_json_list(res.stdout) if res.proc.ok else None
+    if listed is not None:
+        return listed
+    ignored = set(parse_terse_list(run(["--list", "--format", "terse", "--ignored"])))
+    return [
+        ListedTest(name, name in ignored) for name in parse_terse_list(run(["--list", "--format", "terse"]))
+    ]
+
+
+def parse_terse_list(text: str) -> list[str]:
+    """Test names from `--list --format terse` (`name: test` lines; benchmarks left out)."""
+    return [line[: -len(": test")] for line in text.splitlines() if line.endswith(": test")]
+
+
+def parse_json_list(text: str) -> list[ListedTest] | None:
+    """Tests from `--format json --list` "discovered" events; None when the output has none of
+    libtest's discovery events (an older libtest that printed the plain list instead)."""
+    tests: list[ListedTest] = []
+    seen_suite = False
+    for line in text.splitlines():
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(ev, dict):
+            continue
+        if ev.get("type") == "suite" and ev.get("event") == "discovery":
+            seen_suite = True
+        elif ev.get("type") == "test" and ev.get("event") == "discovered":
+            tests.append(
+                ListedTest(
+                    name=str(ev["name"]),
+                    ignored=bool(ev.get("ignore")),
+                    ignore_reason=str(ev.get("ignore_message") or ""),
+                    source_path=str(ev.get("source_path") or ""),
+                    line=int(ev.get("start_line") or 0),
+                )
+            )
+    return tests if seen_suite else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def test_args(selected: Sequence[str], all_tests: Sequence[str], serial: bool = False) -> list[str]:
+    """Arguments for one run of a libtest binary over ``selected`` of its tests.
+
+    Test threads as under ``cargo test``: libtest's default (``RUST_TEST_THREADS``, else one per
+    CPU), so that tests sharing state behave as they do there. ``serial`` (one thread) is for
+    finding which test took a process down when several were running (see batch.py), and makes
+    uncaptured output (child processes, raw fd writes) belong to the one running test. Panics in
+    threads a test spawns land in that test's output either way: libtest's capture is inherited
+    by spawned threads. Ignored tests are not forced to run: they are reported skipped.
+    """
+    args = ["-Z", "unstable-options", "--format", "json", "--report-time", "--show-output"]
+    if serial:
+        args.append("--test-threads=1")
+    if set(selected) != set(all_tests):
+        args += ["--exact", *selected]  # several filters: a test runs when it matches any
+    return args
+
+
+def parse_libtest_json(stdout: bytes, stderr: bytes = b"") -> ParsedRun:
+    """Fold libtest JSON events (`-Z unstable-options --format json`) into per-test outcomes.
+
+    Text that is not a JSON event (printed past libtest's capture: raw writes to fd 1, child
+    processes) joins the output of the one test running at the time, else ``ParsedRun.output``.
+    ``stderr`` is not folded in: batch.py adds the process's stderr to crash reports itself.
+    """
+    run = ParsedRun()
+    running: list[str] = []
+    raw: dict[str, list[str]] = {}
+    loose: list[str] = []
+
+    def uncaptured(text: str) -> None:
+        (raw.setdefault(running[0], []) if len(running) == 1 else loose).append(text)
+
+    for line in stdout.decode("utf-8", "replace").splitlines(keepends=True):
+        start = line.find(_JSON_START)
+        if start > 0:  # uncaptured text without a newline, then an event
+            uncaptured(line[:start])
+            line = line[start:]
+        ev = _event(line) if start >= 0 else None
+        if ev is None:
+            uncaptured(line)
+            continue
+        if ev.get("type") != "test" or not isinstance(ev.get("name"), str):
+            continue  # suite and bench events
+        name, event = ev["name"], ev.get("event")
+        if event == "started":
+            if name not in run.started:
+                run.started.append(name)
+            running.append(name)
+            continue
+        if event not in ("ok", "failed", "ignored"):
+            continue  # "timeout" is libtest's "running for over 60 s" note, not a result
+        if name in running:
+            running.remove(name)
+        run.outcomes[name] = _outcome(name, event, ev, "".join(raw.pop(name, [])))
+    for name in run.unfinished():
+        run.partial[name] = "".join(raw.get(name, []))
+    run.output = "".join(loose)
+    return run
+
+
+def _event(line: str) -> dict[str, Any] | None:
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        return None
+    return ev if isinstance(ev, dict) else None
+
+
+def _outcome(name: str, event: str, ev: Mapping[str, Any], uncaptured: str) -> TestOutcome:
+    duration = float(ev.get("exec_time") or 0.0)
+    if event == "ignored":
+        reason = str(ev.get("message") or "") or "ignored (#[ignore])"
+        return TestOutcome(name, "skipped", duration, uncaptured, reason)
+    output = uncaptured + str(ev.get("stdout") or "")
+    if event == "ok":
+        return TestOutcome(name, "passed", duration, output)
+    # "message": a should_panic mismatch; "reason": e.g. "time limit exceeded" (--ensure-time).
+    extra = [str(ev[k]) for k in ("message", "reason") if ev.get(k)]
+    if extra:
+        output = (output.rstrip("\n") + "\n" if output.strip() else "") + "\n".join(extra) + "\n"
+    summary = extra[0].splitlines()[0] if extra else _panic_summary(output)
+    return TestOutcome(name, "failed", duration, output, summary)
+
+
+def _panic_summary(output: str) -> str:
+    """`thread 'x' panicked at src/lib.rs:3:5: message` for the first panic: the root cause
+    when a spawned thread's panic made the test's own join().unwrap() panic later."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        m = _PANIC_AT.match(line)
+        if m:
+            if m["where"].startswith("'"):  # before Rust 1.73: `panicked at 'msg', file:line:col`
+                return line.strip()
+            message = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            head = f"thread '{m['thread']}' panicked at {m['where']}"
+            return f"{head}: {message}" if message else head
+    return "failed"
+
+
+def parser() -> Callable[[bytes, bytes], ParsedRun]:
+    """The batch parser for libtest binaries run with ``test_args`` and ``RUN_ENV``."""
+    return parse_libtest_json
