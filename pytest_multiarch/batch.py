@@ -49,25 +49,6 @@ def run_tests(
         found = reuse.lookup(remembered, tests)
         if found is not None:
             return found
-    results = _run(binary, tests, arch=arch, executor=executor, args_for=args_for, parse=parse, env=env,
-                   cwd=cwd, timeout=timeout)  # fmt: skip
-    if reuse is not None and remembered is not None:
-        reuse.remember(remembered, results)
-    return results
-
-
-def _run(
-    binary: str | os.PathLike[str],
-    tests: Sequence[str],
-    *,
-    arch: Arch,
-    executor: executors.Executor,
-    args_for: ArgsFor,
-    parse: Parse,
-    env: Mapping[str, str],
-    cwd: str | os.PathLike[str],
-    timeout: float,
-) -> dict[str, TestOutcome]:
     results: dict[str, TestOutcome] = {}
     remaining = list(tests)
     serial = False
@@ -112,6 +93,8 @@ def _run(
                 f"(reproduce: {reproduce})",
             )  # fmt: skip
         remaining = [n for n in rest if n not in culprits]  # a fresh process for the rest
+    if reuse is not None and remembered is not None:
+        reuse.remember(remembered, results)
     return results
 
 
