@@ -13,7 +13,7 @@ ensure_multiarch_libc_arm64() {
 }
 ensure_multiarch_libc_arm64
 
-echo "[test] ruff"; "$PY" -m ruff check pytest_multiarch tests conftest.py
+echo "[test] ruff"; "$PY" -m ruff check pytest_multiarch tests benchmarks conftest.py
 echo "[test] mypy --strict"; "$PY" -m mypy
 echo "[test] mkdocs build --strict"; "$PY" -m mkdocs build --strict -q -d .multiarch-bin/site
 echo "[test] pytest"
