@@ -36,11 +36,12 @@ def run_tests(
     cwd: str | os.PathLike[str],
     timeout: float,
     reuse: ReuseStore | None = None,
+    serial: bool = False,
 ) -> dict[str, TestOutcome]:
     """Run ``tests`` of ``binary``; every name in ``tests`` gets an outcome.
 
     With ``reuse``, a batch whose identical run passed before is not run (see reuse.py), and a
-    batch run without failures is remembered.
+    batch run without failures is remembered. ``serial`` asks the binary to run one test at a time.
     """
     remembered = None
     if reuse is not None:
@@ -51,7 +52,6 @@ def run_tests(
             return found
     results: dict[str, TestOutcome] = {}
     remaining = list(tests)
-    serial = False
     while remaining:
         run = executors.run(
             binary, args_for(remaining, serial),
@@ -67,13 +67,29 @@ def run_tests(
         how = run.proc.describe_exit()
         reproduce = run.invocation.shell_line()
         culprits = [n for n in parsed.unfinished() if n in rest]
-        if len(culprits) > 1 and not serial and not run.proc.timed_out:
-            # Several tests were running in parallel when the process died: run the rest again
-            # one at a time, so that the one that takes the process down is the one blamed.
-            serial = True
-            remaining = rest
-            continue
         tail = _tail(parsed.output + run.stderr)
+        if len(culprits) > 1 and not run.proc.timed_out:
+            # Several tests were running in parallel when the process died: each runs again alone,
+            # so that the one that takes the process down is the one blamed.
+            alone = {
+                name: run_tests(
+                    binary, [name], arch=arch, executor=executor, args_for=args_for, parse=parse,
+                    env=env, cwd=cwd, timeout=timeout, serial=True,
+                )[name]
+                for name in culprits
+            }  # fmt: skip
+            if any(o.status == "failed" for o in alone.values()):
+                results.update(alone)
+            else:  # only together do they crash: no single culprit, say so
+                together = ", ".join(culprits)
+                for name in culprits:
+                    results[name] = TestOutcome(
+                        name, "failed", duration=run.duration, output=parsed.partial.get(name, "") + tail,
+                        message=f"the test process {how} while {together} were running in parallel; "
+                        f"each passes alone (reproduce: {reproduce})",
+                    )  # fmt: skip
+            remaining = [n for n in rest if n not in culprits]
+            continue
         if not culprits:
             # Died before any of these started (or exited early without a word about them).
             for name in rest:

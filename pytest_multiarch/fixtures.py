@@ -219,7 +219,7 @@ def make_run_on_arch(config: pytest.Config, arch: Arch) -> RunOnArch:
         timeout: float | None = None,
     ) -> RunResult:
         try:
-            executor = executors.select(arch, settings.executor)
+            executor = get_state(config).executor(arch)
         except executors.ExecutorUnavailable as exc:
             skip_or_fail(config, str(exc))
             raise

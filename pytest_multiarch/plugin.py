@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from . import arch as archmod
-from . import collect, distribution, fixtures, markers, proc
+from . import binfmt, collect, distribution, fixtures, markers, proc, session_binfmt
 from .arch import Arch
 from .executors import EXECUTOR_CHOICES, runs_on
 from .report import MatrixReport
 from .settings import DEFAULT_TIMEOUT, STATE_KEY, Settings, State, get_state
 
 _REPORT_KEY = pytest.StashKey[MatrixReport]()
+_BINFMT_KEY = pytest.StashKey[binfmt.Registered]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,7 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="multiarch_executor",
         default="auto",
         choices=EXECUTOR_CHOICES,
-        help="how foreign binaries run: auto (native when the host can, else qemu), native, qemu",
+        help="how foreign binaries run: auto (native when the host can, else a registered binfmt_misc "
+        "handler, else qemu), native, binfmt, qemu",
     )
     group.addoption(
         "--arch-timeout",
@@ -43,6 +45,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help=f"kill a test process (one binary on one arch) after this long "
         f"(default {DEFAULT_TIMEOUT:.0f}, like `go test -timeout`)",
+    )
+    group.addoption(
+        "--binfmt-install",
+        dest="multiarch_binfmt_install",
+        action="store_true",
+        help="register QEMU binfmt_misc handlers the selected architectures lack for this session, "
+        "and remove them at its end (needs root); without it the plugin changes no system state",
     )
     group.addoption(
         "--arch-strict",
@@ -111,6 +120,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "exclude=[...] removes some",
     )
     settings = Settings.from_config(config)
+    if config.getoption("multiarch_binfmt_install") and not hasattr(config, "workerinput"):
+        config.stash[_BINFMT_KEY] = session_binfmt.install(settings.arches)
     cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
     if settings.cache_dir is not None:
         bin_dir = settings.cache_dir
@@ -145,6 +156,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     proc.resume()  # the stop was for this session only (pytester runs sessions in one process)
+    if _BINFMT_KEY in config.stash:  # after passing, failing or Ctrl-C alike
+        session_binfmt.restore(config.stash[_BINFMT_KEY])
     if _REPORT_KEY in config.stash:
         config.pluginmanager.unregister(config.stash[_REPORT_KEY])
 

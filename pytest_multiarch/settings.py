@@ -13,7 +13,7 @@ from . import arch as archmod
 from .arch import Arch
 from .batch import Once, Scheduler
 from .cache import DEFAULT_MAX_BYTES, BuildCache
-from .executors import ExecutorUnavailable, select
+from .executors import Executor, ExecutorUnavailable, select
 from .reuse import ReuseStore
 from .toolchains.rust import Chosen, RustToolchain, choose_toolchain, toolchain_of
 
@@ -121,6 +121,7 @@ class State:
     reuse: ReuseStore = field(init=False)
     builds: Once[object] = field(default_factory=Once)
     notes: list[str] = field(default_factory=list)  # said once in the summary
+    executors: dict[str, Executor | ExecutorUnavailable] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.cache = BuildCache(self.bin_dir)
@@ -146,6 +147,19 @@ class State:
         chosen = self.builds.get(("rust-toolchain", str(project_dir), arch.name), choose)
         assert isinstance(chosen, Chosen)
         return chosen
+
+    def executor(self, arch: Arch) -> Executor:
+        """The executor for ``arch``, chosen once per session (raises ExecutorUnavailable)."""
+        found = self.executors.get(arch.name)
+        if found is None:
+            try:
+                found = select(arch, self.settings.executor)
+            except ExecutorUnavailable as exc:
+                found = exc
+            self.executors[arch.name] = found
+        if isinstance(found, ExecutorUnavailable):
+            raise found
+        return found
 
     def note(self, text: str) -> None:
         if text not in self.notes:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from gohelpers import outcomes_by_id, processes_matching, section, write_module
+from stubs import sigint_default
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.executors import runs_natively
@@ -510,6 +511,7 @@ def test_ctrl_c_stops_the_run_and_its_emulators(gopytester: pytest.Pytester) -> 
     inner = subprocess.Popen(
         [sys.executable, "-m", "pytest", f"--arch={EMULATED}", "-p", "no:cacheprovider"],
         cwd=gopytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=sigint_default,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from stubs import sigint_default
 
 from pytest_multiarch import proc
 from pytest_multiarch.proc import ProcResult
@@ -241,8 +242,9 @@ def test_interrupt_kills_the_group_and_propagates(tmp_path: Path) -> None:
         "    print('interrupted')\n"
     )
     res = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=tmp_path
-    )
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=tmp_path,
+        preexec_fn=sigint_default,
+    )  # fmt: skip
     assert res.stdout.strip() == "interrupted", res.stderr
     leader = int((tmp_path / "leader.pid").read_text())
     assert wait_gone([leader]) == []

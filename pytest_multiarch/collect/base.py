@@ -13,7 +13,7 @@ from _pytest._code.code import ExceptionInfo, TerminalRepr
 
 from .. import distribution
 from ..arch import Arch
-from ..executors import Executor, ExecutorUnavailable, select
+from ..executors import Executor, ExecutorUnavailable
 from ..outcome import TestOutcome
 from ..settings import get_state
 
@@ -76,7 +76,7 @@ class ArchItem(ParamIdItem):
 
     # --- shared behaviour ----------------------------------------------------------------
     def executor(self) -> Executor:
-        return select(self.arch, get_state(self.config).settings.executor)
+        return get_state(self.config).executor(self.arch)
 
     def runnable(self) -> bool:
         try:

@@ -16,7 +16,7 @@ import pytest
 
 from .. import batch, executors, proc
 from ..arch import Arch
-from ..executors import Executor, ExecutorUnavailable, select
+from ..executors import Executor, ExecutorUnavailable
 from ..outcome import TestOutcome
 from ..settings import get_state
 from ..toolchains import rust as rusttool
@@ -60,7 +60,7 @@ class CargoCrate(pytest.File):
         ready: list[tuple[Arch, Executor, rusttool.RustToolchain]] = []
         for a in settings.arches:
             try:
-                executor = select(a, settings.executor)
+                executor = state.executor(a)
             except ExecutorUnavailable as exc:
                 executor, unavailable = None, str(exc)
             found = rust_cache.load(state.cache, keys[a])

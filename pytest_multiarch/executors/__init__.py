@@ -12,6 +12,7 @@ from .. import proc
 from ..arch import Arch
 from . import qemu
 from .base import Executor, ExecutorUnavailable, Invocation, RunFailed, RunResult
+from .binfmt import BinfmtExecutor
 from .native import NativeExecutor, runs_natively
 from .qemu import QemuExecutor
 
@@ -27,17 +28,28 @@ __all__ = [
     "select",
 ]
 
-EXECUTORS: dict[str, Executor] = {"native": NativeExecutor(), "qemu": QemuExecutor()}
+EXECUTORS: dict[str, Executor] = {
+    "native": NativeExecutor(),
+    "binfmt": BinfmtExecutor(),
+    "qemu": QemuExecutor(),
+}
 EXECUTOR_CHOICES = ("auto", *EXECUTORS)
 
 
 def select(arch: Arch, preference: str = "auto") -> Executor:
-    """The executor that runs ``arch`` here: native when the host can, else qemu.
+    """The executor that runs ``arch`` here: native when the host can, else a working binfmt_misc
+    handler, else qemu.
 
     Raises ExecutorUnavailable (with the fix) when the preferred way cannot run ``arch``.
     """
     if preference == "auto":
-        executor = EXECUTORS["native"] if runs_natively(arch) else EXECUTORS["qemu"]
+        if runs_natively(arch):
+            return EXECUTORS["native"]
+        try:
+            EXECUTORS["binfmt"].check(arch)
+            return EXECUTORS["binfmt"]
+        except ExecutorUnavailable:
+            executor = EXECUTORS["qemu"]
     else:
         executor = EXECUTORS[preference]
     executor.check(arch)
@@ -54,6 +66,8 @@ def runs_on(arch: Arch, preference: str = "auto") -> str:
         path = qemu.find_qemu(arch)
         version = qemu.qemu_version(path) if path else None
         return "qemu " + (".".join(map(str, version)) if version else "(unknown version)")
+    if executor.name == "binfmt":
+        return executor.describe(arch)
     return executor.name
 
 

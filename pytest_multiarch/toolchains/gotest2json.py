@@ -137,11 +137,14 @@ def _lines(data: bytes) -> Iterator[tuple[bytes, bool]]:
             i = end
 
 
-def events(stdout: bytes) -> list[Event]:
+def events(stdout: bytes, *, flush_pending: bool = False) -> list[Event]:
     """The events ``go tool test2json`` prints for this output (without start and the end).
 
     Like it, a line longer than its 4 KiB input buffer is plain output, never framing; and
-    reports still pending when the output ends (the process died) are not emitted.
+    reports still pending when the output ends (the process died before the next framing line)
+    are not emitted, unless ``flush_pending``: a ``--- PASS`` or ``--- SKIP`` the binary printed
+    is a result then. (A pending ``--- FAIL`` stays unreported: that test is the one the process
+    died in, and batch.py blames it with the process's last words.)
     """
     conv = _Converter()
     for piece, whole in _lines(stdout):
@@ -149,6 +152,9 @@ def events(stdout: bytes) -> list[Event]:
             conv.line(piece)
         else:
             conv.output(piece)
+    if flush_pending:
+        conv.report = [e for e in conv.report if e.action in ("pass", "skip")]
+        conv.flush_report(0)
     return conv.events
 
 
@@ -188,7 +194,7 @@ def fold(evs: Iterable[Event]) -> ParsedRun:
 
 def parse(stdout: bytes, stderr: bytes) -> ParsedRun:
     """A batch parser (see batch.run_tests): raw test binary output → per-test outcomes."""
-    return fold(events(stdout))  # batch.py adds stderr to crash reports itself
+    return fold(events(stdout, flush_pending=True))  # batch.py adds stderr to crash reports itself
 
 
 def skip_reason(text: str) -> str:
