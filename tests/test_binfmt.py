@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
-from gohelpers import outcomes_by_id, write_module
+from gohelpers import outcomes_by_id, processes_matching, write_module
+from stubs import sigint_default
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import binfmt
@@ -175,3 +178,41 @@ def test_binfmt_executor_runs_foreign_children_where_qemu_cannot(gopytester: pyt
     assert set(outcomes_by_id(res).values()) == {"passed"} and len(outcomes_by_id(res)) == 2
     res.stdout.fnmatch_lines(["arm64 * binfmt qemu *"])
     assert binfmt.handlers() == before  # taken back at the end of the session
+
+
+@pytest.mark.usefixtures("kernel_handlers")
+def test_binfmt_install_takes_back_its_handlers_after_failures_and_ctrl_c(
+    gopytester: pytest.Pytester,
+) -> None:
+    if any(h.matches(ARM64) for h in binfmt.handlers()):
+        pytest.skip("this machine already has an arm64 handler of its own")
+    write_module(gopytester.path, "mixed", {
+        "a/a_test.go": 'package a\n\nimport "testing"\n\nfunc TestFails(t *testing.T) { t.Fatal("no") }\n',
+        "b/b_test.go": 'package b\n\nimport (\n\t"testing"\n\t"time"\n)\n\n'
+                       'func TestStuck(t *testing.T) { time.Sleep(time.Hour) }\n',
+    })  # fmt: skip
+    before = binfmt.handlers()
+    args = ("--arch=arm64", "--binfmt-install", "mixed/go.mod::a")
+    failing = gopytester.runpytest_subprocess(*args, timeout=300)
+    assert failing.ret == pytest.ExitCode.TESTS_FAILED
+    assert binfmt.handlers() == before
+
+    inner = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--arch=arm64", "--binfmt-install", "mixed/go.mod::b"],
+        cwd=gopytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=sigint_default,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not any("b.test" in line for line in processes_matching("qemu-aarch64")):
+            assert time.monotonic() < deadline and inner.poll() is None, "the stuck test never started"
+            time.sleep(0.1)
+        assert binfmt.handler_for(ARM64) is not None  # registered for the session
+        inner.send_signal(signal.SIGINT)
+        out, _ = inner.communicate(timeout=60)
+    finally:
+        if inner.poll() is None:
+            os.killpg(inner.pid, signal.SIGKILL)
+            inner.wait()
+    assert inner.returncode == pytest.ExitCode.INTERRUPTED, out.decode()
+    assert binfmt.handlers() == before
