@@ -12,6 +12,7 @@ from . import arch as archmod
 from . import binfmt, collect, distribution, fixtures, markers, proc, session_binfmt
 from .arch import Arch
 from .executors import EXECUTOR_CHOICES, runs_on
+from .executors import docker as docker_executor
 from .report import MatrixReport
 from .settings import DEFAULT_TIMEOUT, STATE_KEY, Settings, State, get_state
 
@@ -87,6 +88,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("multiarch_cache_dir", default=None, help="default for --arch-cache-dir")
     parser.addini(
+        "multiarch_docker_images",
+        type="args",
+        default=[],
+        help="the docker executor's image per architecture, e.g. arm64=myorg/app:arm64 "
+        "(default: an image built here from scratch with the cross sysroot)",
+    )
+    parser.addini(
         "multiarch_cache_max_size",
         default=None,
         help="prune the least recently used cache entries beyond this size at the end of a run "
@@ -120,6 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "exclude=[...] removes some",
     )
     settings = Settings.from_config(config)
+    docker_executor.configure_images(settings.docker_images)
     if config.getoption("multiarch_binfmt_install") and not hasattr(config, "workerinput"):
         config.stash[_BINFMT_KEY] = session_binfmt.install(settings.arches)
     cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +73,22 @@ def stop_all() -> None:
         groups = list(_live_groups)
     for pgid in groups:
         _kill_group(pgid, signal.SIGKILL)
+    for callback in list(_on_stop):
+        callback()
+
+
+def stopping() -> bool:
+    """Has stop_all() been called (and not resume())? Start nothing new then."""
+    return _stopping.is_set()
+
+
+_on_stop: list[Callable[[], None]] = []
+
+
+def on_stop(callback: Callable[[], None]) -> None:
+    """Also call ``callback`` in stop_all(): for what is not a process group (containers)."""
+    if callback not in _on_stop:
+        _on_stop.append(callback)
 
 
 def resume() -> None:

@@ -36,6 +36,7 @@ class Settings:
     cache_clear: bool = False
     cache_max_bytes: int = DEFAULT_MAX_BYTES
     reuse_passed: bool = False
+    docker_images: dict[str, str] = field(default_factory=dict)  # arch name → image
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -65,6 +66,16 @@ class Settings:
             or config.getini("multiarch_cache_dir")
             or None
         )
+        images = {}
+        for entry in config.getini("multiarch_docker_images"):
+            name, sep, image = entry.partition("=")
+            try:
+                arch = archmod.get(name)
+            except archmod.ArchError as exc:
+                raise pytest.UsageError(f"multiarch_docker_images: {exc}") from None
+            if not sep or not image:
+                raise pytest.UsageError(f"multiarch_docker_images: {entry!r} is not ARCH=IMAGE")
+            images[arch.name] = image
         try:
             max_bytes = parse_size(config.getini("multiarch_cache_max_size") or str(DEFAULT_MAX_BYTES))
         except ValueError as exc:
@@ -83,6 +94,7 @@ class Settings:
             cache_clear=bool(config.getoption("multiarch_cache_clear")),
             cache_max_bytes=max_bytes,
             reuse_passed=bool(config.getoption("multiarch_reuse_passed")),
+            docker_images=images,
         )
 
 

@@ -63,6 +63,14 @@ ensure_toolchains() {
   "$PY" -m pytest_multiarch setup --arch="$SETUP_ARCHES" --rust-from=debian --quiet
 }
 
+ensure_docker_engine_package() {
+  # Only for the test suite (scripts/test.sh calls it): the docker executor's tests need an
+  # engine and start dockerd when none runs. Optional: without it (or where dockerd cannot run,
+  # e.g. in a chroot) those tests skip and say why.
+  command -v dockerd >/dev/null 2>&1 && return 0
+  apt_install docker.io || say "docker.io not installed (the docker executor's tests will skip)"
+}
+
 if [ "${BOOTSTRAP_FUNCTIONS_ONLY:-}" != 1 ]; then
   ensure_python3
   ensure_venv

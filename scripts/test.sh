@@ -12,6 +12,7 @@ ensure_multiarch_libc_arm64() {
   apt_install libc6:arm64 || say "libc6:arm64 not installed (the mixed-sysroot test will skip)"
 }
 ensure_multiarch_libc_arm64
+ensure_docker_engine_package
 
 echo "[test] ruff"; "$PY" -m ruff check pytest_multiarch tests benchmarks conftest.py
 echo "[test] mypy --strict"; "$PY" -m mypy

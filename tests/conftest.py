@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import pytest
 from rusthelpers import REAL_HOME, RUST_HOME
 
+from pytest_multiarch import binfmt
 from pytest_multiarch.toolchains import go as gotool
 
 
@@ -77,3 +78,26 @@ def rpytester(
     for key, value in rust_env.items():
         monkeypatch.setenv(key, value)
     return pytester
+
+
+def _snapshot() -> tuple[bool, list[binfmt.Handler]]:
+    return binfmt.mounted(), binfmt.handlers()
+
+
+@pytest.fixture
+def kernel_handlers() -> Iterator[None]:
+    """Root and binfmt_misc needed; whatever the test changes is put back."""
+    if os.geteuid() != 0:
+        pytest.skip("registering binfmt_misc handlers needs root")
+    if not binfmt.MOUNT.is_dir():
+        pytest.skip(f"this kernel has no binfmt_misc ({binfmt.MOUNT} is missing)")
+    was_mounted, before = _snapshot()
+    yield
+    for h in binfmt.handlers():
+        if h not in before:
+            (binfmt.MOUNT / h.name).write_text("-1")
+    for h in before:  # re-register what a test replaced (by --force)
+        if h not in binfmt.handlers():
+            pytest.fail(f"the test removed a handler it did not add: {h.name}")
+    if not was_mounted and binfmt.mounted() and not binfmt.handlers():
+        subprocess.run(["umount", str(binfmt.MOUNT)], check=False, timeout=30)

@@ -162,3 +162,24 @@ def test_toolchains_step_hands_over_to_setup_and_fails_with_it(stubs: Path, tmp_
     write_executable(python, "#!/bin/sh\nexit 3\n")  # setup failed: so does the bootstrap
     res = step(stubs, tmp_path, "ensure_toolchains; echo not-reached")
     assert res.returncode == 3 and "not-reached" not in res.stdout
+
+
+def test_docker_engine_package_absent_is_installed(stubs: Path, tmp_path: Path) -> None:
+    res = step(stubs, tmp_path, "ensure_docker_engine_package; echo reached")
+    assert res.returncode == 0, res.stderr
+    assert "reached" in res.stdout
+    assert any("install" in c and c.endswith("docker.io") for c in calls(tmp_path))
+
+
+def test_docker_engine_package_that_cannot_be_installed_is_not_fatal(stubs: Path, tmp_path: Path) -> None:
+    write_executable(stubs / "apt-get", f'#!/bin/sh\necho "apt-get $*" >> {tmp_path}/calls.log\nexit 100\n')
+    res = step(stubs, tmp_path, "ensure_docker_engine_package; echo reached")
+    assert res.returncode == 0, res.stderr
+    assert "reached" in res.stdout and "docker.io not installed" in res.stdout + res.stderr
+
+
+def test_docker_engine_package_present_installs_nothing(stubs: Path, tmp_path: Path) -> None:
+    write_executable(stubs / "dockerd", "#!/bin/sh\nexit 0\n")
+    res = step(stubs, tmp_path, "ensure_docker_engine_package")
+    assert res.returncode == 0, res.stderr
+    assert calls(tmp_path) == []

@@ -13,6 +13,7 @@ from ..arch import Arch
 from . import qemu
 from .base import Executor, ExecutorUnavailable, Invocation, RunFailed, RunResult
 from .binfmt import BinfmtExecutor
+from .docker import DockerExecutor
 from .native import NativeExecutor, runs_natively
 from .qemu import QemuExecutor
 
@@ -32,6 +33,7 @@ EXECUTORS: dict[str, Executor] = {
     "native": NativeExecutor(),
     "binfmt": BinfmtExecutor(),
     "qemu": QemuExecutor(),
+    "docker": DockerExecutor(),
 }
 EXECUTOR_CHOICES = ("auto", *EXECUTORS)
 
@@ -66,7 +68,7 @@ def runs_on(arch: Arch, preference: str = "auto") -> str:
         path = qemu.find_qemu(arch)
         version = qemu.qemu_version(path) if path else None
         return "qemu " + (".".join(map(str, version)) if version else "(unknown version)")
-    if executor.name == "binfmt":
+    if executor.name in ("binfmt", "docker"):
         return executor.describe(arch)
     return executor.name
 
@@ -88,6 +90,11 @@ def run(
     # What the caller adds to the environment belongs in a reproduce line too (RUSTC_BOOTSTRAP…).
     # (Not PYTEST_CURRENT_TEST: pytest changes it under the worker threads' feet; it is noise.)
     added = {k: v for k, v in env.items() if os.environ.get(k) != v and k != "PYTEST_CURRENT_TEST"}
+    if isinstance(executor, DockerExecutor):
+        # A container gets what the caller added (not the host's PATH, HOME...), as `-e` options.
+        invocation = executor.bind(invocation, {**added, **invocation.env}, cwd)
+        result = executor.execute(invocation, env=invocation.env, cwd=cwd, timeout=timeout, input=input)
+        return RunResult(arch=arch, executor=executor.name, invocation=invocation, proc=result)
     invocation = dataclasses.replace(invocation, env={**added, **invocation.env}, cwd=os.fspath(cwd))
     try:
         result = proc.run(

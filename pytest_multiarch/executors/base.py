@@ -31,10 +31,13 @@ class Invocation:
     env: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # e.g. which sysroot was chosen and why
     cwd: str | None = None
+    container: tuple[str, str] | None = None  # (OCI platform, image): argv is a `docker run` line
+    command: tuple[str, ...] = ()  # with ``container``: what runs inside it
 
     def shell_line(self) -> str:
         """A line a user can paste into a shell to reproduce the run."""
-        prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        # In a container, the environment is in argv already (`-e K=V`).
+        prefix = "" if self.container else " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
         line = (prefix + " " if prefix else "") + shlex.join(self.argv)
         return f"cd {shlex.quote(self.cwd)} && {line}" if self.cwd else line
 

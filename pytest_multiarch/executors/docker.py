@@ -1,0 +1,248 @@
+"""Run a binary in a Docker container of its architecture's OCI platform (``linux/arm64``...).
+
+Through the Docker SDK. The image is, by default, built here from ``scratch`` with the cross
+sysroot's shared libraries (a static binary needs none, a dynamic one finds its loader and libc
+in /lib), so no registry is needed; ``multiarch_docker_images`` names a user's own image per
+architecture to test inside their real userland. The binary's directory and the working
+directory are bind-mounted at the same paths. A foreign platform runs through the kernel's
+binfmt_misc handler, which must have the ``F`` flag (the container has no QEMU inside).
+The timeout kills the container; every container is removed, and ``stop_all`` (Ctrl-C, the
+end of a session) kills the ones still running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import tarfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import arch as archmod
+from .. import binfmt, proc
+from ..arch import Arch
+from ..elf import ElfInfo
+from ..proc import ProcResult
+from .base import ExecutorUnavailable, Invocation
+from .native import runs_natively
+
+LABEL = "pytest-multiarch"
+PING_TIMEOUT = 10
+_images: dict[str, str] = {}  # arch → a user's image (multiarch_docker_images)
+_live: set[str] = set()  # ids of containers started and not yet removed
+_lock = threading.Lock()
+
+
+def configure_images(mapping: Mapping[str, str]) -> None:
+    """Architectures whose containers use a given image instead of the scratch + sysroot one."""
+    _images.clear()
+    _images.update(mapping)
+
+
+def _socket() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def _fix() -> str:
+    return (
+        "install and start a Docker engine (Debian: apt-get install docker.io, then dockerd), or "
+        "point DOCKER_HOST at one, or use --arch-executor=qemu"
+    )
+
+
+_clients: dict[str, Any] = {}
+
+
+def client() -> Any:
+    """A connected Docker SDK client, one per DOCKER_HOST (raises when no engine answers)."""
+    import docker  # imported when used: it is slow to import and most runs never need it
+
+    with _lock:
+        c = _clients.get(_socket())
+    if c is not None:
+        return c
+    c = docker.from_env(timeout=PING_TIMEOUT)
+    c.ping()
+    with _lock:
+        _clients[_socket()] = c
+    return c
+
+
+def kill_all() -> None:
+    """Kill and remove every container this process started that is still there."""
+    with _lock:
+        ids = list(_live)
+    if not ids:
+        return
+    try:
+        c = client()
+    except Exception:  # the engine is gone: nothing we can do about its containers
+        return
+    for cid in ids:
+        with contextlib.suppress(Exception):
+            c.containers.get(cid).remove(force=True)
+
+
+def _sysroot_files(arch: Arch) -> list[Path]:
+    root = Path(f"/usr/{arch.gnu_triple}")
+    found = []
+    for sub in ("lib", "lib64"):
+        d = root / sub
+        if d.is_dir():
+            found += [p for p in sorted(d.iterdir()) if ".so" in p.name and (p.is_file() or p.is_symlink())]
+    return found
+
+
+def _context(files: Sequence[Path], arch: Arch) -> bytes:
+    """A build context: FROM scratch, the sysroot's shared libraries at /lib and /lib64."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        dockerfile = b"FROM scratch\n" + (b"COPY sysroot/ /\n" if files else b"")
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+        prefix = f"/usr/{arch.gnu_triple}/"
+        for f in files:
+            tar.add(str(f), arcname="sysroot/" + str(f).removeprefix(prefix), recursive=False)
+    return buf.getvalue()
+
+
+_build_lock = threading.Lock()
+
+
+def image_for(arch: Arch) -> str:
+    """The image to run ``arch`` binaries in: the user's, else ours (built once per sysroot)."""
+    if arch.name in _images:
+        return _images[arch.name]
+    with _build_lock:  # batches of one arch start together: one build
+        return _our_image(arch)
+
+
+def _our_image(arch: Arch) -> str:
+    files = _sysroot_files(arch)
+    stamp = hashlib.sha256("\n".join(f"{f}:{os.lstat(f).st_size}" for f in files).encode()).hexdigest()[:12]
+    tag = f"pytest-multiarch/sysroot:{arch.name}-{stamp}"
+    c = client()
+    try:
+        c.images.get(tag)
+        return tag
+    except Exception:
+        pass
+    c.images.build(fileobj=io.BytesIO(_context(files, arch)), custom_context=True, tag=tag,
+                   platform=arch.oci_platform, rm=True, labels={LABEL: "sysroot"})  # fmt: skip
+    return tag
+
+
+class DockerExecutor:
+    name = "docker"
+
+    def check(self, arch: Arch) -> None:
+        try:
+            client()
+        except Exception as exc:
+            reason = f"no Docker engine answers at {_socket()} ({exc})"
+            raise ExecutorUnavailable(arch, reason, _fix()) from None
+        if runs_natively(arch):
+            return
+        handler = binfmt.handler_for(arch)
+        if handler is None or "F" not in handler.flags:
+            why = "has none" if handler is None else f"has {handler.name} without the F flag"
+            raise ExecutorUnavailable(
+                arch,
+                f"{arch.oci_platform} containers run through a binfmt_misc handler with the F flag, and "
+                f"this kernel {why}",
+                f"sudo python -m pytest_multiarch binfmt install {arch.name} (or --binfmt-install)",
+            )
+
+    def describe(self, arch: Arch) -> str:
+        try:
+            version = client().version().get("Version", "?")
+        except Exception:
+            return "docker: no engine"
+        return f"docker {arch.oci_platform} (engine {version})"
+
+    def invocation(self, binary: Path, args: Sequence[str], arch: Arch, elf: ElfInfo) -> Invocation:
+        if elf.interpreter is not None and arch.name not in _images and not _sysroot_files(arch):
+            raise ExecutorUnavailable(
+                arch,
+                f"{binary} is dynamically linked and there is no {arch.name} sysroot to build an image from",
+                f"apt-get install libc6-dev-{arch.debian_arch}-cross, link statically, or set "
+                f"multiarch_docker_images = {arch.name}=<your image>",
+            )
+        image = image_for(arch)
+        binary = binary.resolve()
+        return Invocation(
+            argv=("docker", "run", "--rm", "--platform", arch.oci_platform, image, str(binary), *args),
+            notes=(f"image {image}",), container=(arch.oci_platform, image), command=(str(binary), *args),
+        )  # fmt: skip
+
+    def bind(self, invocation: Invocation, env: Mapping[str, str], cwd: str | os.PathLike[str]) -> Invocation:
+        """The exact `docker run` line: mounts, working directory and environment as options."""
+        assert invocation.container is not None
+        platform, image = invocation.container
+        binary_dir, workdir = str(Path(invocation.command[0]).parent), os.fspath(cwd)
+        argv = ["docker", "run", "--rm", "--platform", platform, "-v", f"{binary_dir}:{binary_dir}:ro",
+                "-v", f"{workdir}:{workdir}", "-w", workdir]  # fmt: skip
+        for k, v in env.items():
+            argv += ["-e", f"{k}={v}"]
+        argv += [image, *invocation.command]
+        return Invocation(argv=tuple(argv), env=dict(env), notes=invocation.notes, cwd=None,
+                          container=invocation.container, command=invocation.command)  # fmt: skip
+
+    def execute(
+        self,
+        invocation: Invocation,
+        *,
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str],
+        timeout: float,
+        input: bytes | None = None,
+    ) -> ProcResult:
+        """Run the invocation's command in a container: wait, kill on timeout, always remove."""
+        if input is not None:
+            fix = "use --arch-executor=binfmt or qemu"
+            raise ExecutorUnavailable(archmod.host(), "the docker executor does not pass stdin", fix)
+        assert invocation.container is not None
+        platform, image = invocation.container
+        command = list(invocation.command)
+        binary_dir = str(Path(command[0]).parent)
+        workdir = os.fspath(cwd)
+        volumes = {binary_dir: {"bind": binary_dir, "mode": "ro"}, workdir: {"bind": workdir, "mode": "rw"}}
+        if proc.stopping():
+            raise proc.Stopped(f"not starting a {platform} container: the test session is stopping")
+        c = client()
+        proc.on_stop(kill_all)
+        start = time.monotonic()
+        container = c.containers.create(
+            image, command=command, platform=platform, environment=dict(env), working_dir=workdir,
+            volumes=volumes, labels={LABEL: "run"}, network_disabled=True,
+            tmpfs={"/tmp": "rw,exec"},  # t.TempDir(), std::env::temp_dir(): scratch has no /tmp
+        )  # fmt: skip
+        with _lock:
+            _live.add(container.id)
+        timed_out = False
+        try:
+            container.start()
+            try:
+                status = container.wait(timeout=timeout)
+                code = int(status.get("StatusCode", 1))
+            except Exception:  # the SDK's read timeout: the test ran too long
+                timed_out = True
+                with contextlib.suppress(Exception):
+                    container.kill()
+                code = -9
+            out = container.logs(stdout=True, stderr=False)
+            err = container.logs(stdout=False, stderr=True)
+        finally:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+            with _lock:
+                _live.discard(container.id)
+        if code >= 128 and not timed_out:
+            code = -(code - 128)  # killed by a signal inside the container: as subprocess says it
+        return ProcResult(invocation.argv, code, out or b"", err or b"", time.monotonic() - start, timed_out)
