@@ -19,7 +19,7 @@ from .. import binfmt, proc
 from ..arch import Arch
 from ..elf import ElfInfo
 from .base import ExecutorUnavailable, Invocation
-from .qemu import choose_sysroot, qemu_version
+from .qemu import guest_sysroot, qemu_version
 
 _TINY_C = "int main(void) { return 0; }\n"
 _TINY_GO = "package main\n\nfunc main() {}\n"
@@ -111,19 +111,8 @@ class BinfmtExecutor:
         return f"binfmt qemu {shown}{warn}"
 
     def invocation(self, binary: Path, args: Sequence[str], arch: Arch, elf: ElfInfo) -> Invocation:
-        sysroot, notes = choose_sysroot(arch, elf)
-        if elf.interpreter is not None and sysroot is None:
-            raise ExecutorUnavailable(
-                arch,
-                f"{binary} is dynamically linked (loader {elf.interpreter}) and no {arch.name} "
-                "sysroot holds that loader",
-                f"apt-get install libc6-dev-{arch.debian_arch}-cross, set QEMU_LD_PREFIX, or link statically",
-            )
+        sysroot, guest_path, notes = guest_sysroot(binary, arch, elf)
         env: dict[str, str] = {}
-        if sysroot is not None and sysroot != "/":
-            env["QEMU_LD_PREFIX"] = sysroot
-            # As the qemu executor's -E: the guest's libraries come from the same sysroot only.
-            lib_dirs = [d for d in ("/lib", "/lib64") if os.path.isdir(sysroot + d)]
-            env["QEMU_SET_ENV"] = "LD_LIBRARY_PATH=" + ":".join(lib_dirs)
-            notes.append(f"guest LD_LIBRARY_PATH={':'.join(lib_dirs)} keeps libc from the same sysroot")
+        if sysroot is not None and guest_path is not None:  # as the qemu executor's -L and -E
+            env = {"QEMU_LD_PREFIX": sysroot, "QEMU_SET_ENV": f"LD_LIBRARY_PATH={guest_path}"}
         return Invocation(argv=(str(binary), *args), env=env, notes=tuple(notes))

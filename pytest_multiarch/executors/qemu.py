@@ -92,22 +92,31 @@ class QemuExecutor:
             self.check(arch)
             raise AssertionError("unreachable")
         argv = [qemu]
-        sysroot, notes = choose_sysroot(arch, elf)
-        if elf.interpreter is not None and sysroot is None:
-            raise ExecutorUnavailable(
-                arch,
-                f"{binary} is dynamically linked (loader {elf.interpreter}) and no {arch.name} "
-                "sysroot holds that loader",
-                f"apt-get install libc6-dev-{arch.debian_arch}-cross, set QEMU_LD_PREFIX, or link statically",
-            )
-        if sysroot is not None and sysroot != "/":
-            argv += ["-L", sysroot]
-            # Pin the guest's library search to the sysroot: otherwise its loader reads the
-            # host's /etc/ld.so.cache and may load a multiarch libc of another build, which
-            # hangs threaded programs (a loader and libc that do not match).
-            lib_dirs = [d for d in ("/lib", "/lib64") if os.path.isdir(sysroot + d)]
-            guest_path = ":".join(lib_dirs)
-            argv += ["-E", f"LD_LIBRARY_PATH={guest_path}"]
-            notes.append(f"guest LD_LIBRARY_PATH={guest_path} keeps libc from the same sysroot")
+        sysroot, guest_path, notes = guest_sysroot(binary, arch, elf)
+        if sysroot is not None and guest_path is not None:
+            argv += ["-L", sysroot, "-E", f"LD_LIBRARY_PATH={guest_path}"]
         argv += [str(binary), *args]
         return Invocation(argv=tuple(argv), notes=tuple(notes))
+
+
+def guest_sysroot(binary: Path, arch: Arch, elf: ElfInfo) -> tuple[str | None, str | None, list[str]]:
+    """(sysroot, guest LD_LIBRARY_PATH, notes) for QEMU to run ``binary``; (None, None, ...) when
+    it needs none. Raises ExecutorUnavailable when a dynamic binary's loader is nowhere.
+
+    The guest's library search is pinned to the sysroot: otherwise its loader reads the host's
+    /etc/ld.so.cache and may load a multiarch libc of another build, which hangs threaded
+    programs (a loader and libc that do not match).
+    """
+    sysroot, notes = choose_sysroot(arch, elf)
+    if elf.interpreter is not None and sysroot is None:
+        raise ExecutorUnavailable(
+            arch,
+            f"{binary} is dynamically linked (loader {elf.interpreter}) and no {arch.name} "
+            "sysroot holds that loader",
+            f"apt-get install libc6-dev-{arch.debian_arch}-cross, set QEMU_LD_PREFIX, or link statically",
+        )
+    if sysroot is None or sysroot == "/":
+        return None, None, notes
+    guest_path = ":".join(d for d in ("/lib", "/lib64") if os.path.isdir(sysroot + d))
+    notes.append(f"guest LD_LIBRARY_PATH={guest_path} keeps libc from the same sysroot")
+    return sysroot, guest_path, notes
