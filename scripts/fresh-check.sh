@@ -24,7 +24,16 @@ unmount_all() {
     umount -l "$m" 2>/dev/null || true
   done
 }
+kill_inside() {
+  # Daemons the tests started in the root (dockerd) would outlive it: end every process in it.
+  local p
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/root" 2>/dev/null)" = "$ROOT" ] && kill -9 "${p#/proc/}" 2>/dev/null
+  done
+  return 0
+}
 cleanup() {
+  kill_inside
   unmount_all
   if [ "${KEEP_ROOT:-}" != 1 ]; then rm -rf "$ROOT"; fi
 }
