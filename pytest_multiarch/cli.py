@@ -87,7 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     cannot = [a.name for a, checks in results.items() if not checks[0].ok]
     if cannot:
         print(f"\ncannot run: {', '.join(cannot)}", file=sys.stderr)
-        print(f"fix: python -m pytest_multiarch setup --arch={','.join(cannot)}", file=sys.stderr)
+        if args.arch_executor in ("binfmt", "docker"):  # a kernel handler or an engine: each says which
+            fixes = dict.fromkeys(checks[0].fix for checks in results.values() if not checks[0].ok)
+            for fix in fixes:
+                print(f"fix: {fix}", file=sys.stderr)
+        else:
+            print(f"fix: python -m pytest_multiarch setup --arch={','.join(cannot)}", file=sys.stderr)
         return 1
     return 0
 
