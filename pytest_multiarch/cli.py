@@ -1,4 +1,4 @@
-"""Command line: ``python -m pytest_multiarch doctor|setup|binfmt``."""
+"""Command line: ``python -m pytest_multiarch doctor|setup|binfmt|merge``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import arch as archmod
-from . import binfmt_cli, doctor, provision
+from . import binfmt_cli, doctor, merge_cli, provision
 from .executors import EXECUTOR_CHOICES
 
 
@@ -57,9 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "-q", "--quiet", action="store_true", help="print only what it installs and what is missing"
     )
     binfmt_cli.add_parser(sub)
+    merge_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "binfmt":
         return binfmt_cli.run(args, parser)
+    if args.command == "merge":
+        return merge_cli.run(args)
 
     if args.command == "setup":
         values = args.arch or ini_arches(Path.cwd()) or ["all"]

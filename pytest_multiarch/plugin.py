@@ -143,6 +143,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.cache_clear and not hasattr(config, "workerinput"):  # xdist workers: the controller did
         state.cache.clear()
     report = MatrixReport(config, [a.name for a in settings.arches], settings.report_path, state.notes)
+    report.not_applicable = state.not_applicable
     report.runs_on = {a.name: runs_on(a, settings.executor) for a in settings.arches}
     config.stash[_REPORT_KEY] = report
     config.pluginmanager.register(report, "multiarch-report")
@@ -180,7 +181,11 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    arches = markers.arches_for(metafunc.definition, get_state(metafunc.config).settings.arches)
+    state = get_state(metafunc.config)
+    arches = markers.arches_for(metafunc.definition, state.settings.arches)
+    left_out = [a.name for a in state.settings.arches if a not in arches]
+    if left_out and "arch" in metafunc.fixturenames:
+        state.not_applicable[metafunc.definition.nodeid] = left_out
     if "arch" not in metafunc.fixturenames or _parametrizes_arch(metafunc):
         return  # a test's own @pytest.mark.parametrize("arch", ...) overrides the fixture
     if arches:

@@ -53,6 +53,7 @@ class MatrixReport:
         self.cells: dict[str, Cell] = {}
         self.notes = notes  # one-off remarks for the summary (e.g. doc tests not run), shared
         self.runs_on: dict[str, str] = {}  # arch → how it runs ("native", "qemu 10.0.2")
+        self.not_applicable: dict[str, list[str]] = {}  # test → arches it is left out on, on purpose
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -108,7 +109,7 @@ class MatrixReport:
                 ok = [a for a in self.arches if per_arch.get(a) == "passed"]
                 tr.write_line(
                     f"{base}: fails on {', '.join(failed)} (passes on {', '.join(ok) or 'none'})"
-                    f"{_shared_trait(failed, [*failed, *ok])}"
+                    f"{shared_trait(failed, [*failed, *ok])}"
                 )
         for text in self.notes:
             tr.write_line(f"note: {text}")
@@ -123,12 +124,13 @@ class MatrixReport:
             "counts": self.counts(),
             "results": [asdict(c) for c in self.cells.values()],
             "notes": self.notes,
+            "not_applicable": [{"test": t, "arches": a} for t, a in self.not_applicable.items()],
         }
         self.report_path.parent.mkdir(parents=True, exist_ok=True)
         self.report_path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def _shared_trait(failed: list[str], ran: list[str]) -> str:
+def shared_trait(failed: list[str], ran: list[str]) -> str:
     """Name what the failing architectures, and only they, have in common."""
     if not failed or set(failed) >= set(ran):
         return ""  # nothing failed, or nothing passed: no trait separates the failing ones

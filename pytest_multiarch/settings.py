@@ -133,6 +133,9 @@ class State:
     reuse: ReuseStore = field(init=False)
     builds: Once[object] = field(default_factory=Once)
     notes: list[str] = field(default_factory=list)  # said once in the summary
+    # Tests left out on purpose on some selected arches (the arch marker, Go build constraints):
+    # test node id → arch names. The JSON report carries it, so that merge does not call them missing.
+    not_applicable: dict[str, list[str]] = field(default_factory=dict)
     executors: dict[str, Executor | ExecutorUnavailable] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

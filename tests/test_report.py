@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_multiarch.report import REPORT_VERSION, MatrixReport, _shared_trait, base_id
+from pytest_multiarch.report import REPORT_VERSION, MatrixReport, base_id, shared_trait
 
 
 @pytest.mark.parametrize(("nodeid", "arch", "expected"), [
@@ -58,8 +58,8 @@ def test_base_id_lines_up_one_test_across_arches() -> None:
     (["amd64", "arm64"], ["amd64", "arm64", "386"], "64-bit"),
     (["amd64", "arm64"], ["amd64", "arm64", "s390x"], "little-endian"),
 ])  # fmt: skip
-def test_shared_trait_named(failed: list[str], ran: list[str], trait: str) -> None:
-    assert _shared_trait(failed, ran) == f" — exactly the {trait} ones"
+def testshared_trait_named(failed: list[str], ran: list[str], trait: str) -> None:
+    assert shared_trait(failed, ran) == f" — exactly the {trait} ones"
 
 
 @pytest.mark.parametrize(("failed", "ran"), [
@@ -70,8 +70,8 @@ def test_shared_trait_named(failed: list[str], ran: list[str], trait: str) -> No
     (["s390x"], ["amd64", "s390x", "sparc64"]),  # an arch we do not know: no claim
     (["amd64", "386"], ["amd64", "386"]),  # everything failed: no trait separates them
 ])  # fmt: skip
-def test_shared_trait_none(failed: list[str], ran: list[str]) -> None:
-    assert _shared_trait(failed, ran) == ""
+def testshared_trait_none(failed: list[str], ran: list[str]) -> None:
+    assert shared_trait(failed, ran) == ""
 
 
 # --- the matrix from real TestReports -------------------------------------------------------------

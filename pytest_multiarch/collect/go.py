@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,9 @@ class GoModule(pytest.File):
         return state.scheduler.build(("go-build", str(self.path), arch.name), build)
 
 
+_EMPTY = gotool.GoPackage("", Path(), ())  # a package not built for an arch: no tests
+
+
 class GoPackageNode(pytest.Collector):
     def __init__(self, *, go: str, per_arch: dict[Arch, gotool.GoPackage], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -83,12 +86,26 @@ class GoPackageNode(pytest.Collector):
             if pkg.error and not pkg.where:
                 raise gotool.GoError(f"{pkg.import_path}: {pkg.error}")
             names.update(dict.fromkeys(pkg.where))
+        state = get_state(self.config)
+        left_out: dict[str, list[str]] = {}  # build constraints: not compiled for these arches
+        for test in names:
+            left_out[test] = [a.name for a in state.settings.arches if test not in self._where(a)]
+        for a, pkg in self.per_arch.items():
+            for test in pkg.elsewhere:  # known to this run only from files left out for this arch
+                left_out.setdefault(test, []).append(a.name)
+        for test, arch_names in left_out.items():
+            if arch_names:
+                state.not_applicable[f"{self.nodeid}::{test}"] = sorted(set(arch_names))
         for test in names:
             for a, pkg in self.per_arch.items():
                 if test in pkg.where:
                     yield GoTestItem.from_parent(
                         self, name=f"{test}[{a.name}]", go=self.go, pkg=pkg, arch=a, test=test
                     )
+
+
+    def _where(self, a: Arch) -> Mapping[str, tuple[Path, int]]:
+        return self.per_arch.get(a, _EMPTY).where
 
 
 class GoTestItem(ArchItem):

@@ -62,6 +62,7 @@ class GoPackage:
     where: Mapping[str, tuple[Path, int]] = field(default_factory=dict)  # test → (file, line)
     key: str = ""  # content key of its test binary (see gomodule.py)
     deps: tuple[str, ...] = ()  # packages of the same module its test binary is built from
+    elsewhere: tuple[str, ...] = ()  # tests in _test.go files build constraints leave out here
 
     @property
     def tests(self) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ from .go import (
     release,
 )
 
-SCHEMA = 1  # bump when what a listing record holds changes
+SCHEMA = 2  # bump when what a listing record holds changes
 # The variables `go` reads that change what it builds (beyond GOOS/GOARCH, which are the arch).
 BUILD_VARIABLES = (
     "GOFLAGS", "GOEXPERIMENT", "GOAMD64", "GOARM", "GOARM64", "GO386", "GOMIPS", "GOMIPS64",
@@ -45,8 +45,8 @@ BUILD_VARIABLES = (
 _SOURCE_FIELDS = ("GoFiles", "CgoFiles", "CFiles", "CXXFiles", "MFiles", "HFiles", "FFiles", "SFiles",
                   "SwigFiles", "SwigCXXFiles", "SysoFiles", "EmbedFiles")  # fmt: skip
 _TEST_FIELDS = ("TestGoFiles", "XTestGoFiles", "TestEmbedFiles", "XTestEmbedFiles")
-_LIST_FIELDS = ("ImportPath", "Dir", "Error", "Deps", "TestImports", "XTestImports", *_SOURCE_FIELDS,
-                *_TEST_FIELDS)  # fmt: skip
+_LIST_FIELDS = ("ImportPath", "Dir", "Error", "Deps", "TestImports", "XTestImports", "IgnoredGoFiles",
+                *_SOURCE_FIELDS, *_TEST_FIELDS)  # fmt: skip
 _LOCAL_PATH = re.compile(r"=>\s*(\.{1,2}/\S*|/\S*)")  # a replace directive's local directory
 _SECTION = re.compile(r"^# (\S+)", re.M)  # `# example.com/m/p [example.com/m/p.test]`
 
@@ -164,7 +164,9 @@ def _list_with_go(req: Request) -> list[GoPackage]:
         err = obj.get("Error")
         err_text = str(err.get("Err")) if isinstance(err, dict) else None
         where = find_tests(test_files)
-        if not where and not err_text:
+        ignored = [pkg_dir / n for n in _strings(obj, "IgnoredGoFiles") if n.endswith("_test.go")]
+        elsewhere = tuple(t for t in find_tests(ignored) if t not in where)
+        if not where and not err_text and not elsewhere:
             continue
         deps = _local_deps(obj, by_path)
         inputs = [pkg_dir / n for f in _TEST_FIELDS for n in _strings(obj, f)]
@@ -174,7 +176,7 @@ def _list_with_go(req: Request) -> list[GoPackage]:
         binary_key = key("go-test-binary", SCHEMA, str(obj["ImportPath"]), str(pkg_dir), identity,
                          module_digest, fingerprint.files_digest(inputs))  # fmt: skip
         packages.append(GoPackage(str(obj["ImportPath"]), pkg_dir, test_files, err_text, where,
-                                  key=binary_key, deps=tuple(sorted(deps))))  # fmt: skip
+                                  key=binary_key, deps=tuple(sorted(deps)), elsewhere=elsewhere))  # fmt: skip
     return packages
 
 
@@ -191,14 +193,15 @@ def _local_deps(obj: Mapping[str, Any], by_path: Mapping[str, Mapping[str, Any]]
 def _to_record(p: GoPackage) -> dict[str, Any]:
     return {"import_path": p.import_path, "dir": str(p.dir), "test_files": [str(f) for f in p.test_files],
             "error": p.error, "where": [[t, str(f), line] for t, (f, line) in p.where.items()],
-            "key": p.key, "deps": list(p.deps)}  # fmt: skip
+            "key": p.key, "deps": list(p.deps), "elsewhere": list(p.elsewhere)}  # fmt: skip
 
 
 def _from_record(r: Mapping[str, Any]) -> GoPackage:
     where = {t: (Path(f), line) for t, f, line in r["where"]}
     files = tuple(Path(f) for f in r["test_files"])
-    deps = tuple(r["deps"])
-    return GoPackage(r["import_path"], Path(r["dir"]), files, r["error"], where, key=r["key"], deps=deps)
+    deps, elsewhere = tuple(r["deps"]), tuple(r["elsewhere"])
+    return GoPackage(r["import_path"], Path(r["dir"]), files, r["error"], where, key=r["key"], deps=deps,
+                     elsewhere=elsewhere)  # fmt: skip
 
 
 # --- building --------------------------------------------------------------------------------

@@ -1,0 +1,66 @@
+"""``python -m pytest_multiarch merge REPORT.json... [--json OUT] [--markdown OUT] [--allow-missing]``:
+one matrix from the reports of CI jobs that each ran some architectures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from . import matrix
+from .report import shared_trait
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("merge", help="merge --multiarch-report files of several jobs into one matrix")
+    p.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
+    p.add_argument("--json", type=Path, metavar="OUT.json", help="write the merged report (same format)")
+    p.add_argument("--markdown", type=Path, metavar="OUT.md", help="write the matrix as a Markdown table")
+    p.add_argument(
+        "--allow-missing", action="store_true", help="cells no job ran do not make the exit status non-zero"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        loaded = [matrix.load(p) for p in args.reports]
+    except matrix.ReportError as exc:
+        print(f"merge: {exc}; nothing written")
+        return 2
+    m = matrix.merge(loaded)
+    for line in render(m):
+        print(line)
+    if args.json:
+        _write(args.json, json.dumps(m.to_json(), indent=2) + "\n")
+    if args.markdown:
+        _write(args.markdown, matrix.markdown(m))
+    bad = m.failed() or bool(m.conflicts) or (bool(m.missing()) and not args.allow_missing)
+    return 1 if bad else 0
+
+
+def render(m: matrix.Matrix) -> list[str]:
+    """The terminal summary: totals per architecture, what differs and why, what is missing."""
+    lines = [f"{'arch':<10} {'passed':>7} {'failed':>7} {'skipped':>8} {'errors':>7}"]
+    for a, c in m.counts().items():
+        lines.append(f"{a:<10} {c['passed']:>7} {c['failed']:>7} {c['skipped']:>8} {c['error']:>7}")
+    for base, per_arch in sorted(m.differing().items()):
+        failed = [a for a in m.arches if per_arch.get(a) in ("failed", "error")]
+        ok = [a for a in m.arches if per_arch.get(a) == "passed"]
+        lines.append(f"{base}: fails on {', '.join(failed)} (passes on {', '.join(ok) or 'none'})"
+                     f"{shared_trait(failed, [*failed, *ok])}")  # fmt: skip
+    for base, arch in m.missing():
+        lines.append(f"missing: {base} on {arch} (no report has it)")
+    for x, y in m.conflicts:
+        lines.append(f"conflict: {x.base} on {x.arch}: {x.outcome} in one report, {y.outcome} in another")
+    return lines
+
+
+def _write(path: Path, text: str) -> None:
+    """Write whole or not at all (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
