@@ -40,11 +40,11 @@ def run_tests(
 ) -> dict[str, TestOutcome]:
     """Run ``tests`` of ``binary``; every name in ``tests`` gets an outcome.
 
-    With ``reuse``, a batch whose identical run passed before is not run (see reuse.py), and a
-    batch run without failures is remembered. ``serial`` asks the binary to run one test at a time.
+    With ``reuse`` enabled, a batch whose identical run passed before is not run (see reuse.py),
+    and a batch run without failures is remembered. ``serial`` asks the binary to run one test at a time.
     """
     remembered = None
-    if reuse is not None:
+    if reuse is not None and reuse.enabled:  # hashing the binary is for --arch-reuse-passed only
         remembered = reuse.key(binary, args_for(tests, False), arch=arch.name,
                                executor=executor.describe(arch), env=env, cwd=cwd)  # fmt: skip
         found = reuse.lookup(remembered, tests)
