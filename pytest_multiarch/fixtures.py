@@ -119,7 +119,8 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
                 return run_go()
             # Across sessions: reused while nothing in the module (nor toolchain, flags) changed.
             request = gomodule.Request(go, module_dir, arch, tag_list, cgo)
-            content_key = cachemod.key("go_build", gomodule.listing_key(request, state.cache), *key)
+            stamp = gomodule.module_stamp(module_dir, state.cache)
+            content_key = cachemod.key("go_build", gomodule.listing_key(request, stamp), *key)
             with state.cache.lock(content_key):
                 found = state.cache.entry(content_key)
                 if found is not None:

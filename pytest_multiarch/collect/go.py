@@ -43,8 +43,10 @@ class GoModule(pytest.File):
             return
         module_dir = self.path.parent
 
+        stamp = gomodule.module_stamp(module_dir, state.cache)  # one walk of the tree for every arch
+
         def list_for(a: Arch) -> list[gotool.GoPackage]:
-            return gomodule.list_packages(self.request(go, a), state.cache)
+            return gomodule.list_packages(self.request(go, a), state.cache, stamp)
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             listed = list(pool.map(list_for, settings.arches))

@@ -99,13 +99,19 @@ def _local_dirs(module_dir: Path) -> list[Path]:
     return found
 
 
-def listing_key(req: Request, cache: BuildCache) -> str:
-    """Changes when anything that could change the package list or a test binary changed."""
-    stamps = [fingerprint.tree_stamp(req.module_dir, nested_marker="go.mod", skip=[cache.root])]
-    stamps += [fingerprint.tree_stamp(d, skip=[cache.root]) for d in _local_dirs(req.module_dir)]
-    work = _go_work(req.module_dir)
+def module_stamp(module_dir: Path, cache: BuildCache) -> str:
+    """The metadata of every file a listing of the module reads, whatever the arch: its tree,
+    local replace / go.work directories, go.work (computed once per module, not per arch)."""
+    stamps = [fingerprint.tree_stamp(module_dir, nested_marker="go.mod", skip=[cache.root])]
+    stamps += [fingerprint.tree_stamp(d, skip=[cache.root]) for d in _local_dirs(module_dir)]
+    work = _go_work(module_dir)
     stamps.append(fingerprint.file_stamp(work) if work else "-")
-    return key("go-list", SCHEMA, str(req.module_dir), stamps, req.identity())
+    return key(stamps)
+
+
+def listing_key(req: Request, stamp: str) -> str:
+    """Changes when anything that could change the package list or a test binary changed."""
+    return key("go-list", SCHEMA, str(req.module_dir), stamp, req.identity())
 
 
 def _module_files(req: Request) -> list[Path]:
@@ -126,9 +132,10 @@ def _strings(obj: Mapping[str, Any], name: str) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def list_packages(req: Request, cache: BuildCache) -> list[GoPackage]:
-    """The module's packages that have tests for ``req.arch``; from the cache when unchanged."""
-    lk = listing_key(req, cache)
+def list_packages(req: Request, cache: BuildCache, stamp: str) -> list[GoPackage]:
+    """The module's packages that have tests for ``req.arch``; from the cache when unchanged.
+    ``stamp`` is the module's :func:`module_stamp`."""
+    lk = listing_key(req, stamp)
     record = cache.read_record(lk)
     if isinstance(record, list):
         return [_from_record(r) for r in record]
