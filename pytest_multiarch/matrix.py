@@ -10,10 +10,12 @@ different outcomes for the same cell are a *conflict*, never silently resolved.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from . import arch as archmod
 
 VERSION = 1
 OUTCOMES = ("passed", "failed", "skipped", "error")
@@ -157,6 +159,48 @@ def merge(reports: Iterable[Loaded]) -> Matrix:
             if base == test or base.startswith(test + "["):
                 m.deliberate.update((base, a) for a in arch_names)
     return m
+
+
+def table_lines(m: Matrix, runs_on: Mapping[str, str] | None = None) -> list[tuple[str, bool | None]]:
+    """The per-architecture totals as lines, each with True (something failed), False (all
+    passed) or None (nothing ran); a "runs on" column when ``runs_on`` is given."""
+    head = f"{'arch':<10} {'passed':>7} {'failed':>7} {'skipped':>8} {'errors':>7}"
+    rows: list[tuple[str, bool | None]] = [(head + ("  runs on" if runs_on is not None else ""), None)]
+    for a, c in m.counts().items():
+        line = f"{a:<10} {c['passed']:>7} {c['failed']:>7} {c['skipped']:>8} {c['error']:>7}"
+        if runs_on is not None:
+            line += f"  {runs_on.get(a, '')}"
+        bad = bool(c["failed"] or c["error"])
+        rows.append((line, True if bad else (False if c["passed"] else None)))
+    return rows
+
+
+def diagnosis_lines(m: Matrix) -> list[str]:
+    """One line per test whose outcome differs: where it fails, and what those arches share."""
+    lines = []
+    for base, per_arch in sorted(m.differing().items()):
+        failed = [a for a in m.arches if per_arch.get(a) in ("failed", "error")]
+        ok = [a for a in m.arches if per_arch.get(a) == "passed"]
+        lines.append(f"{base}: fails on {', '.join(failed)} (passes on {', '.join(ok) or 'none'})"
+                     f"{shared_trait(failed, [*failed, *ok])}")  # fmt: skip
+    return lines
+
+
+def shared_trait(failed: list[str], ran: list[str]) -> str:
+    """Name what the failing architectures, and only they, have in common."""
+    if not failed or set(failed) >= set(ran):
+        return ""  # nothing failed, or nothing passed: no trait separates the failing ones
+    arches = {a.name: a for a in archmod.ARCHES}
+    traits: dict[str, Callable[[archmod.Arch], bool]] = {
+        "big-endian": lambda a: a.endian == "big",
+        "32-bit": lambda a: a.bits == 32,
+        "64-bit": lambda a: a.bits == 64,
+        "little-endian": lambda a: a.endian == "little",
+    }
+    for label, has in traits.items():
+        if all(n in arches for n in ran) and {n for n in ran if has(arches[n])} == set(failed):
+            return f" — exactly the {label} ones"
+    return ""
 
 
 def markdown(m: Matrix) -> str:

@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 from . import matrix
-from .report import shared_trait
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,17 +40,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def render(m: matrix.Matrix) -> list[str]:
-    """The terminal summary: totals per architecture, what differs and why, what is missing."""
-    lines = [f"{'arch':<10} {'passed':>7} {'failed':>7} {'skipped':>8} {'errors':>7}"]
-    for a, c in m.counts().items():
-        lines.append(f"{a:<10} {c['passed']:>7} {c['failed']:>7} {c['skipped']:>8} {c['error']:>7}")
-    for base, per_arch in sorted(m.differing().items()):
-        failed = [a for a in m.arches if per_arch.get(a) in ("failed", "error")]
-        ok = [a for a in m.arches if per_arch.get(a) == "passed"]
-        lines.append(f"{base}: fails on {', '.join(failed)} (passes on {', '.join(ok) or 'none'})"
-                     f"{shared_trait(failed, [*failed, *ok])}")  # fmt: skip
-    for base, arch in m.missing():
-        lines.append(f"missing: {base} on {arch} (no report has it)")
+    """The terminal summary of a run's (totals, what differs and why), and what is missing."""
+    lines = [line for line, _ in matrix.table_lines(m)] + matrix.diagnosis_lines(m)
+    lines += [f"missing: {base} on {arch} (no report has it)" for base, arch in m.missing()]
     for x, y in m.conflicts:
         lines.append(f"conflict: {x.base} on {x.arch}: {x.outcome} in one report, {y.outcome} in another")
     return lines

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
 
 import pytest
 
-from . import arch as archmod
+from .matrix import VERSION, Matrix, Result, diagnosis_lines, table_lines
 
-Outcome = Literal["passed", "failed", "skipped", "error"]
-REPORT_VERSION = 1
+REPORT_VERSION = VERSION  # the format matrix.load reads back
 _RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
 
-@dataclass
-class Cell:
-    nodeid: str
-    base: str  # nodeid without the architecture, to line up one test across arches
-    arch: str
-    outcome: Outcome
-    duration: float
-    cached: bool = False  # reused from an identical earlier run that passed (--arch-reuse-passed)
+Cell = Result  # one (test, arch) result; the JSON report's `results[]` entries
 
 
 def base_id(nodeid: str, arch: str) -> str:
@@ -61,7 +50,7 @@ class MatrixReport:
         if not isinstance(arch, str):
             return
         if report.failed:
-            outcome: Outcome = "failed" if report.when == "call" else "error"
+            outcome = "failed" if report.when == "call" else "error"
         elif report.skipped:
             outcome = "skipped"
         elif report.when == "call":
@@ -76,41 +65,30 @@ class MatrixReport:
                 report.nodeid, base_id(report.nodeid, arch), arch, outcome, duration, cached
             )
 
-    def counts(self) -> dict[str, dict[str, int]]:
-        table: dict[str, dict[str, int]] = {a: dict.fromkeys(_RANK, 0) for a in self.arches}
-        for cell in self.cells.values():
-            table.setdefault(cell.arch, dict.fromkeys(_RANK, 0))[cell.outcome] += 1
-        return table
+    def matrix(self) -> Matrix:
+        return Matrix(arches=list(self.arches), results={(c.base, c.arch): c for c in self.cells.values()})
 
-    def differing(self) -> dict[str, dict[str, Outcome]]:
+    def counts(self) -> dict[str, dict[str, int]]:
+        return self.matrix().counts()
+
+    def differing(self) -> dict[str, dict[str, str]]:
         """Tests whose outcome is not the same on every architecture they ran on."""
-        by_base: dict[str, dict[str, Outcome]] = defaultdict(dict)
-        for cell in self.cells.values():
-            by_base[cell.base][cell.arch] = cell.outcome
-        return {b: o for b, o in by_base.items() if len(set(o.values()) - {"skipped"}) > 1}
+        return self.matrix().differing()
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not self.cells:
             return  # nothing ran (e.g. --collect-only): no table
         tr = terminalreporter
+        m = self.matrix()
         tr.write_sep("=", "multiarch: results per architecture")
-        tr.write_line(f"{'arch':<10} {'passed':>7} {'failed':>7} {'skipped':>8} {'errors':>7}  runs on")
-        for a, c in self.counts().items():
-            line = f"{a:<10} {c['passed']:>7} {c['failed']:>7} {c['skipped']:>8} {c['error']:>7}"
-            line += f"  {self.runs_on.get(a, '')}"
-            bad = c["failed"] or c["error"]
-            tr.write_line(line, red=bool(bad), green=not bad and bool(c["passed"]))
-        differing = self.differing()
-        if differing:
+        for line, bad in table_lines(m, self.runs_on):
+            tr.write_line(line, red=bad is True, green=bad is False)
+        diagnosis = diagnosis_lines(m)
+        if diagnosis:
             tr.write_sep("-", "outcome differs across architectures")
-            for base, per_arch in sorted(differing.items()):
-                failed = [a for a in self.arches if per_arch.get(a) in ("failed", "error")]
-                ok = [a for a in self.arches if per_arch.get(a) == "passed"]
-                tr.write_line(
-                    f"{base}: fails on {', '.join(failed)} (passes on {', '.join(ok) or 'none'})"
-                    f"{shared_trait(failed, [*failed, *ok])}"
-                )
+            for line in diagnosis:
+                tr.write_line(line)
         for text in self.notes:
             tr.write_line(f"note: {text}")
 
@@ -128,20 +106,3 @@ class MatrixReport:
         }
         self.report_path.parent.mkdir(parents=True, exist_ok=True)
         self.report_path.write_text(json.dumps(data, indent=2) + "\n")
-
-
-def shared_trait(failed: list[str], ran: list[str]) -> str:
-    """Name what the failing architectures, and only they, have in common."""
-    if not failed or set(failed) >= set(ran):
-        return ""  # nothing failed, or nothing passed: no trait separates the failing ones
-    arches = {a.name: a for a in archmod.ARCHES}
-    traits: dict[str, Callable[[archmod.Arch], bool]] = {
-        "big-endian": lambda a: a.endian == "big",
-        "32-bit": lambda a: a.bits == 32,
-        "64-bit": lambda a: a.bits == 64,
-        "little-endian": lambda a: a.endian == "little",
-    }
-    for label, has in traits.items():
-        if all(n in arches for n in ran) and {n for n in ran if has(arches[n])} == set(failed):
-            return f" — exactly the {label} ones"
-    return ""

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from pytest_multiarch.report import REPORT_VERSION, MatrixReport, base_id, shared_trait
+from pytest_multiarch.matrix import shared_trait
+from pytest_multiarch.report import REPORT_VERSION, MatrixReport, base_id
 
 
 @pytest.mark.parametrize(("nodeid", "arch", "expected"), [
