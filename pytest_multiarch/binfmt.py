@@ -245,8 +245,8 @@ def install(
     with _locked():
         mount(mount_point)
         for a in arches:
-            if a == archmod.host():
-                continue  # the kernel runs its own architecture itself
+            if _native(a):
+                continue  # the kernel runs these itself: a handler would send them to QEMU
             line = registration(a, flags)
             interpreter = line.split(":")[-2]
             current = next((h for h in handlers(mount_point) if h.matches(a)), None)
@@ -281,6 +281,12 @@ def uninstall(arches: Sequence[Arch] | None = None, *, mount_point: Path = MOUNT
     return changes
 
 
+def _native(arch: Arch) -> bool:
+    from .executors.native import runs_natively  # executors use this module: import late, one way
+
+    return runs_natively(arch)
+
+
 def _describe(h: Handler) -> str:
     state = "enabled" if h.enabled else "disabled"
     return f"{h.name}: {h.interpreter} flags {h.flags or '-'} ({state})"
@@ -294,12 +300,13 @@ class Registered:
     mounted: bool  # binfmt_misc was mounted by us
 
 
-def install_for_session(arches: Sequence[Arch], mount_point: Path = MOUNT) -> tuple[Registered, list[Change]]:
-    """Register what ``arches`` lack; what was added, and every change (conflicts included)."""
+def install_for_session(arches: Sequence[Arch], mount_point: Path = MOUNT) -> Registered:
+    """Register what ``arches`` lack (--binfmt-install); what was added, to take back. An arch
+    another tool's handler serves (a conflict) keeps that handler."""
     was_mounted = mounted(mount_point)
     changes = install(arches, mount_point=mount_point)
     added = tuple(archmod.get(c.arch) for c in changes if c.action == "registered")
-    return Registered(added, not was_mounted and mounted(mount_point)), changes
+    return Registered(added, not was_mounted and mounted(mount_point))
 
 
 def restore(registered: Registered, mount_point: Path = MOUNT) -> None:
@@ -315,7 +322,7 @@ def status(arches: Sequence[Arch], mount_point: Path = MOUNT) -> list[dict[str, 
     rows: list[dict[str, object]] = []
     registered = handlers(mount_point)
     for a in arches:
-        if a == archmod.host():
+        if _native(a):
             rows.append({"arch": a.name, "state": "native", "handler": None})
             continue
         match = next((h for h in registered if h.matches(a)), None)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from . import arch as archmod
-from . import binfmt, collect, distribution, fixtures, markers, proc, session_binfmt
+from . import binfmt, collect, distribution, fixtures, markers, proc
 from .arch import Arch
 from .executors import EXECUTOR_CHOICES, runs_on
 from .executors import docker as docker_executor
@@ -130,7 +130,10 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = Settings.from_config(config)
     docker_executor.configure_images(settings.docker_images)
     if config.getoption("multiarch_binfmt_install") and not hasattr(config, "workerinput"):
-        config.stash[_BINFMT_KEY] = session_binfmt.install(settings.arches)
+        try:
+            config.stash[_BINFMT_KEY] = binfmt.install_for_session(settings.arches)
+        except binfmt.BinfmtError as exc:
+            raise pytest.UsageError(f"--binfmt-install: {exc}") from None
     cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
     if settings.cache_dir is not None:
         bin_dir = settings.cache_dir
@@ -167,7 +170,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     proc.resume()  # the stop was for this session only (pytester runs sessions in one process)
     if _BINFMT_KEY in config.stash:  # after passing, failing or Ctrl-C alike
-        session_binfmt.restore(config.stash[_BINFMT_KEY])
+        binfmt.restore(config.stash[_BINFMT_KEY])
     if _REPORT_KEY in config.stash:
         config.pluginmanager.unregister(config.stash[_REPORT_KEY])
 
