@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .. import elf as elfmod
-from .. import proc
 from ..arch import Arch
 from . import qemu
 from .base import Executor, ExecutorUnavailable, Invocation, RunFailed, RunResult
@@ -90,16 +88,9 @@ def run(
     # What the caller adds to the environment belongs in a reproduce line too (RUSTC_BOOTSTRAP…).
     # (Not PYTEST_CURRENT_TEST: pytest changes it under the worker threads' feet; it is noise.)
     added = {k: v for k, v in env.items() if os.environ.get(k) != v and k != "PYTEST_CURRENT_TEST"}
-    if isinstance(executor, DockerExecutor):
-        # A container gets what the caller added (not the host's PATH, HOME...), as `-e` options.
-        invocation = executor.bind(invocation, {**added, **invocation.env}, cwd)
-        result = executor.execute(invocation, env=invocation.env, cwd=cwd, timeout=timeout, input=input)
-        return RunResult(arch=arch, executor=executor.name, invocation=invocation, proc=result)
-    invocation = dataclasses.replace(invocation, env={**added, **invocation.env}, cwd=os.fspath(cwd))
+    invocation = executor.bind(invocation, added, cwd)
     try:
-        result = proc.run(
-            invocation.argv, env={**env, **invocation.env}, cwd=cwd, timeout=timeout, input=input
-        )
+        result = executor.execute(invocation, env=env, cwd=cwd, timeout=timeout, input=input)
     except OSError as exc:
         raise ExecutorUnavailable(
             arch,

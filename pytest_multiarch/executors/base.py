@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from .. import proc
 from ..arch import Arch
 from ..elf import ElfInfo
 from ..proc import ProcResult
@@ -55,6 +58,32 @@ class Executor(Protocol):
 
     def invocation(self, binary: Path, args: Sequence[str], arch: Arch, elf: ElfInfo) -> Invocation:
         """The command that runs ``binary args`` as ``arch``."""
+
+    def bind(
+        self, invocation: Invocation, added: Mapping[str, str], cwd: str | os.PathLike[str]
+    ) -> Invocation:
+        """The invocation as run: with the variables the caller added and the working directory."""
+
+    def execute(
+        self, invocation: Invocation, *, env: Mapping[str, str], cwd: str | os.PathLike[str], timeout: float,
+        input: bytes | None = None,
+    ) -> ProcResult:
+        """Run a bound invocation (``env``: the caller's whole environment)."""
+
+
+class LocalExecution:
+    """bind/execute for executors that start a program on this machine (native, qemu, binfmt)."""
+
+    def bind(
+        self, invocation: Invocation, added: Mapping[str, str], cwd: str | os.PathLike[str]
+    ) -> Invocation:
+        return dataclasses.replace(invocation, env={**added, **invocation.env}, cwd=os.fspath(cwd))
+
+    def execute(
+        self, invocation: Invocation, *, env: Mapping[str, str], cwd: str | os.PathLike[str], timeout: float,
+        input: bytes | None = None,
+    ) -> ProcResult:
+        return proc.run(invocation.argv, env={**env, **invocation.env}, cwd=cwd, timeout=timeout, input=input)
 
 
 @dataclass(frozen=True)

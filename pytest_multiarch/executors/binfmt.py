@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import binfmt, proc
 from ..arch import Arch
 from ..elf import ElfInfo
-from .base import ExecutorUnavailable, Invocation
+from .base import ExecutorUnavailable, Invocation, LocalExecution
 from .qemu import guest_sysroot, qemu_version
 
 _TINY_C = "int main(void) { return 0; }\n"
@@ -81,7 +81,7 @@ def _tiny_binary(arch: Arch) -> Path | None:
     return None
 
 
-class BinfmtExecutor:
+class BinfmtExecutor(LocalExecution):
     name = "binfmt"
 
     def check(self, arch: Arch) -> None:

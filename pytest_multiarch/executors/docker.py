@@ -181,9 +181,13 @@ class DockerExecutor:
             notes=(f"image {image}",), container=(arch.oci_platform, image), command=(str(binary), *args),
         )  # fmt: skip
 
-    def bind(self, invocation: Invocation, env: Mapping[str, str], cwd: str | os.PathLike[str]) -> Invocation:
-        """The exact `docker run` line: mounts, working directory and environment as options."""
+    def bind(
+        self, invocation: Invocation, added: Mapping[str, str], cwd: str | os.PathLike[str]
+    ) -> Invocation:
+        """The exact `docker run` line: mounts, working directory and environment as options. The
+        container gets what the caller added (not the host's PATH, HOME...)."""
         assert invocation.container is not None
+        env = {**added, **invocation.env}
         platform, image = invocation.container
         binary_dir, workdir = str(Path(invocation.command[0]).parent), os.fspath(cwd)
         argv = ["docker", "run", "--rm", "--platform", platform, "-v", f"{binary_dir}:{binary_dir}:ro",
@@ -203,7 +207,8 @@ class DockerExecutor:
         timeout: float,
         input: bytes | None = None,
     ) -> ProcResult:
-        """Run the invocation's command in a container: wait, kill on timeout, always remove."""
+        """Run the invocation's command in a container: wait, kill on timeout, always remove.
+        The container's environment is the bound invocation's, not ``env`` (the host's)."""
         if input is not None:
             fix = "use --arch-executor=binfmt or qemu"
             raise ExecutorUnavailable(archmod.host(), "the docker executor does not pass stdin", fix)
@@ -219,7 +224,7 @@ class DockerExecutor:
         proc.on_stop(kill_all)
         start = time.monotonic()
         container = c.containers.create(
-            image, command=command, platform=platform, environment=dict(env), working_dir=workdir,
+            image, command=command, platform=platform, environment=dict(invocation.env), working_dir=workdir,
             volumes=volumes, labels={LABEL: "run"}, network_disabled=True,
             tmpfs={"/tmp": "rw,exec"},  # t.TempDir(), std::env::temp_dir(): scratch has no /tmp
         )  # fmt: skip

@@ -9,7 +9,7 @@ from pathlib import Path
 from .. import arch as archmod
 from ..arch import Arch
 from ..elf import ElfInfo
-from .base import ExecutorUnavailable, Invocation
+from .base import ExecutorUnavailable, Invocation, LocalExecution
 
 # 64-bit x86 kernels run 32-bit x86 binaries (IA32 emulation is on in every distro kernel we
 # target). arm64 kernels often lack AArch32, so we do not assume it.
@@ -21,7 +21,7 @@ def runs_natively(arch: Arch) -> bool:
     return arch == host or arch.name in _ALSO_RUNS.get(host.name, ())
 
 
-class NativeExecutor:
+class NativeExecutor(LocalExecution):
     name = "native"
 
     def check(self, arch: Arch) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from .. import proc
 from ..arch import Arch
 from ..elf import ElfInfo
-from .base import ExecutorUnavailable, Invocation
+from .base import ExecutorUnavailable, Invocation, LocalExecution
 
 # QEMU before 8 breaks Go's os/exec under emulation (golang/go#68976).
 MIN_GOOD_QEMU = (8, 0)
@@ -64,7 +64,7 @@ def choose_sysroot(arch: Arch, elf: ElfInfo) -> tuple[str | None, list[str]]:
     return None, [f"no sysroot holds the loader {elf.interpreter}"]
 
 
-class QemuExecutor:
+class QemuExecutor(LocalExecution):
     name = "qemu"
 
     def check(self, arch: Arch) -> None:
