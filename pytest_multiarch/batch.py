@@ -13,9 +13,9 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-from . import executors
+from . import executors, infra
 from .arch import Arch
-from .outcome import ParsedRun, TestOutcome
+from .outcome import ParsedRun, TestOutcome, failure_headline
 from .reuse import ReuseStore
 
 T = TypeVar("T")
@@ -37,11 +37,13 @@ def run_tests(
     timeout: float,
     reuse: ReuseStore | None = None,
     serial: bool = False,
+    reruns: int = 0,
 ) -> dict[str, TestOutcome]:
     """Run ``tests`` of ``binary``; every name in ``tests`` gets an outcome.
 
     With ``reuse`` enabled, a batch whose identical run passed before is not run (see reuse.py),
     and a batch run without failures is remembered. ``serial`` asks the binary to run one test at a time.
+    A test that fails runs again alone up to ``reruns`` times; if it then passes, it is flaky.
     """
     remembered = None
     if reuse is not None and reuse.enabled:  # hashing the binary is for --arch-reuse-passed only
@@ -68,6 +70,14 @@ def run_tests(
         reproduce = run.invocation.shell_line()
         culprits = [n for n in parsed.unfinished() if n in rest]
         tail = _tail(parsed.output + run.stderr)
+        blame = "" if run.proc.timed_out else infra.evidence(parsed.output + run.stderr)
+        if blame:  # the emulator or what runs it failed, not these tests
+            for name in rest:
+                results[name] = TestOutcome(
+                    name, "failed", duration=run.duration, output=parsed.partial.get(name, "") + tail,
+                    message=f"infra error, not a test failure: {blame} (reproduce: {reproduce})", infra=blame,
+                )  # fmt: skip
+            break
         if len(culprits) > 1 and not run.proc.timed_out:
             # Several tests were running in parallel when the process died: each runs again alone,
             # so that the one that takes the process down is the one blamed.
@@ -109,9 +119,26 @@ def run_tests(
                 f"(reproduce: {reproduce})",
             )  # fmt: skip
         remaining = [n for n in rest if n not in culprits]  # a fresh process for the rest
-    if reuse is not None and remembered is not None:
+    failed = [n for n in tests if results[n].status == "failed" and not results[n].infra]
+    for name in failed if reruns else []:
+        first = results[name]
+        for attempt in range(1, reruns + 1):
+            again = run_tests(
+                binary, [name], arch=arch, executor=executor, args_for=args_for, parse=parse,
+                env=env, cwd=cwd, timeout=timeout, serial=True,
+            )[name]  # fmt: skip
+            if again.status == "passed":
+                again.flaky = attempt
+                again.first_failure = first.message or failure_headline(first) or _first_line(first.output)
+                results[name] = again
+                break
+    if reuse is not None and remembered is not None and not any(o.flaky for o in results.values()):
         reuse.remember(remembered, results)
     return results
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
 def _tail(text: str, limit: int = 4000) -> str:

@@ -1,7 +1,7 @@
 """The per-architecture matrix as data: reading JSON reports, merging those of several CI jobs,
-and what is missing or conflicting. Pure: no pytest, no terminal (``merge_cli.py`` prints).
+and what is missing or conflicting. Pure: no pytest, no terminal (``matrix_text.py`` renders).
 
-A report (``--multiarch-report``, format version 1) holds one result per (test, architecture).
+A report (``--multiarch-report``, format version 2) holds one result per (test, architecture).
 Jobs of a CI matrix each run some architectures (or shards of one); merged, they make one matrix
 in which a test seen on one architecture but absent on another is a *missing* cell, and two
 different outcomes for the same cell are a *conflict*, never silently resolved.
@@ -10,15 +10,16 @@ different outcomes for the same cell are a *conflict*, never silently resolved.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import arch as archmod
-
-VERSION = 1
-OUTCOMES = ("passed", "failed", "skipped", "error")
+VERSION = 2
+# infra_error: the emulator or the machinery around the test failed (qemu aborted, exec format
+# error, a loader missing), not the test: counted apart so that it is not taken for an arch bug.
+OUTCOMES = ("passed", "failed", "skipped", "error", "infra_error")
+BAD = ("failed", "error", "infra_error")
 
 
 class ReportError(Exception):
@@ -33,6 +34,12 @@ class Result:
     outcome: str
     duration: float
     cached: bool = False
+    flaky: int = 0  # failed runs before the one that passed (--arch-reruns); 0 = not flaky
+    message: str = ""  # one line: why it failed or was skipped; the evidence of an infra_error
+    output: str = ""  # the failure's report, head and tail when long ("" when it passed)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -44,6 +51,10 @@ class Matrix:
     # (test, arch) a report covering that arch knew the test but has no cell for: left out on
     # purpose there (the arch marker, build constraints), not missing.
     deliberate: set[tuple[str, str]] = field(default_factory=set)
+    # Tests the arch marker or build constraints leave out on some arches: test → arches.
+    not_applicable: dict[str, list[str]] = field(default_factory=dict)
+    runs_on: dict[str, str] = field(default_factory=dict)  # arch → "native", "qemu 10.0.2", ...
+    host: str = ""  # the machine's own architecture (the reference for slowdowns)
 
     def counts(self) -> dict[str, dict[str, int]]:
         table = {a: dict.fromkeys(OUTCOMES, 0) for a in self.arches}
@@ -61,26 +72,75 @@ class Matrix:
             (b, a)
             for b in self.bases()
             for a in self.arches
-            if (b, a) not in self.results and (b, a) not in self.deliberate
+            if (b, a) not in self.results and (b, a) not in self.deliberate and not self.left_out(b, a)
         ]
+
+    def left_out(self, base: str, arch: str) -> bool:
+        """Is ``base`` not applicable on ``arch`` (``t.py::f`` covers ``t.py::f[1]`` too)?"""
+        return any(
+            arch in arches and (base == test or base.startswith(test + "["))
+            for test, arches in self.not_applicable.items()
+        )
+
+    def rows(self) -> dict[str, dict[str, Result]]:
+        """Test (without arch) → arch → result, tests in the order they first reported."""
+        table: dict[str, dict[str, Result]] = {}
+        for (base, arch), r in self.results.items():
+            table.setdefault(base, {})[arch] = r
+        return table
 
     def differing(self) -> dict[str, dict[str, str]]:
         """Tests whose outcome is not the same on every architecture they ran on."""
-        rows: dict[str, dict[str, str]] = {}
-        for (base, arch), r in self.results.items():
-            rows.setdefault(base, {})[arch] = r.outcome
+        rows = {b: {a: r.outcome for a, r in cells.items()} for b, cells in self.rows().items()}
         return {b: o for b, o in rows.items() if len(set(o.values()) - {"skipped"}) > 1}
 
+    def flaky(self) -> list[Result]:
+        return [r for r in self.results.values() if r.flaky]
+
+    def infra_errors(self) -> list[Result]:
+        return [r for r in self.results.values() if r.outcome == "infra_error"]
+
+    def wall(self) -> dict[str, float]:
+        """Seconds the tests of each architecture took, summed."""
+        total = dict.fromkeys(self.arches, 0.0)
+        for r in self.results.values():
+            total[r.arch] = total.get(r.arch, 0.0) + r.duration
+        return total
+
+    def reference(self) -> str | None:
+        """The natively run architecture slowdowns are measured against (the host's own first)."""
+        native = [a for a in self.arches if self.runs_on.get(a) == "native"]
+        return self.host if self.host in native else (native[0] if native else None)
+
+    def slowdown(self, arch: str, min_seconds: float = 0.05) -> float | None:
+        """How many times longer the tests that passed both here and natively took on ``arch``;
+        None when there is no native reference or it ran too briefly to compare."""
+        ref = self.reference()
+        if ref is None or ref == arch:
+            return None
+        both = [
+            (r.duration, self.results[(b, ref)].duration)
+            for (b, a), r in self.results.items()
+            if a == arch and r.outcome == "passed" and self.results.get((b, ref), r).outcome == "passed"
+            and (b, ref) in self.results
+        ]  # fmt: skip
+        native = sum(n for _, n in both)
+        return sum(e for e, _ in both) / native if native >= min_seconds else None
+
     def failed(self) -> bool:
-        return any(r.outcome in ("failed", "error") for r in self.results.values())
+        return any(r.outcome in BAD for r in self.results.values())
 
     def to_json(self) -> dict[str, Any]:
+        """The report (``--multiarch-report``); a merged one adds what is missing or conflicting."""
         return {
             "version": VERSION,
             "arches": self.arches,
+            "host": self.host,
+            "runs_on": self.runs_on,
             "counts": self.counts(),
-            "results": [vars(r) for r in self.results.values()],
+            "results": [r.to_json() for r in self.results.values()],
             "notes": self.notes,
+            "not_applicable": [{"test": t, "arches": a} for t, a in self.not_applicable.items()],
             "missing": [{"base": b, "arch": a} for b, a in self.missing()],
             "conflicts": [
                 {"base": x.base, "arch": x.arch, "outcomes": [x.outcome, y.outcome]}
@@ -96,12 +156,20 @@ def _need(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], wher
     return value
 
 
-Loaded = tuple[list[str], list[Result], list[str], dict[str, list[str]]]
+@dataclass
+class Loaded:
+    """One report file, read and checked."""
+
+    arches: list[str]
+    results: list[Result]
+    notes: list[str] = field(default_factory=list)
+    not_applicable: dict[str, list[str]] = field(default_factory=dict)  # test → arches
+    runs_on: dict[str, str] = field(default_factory=dict)
+    host: str = ""
 
 
 def load(path: Path) -> Loaded:
-    """(arches, results, notes, not applicable) of one report; ReportError when it is not a
-    readable version 1."""
+    """One report; ReportError when it is not a readable report of this version."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -127,26 +195,33 @@ def load(path: Path) -> Loaded:
         results.append(Result(
             _need(r, "nodeid", str, where), _need(r, "base", str, where), _need(r, "arch", str, where),
             outcome, float(_need(r, "duration", (int, float), where)), bool(r.get("cached", False)),
+            int(r.get("flaky", 0)), str(r.get("message", "")), str(r.get("output", "")),
         ))  # fmt: skip
     notes = [str(n) for n in data.get("notes", []) if isinstance(n, str)]
     left_out = {str(e["test"]): [str(a) for a in e.get("arches", [])]
                 for e in data.get("not_applicable", []) if isinstance(e, dict) and "test" in e}  # fmt: skip
-    return arches, results, notes, left_out
+    runs_on = data.get("runs_on")
+    runs_on = runs_on if isinstance(runs_on, dict) else {}
+    return Loaded(arches, results, notes, left_out, {str(k): str(v) for k, v in runs_on.items()},
+                  str(data.get("host", "")))  # fmt: skip
 
 
 def merge(reports: Iterable[Loaded]) -> Matrix:
     """One matrix from several reports; the same cell twice with another outcome is a conflict."""
     m = Matrix()
-    left_out: dict[str, set[str]] = {}
-    for arches, results, notes, not_applicable in reports:
-        for test, names in not_applicable.items():
-            left_out.setdefault(test, set()).update(names)
-        known = {r.base for r in results}
-        present = {(r.base, r.arch) for r in results}
-        m.deliberate.update((b, a) for b in known for a in arches if (b, a) not in present)
-        m.arches.extend(a for a in arches if a not in m.arches)
-        m.notes.extend(n for n in notes if n not in m.notes)
-        for r in results:
+    for rep in reports:
+        for test, names in rep.not_applicable.items():
+            have = m.not_applicable.setdefault(test, [])
+            have.extend(a for a in names if a not in have)
+        known = {r.base for r in rep.results}
+        present = {(r.base, r.arch) for r in rep.results}
+        m.deliberate.update((b, a) for b in known for a in rep.arches if (b, a) not in present)
+        m.arches.extend(a for a in rep.arches if a not in m.arches)
+        m.notes.extend(n for n in rep.notes if n not in m.notes)
+        for a, how in rep.runs_on.items():
+            m.runs_on.setdefault(a, how)
+        m.host = m.host or rep.host
+        for r in rep.results:
             if r.arch not in m.arches:
                 m.arches.append(r.arch)
             old = m.results.get((r.base, r.arch))
@@ -154,70 +229,4 @@ def merge(reports: Iterable[Loaded]) -> Matrix:
                 m.results[(r.base, r.arch)] = r
             elif old.outcome != r.outcome:
                 m.conflicts.append((old, r))
-    for base in m.bases():  # a test and its other parameters: `t.py::f` covers `t.py::f[1]`
-        for test, arch_names in left_out.items():
-            if base == test or base.startswith(test + "["):
-                m.deliberate.update((base, a) for a in arch_names)
     return m
-
-
-def table_lines(m: Matrix, runs_on: Mapping[str, str] | None = None) -> list[tuple[str, bool | None]]:
-    """The per-architecture totals as lines, each with True (something failed), False (all
-    passed) or None (nothing ran); a "runs on" column when ``runs_on`` is given."""
-    head = f"{'arch':<10} {'passed':>7} {'failed':>7} {'skipped':>8} {'errors':>7}"
-    rows: list[tuple[str, bool | None]] = [(head + ("  runs on" if runs_on is not None else ""), None)]
-    for a, c in m.counts().items():
-        line = f"{a:<10} {c['passed']:>7} {c['failed']:>7} {c['skipped']:>8} {c['error']:>7}"
-        if runs_on is not None:
-            line += f"  {runs_on.get(a, '')}"
-        bad = bool(c["failed"] or c["error"])
-        rows.append((line, True if bad else (False if c["passed"] else None)))
-    return rows
-
-
-def diagnosis_lines(m: Matrix) -> list[str]:
-    """One line per test whose outcome differs: where it fails, and what those arches share."""
-    lines = []
-    for base, per_arch in sorted(m.differing().items()):
-        failed = [a for a in m.arches if per_arch.get(a) in ("failed", "error")]
-        ok = [a for a in m.arches if per_arch.get(a) == "passed"]
-        lines.append(f"{base}: fails on {', '.join(failed)} (passes on {', '.join(ok) or 'none'})"
-                     f"{shared_trait(failed, [*failed, *ok])}")  # fmt: skip
-    return lines
-
-
-def shared_trait(failed: list[str], ran: list[str]) -> str:
-    """Name what the failing architectures, and only they, have in common."""
-    if not failed or set(failed) >= set(ran):
-        return ""  # nothing failed, or nothing passed: no trait separates the failing ones
-    arches = {a.name: a for a in archmod.ARCHES}
-    traits: dict[str, Callable[[archmod.Arch], bool]] = {
-        "big-endian": lambda a: a.endian == "big",
-        "32-bit": lambda a: a.bits == 32,
-        "64-bit": lambda a: a.bits == 64,
-        "little-endian": lambda a: a.endian == "little",
-    }
-    for label, has in traits.items():
-        if all(n in arches for n in ran) and {n for n in ran if has(arches[n])} == set(failed):
-            return f" — exactly the {label} ones"
-    return ""
-
-
-def markdown(m: Matrix) -> str:
-    """A GitHub-flavoured Markdown summary: totals per architecture, then the rows that differ."""
-    counts = m.counts()
-    lines = ["| arch | passed | failed | skipped | errors |", "|---|---:|---:|---:|---:|"]
-    for a in m.arches:
-        c = counts[a]
-        lines.append(f"| {a} | {c['passed']} | {c['failed']} | {c['skipped']} | {c['error']} |")
-    differing = m.differing()
-    if differing:
-        lines += ["", "| test | " + " | ".join(m.arches) + " |", "|---|" + "---|" * len(m.arches)]
-        for base, per_arch in sorted(differing.items()):
-            cells = [per_arch.get(a, "—") for a in m.arches]
-            lines.append(f"| `{base}` | " + " | ".join(cells) + " |")
-    for base, arch in m.missing():
-        lines.append(f"\n- missing: `{base}` on {arch}")
-    for x, y in m.conflicts:
-        lines.append(f"\n- conflict: `{x.base}` on {x.arch}: {x.outcome} and {y.outcome}")
-    return "\n".join(lines) + "\n"

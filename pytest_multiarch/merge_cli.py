@@ -1,22 +1,31 @@
-"""``python -m pytest_multiarch merge REPORT.json... [--json OUT] [--markdown OUT] [--allow-missing]``:
-one matrix from the reports of CI jobs that each ran some architectures."""
+"""``python -m pytest_multiarch merge REPORT.json... [--json OUT] [--junit OUT] [--markdown OUT]
+[--html OUT] [--allow-missing]``: one matrix from the reports of CI jobs that each ran some
+architectures (or shards of one)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
+import shutil
+import sys
 from pathlib import Path
 
-from . import matrix
+from . import junit, matrix, matrix_html
+from .files import write_atomic
+from .matrix_text import LEGEND, diagnosis_lines, grid_lines, interesting, markdown, table_lines
+
+_ANSI = {"green": "\x1b[32m", "red": "\x1b[31m", "yellow": "\x1b[33m"}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("merge", help="merge --multiarch-report files of several jobs into one matrix")
     p.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
     p.add_argument("--json", type=Path, metavar="OUT.json", help="write the merged report (same format)")
-    p.add_argument("--markdown", type=Path, metavar="OUT.md", help="write the matrix as a Markdown table")
+    p.add_argument("--junit", type=Path, metavar="OUT.xml", help="write the merged results as JUnit XML")
+    p.add_argument("--junit-per-arch", action="store_true", help="one <testsuite> per architecture")
+    p.add_argument("--markdown", type=Path, metavar="OUT.md", help="write the matrix as Markdown tables")
+    p.add_argument("--html", type=Path, metavar="OUT.html", help="write the matrix as one HTML page")
+    p.add_argument("--all-rows", action="store_true", help="show every test, not only those that differ")
     p.add_argument(
         "--allow-missing", action="store_true", help="cells no job ran do not make the exit status non-zero"
     )
@@ -29,29 +38,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"merge: {exc}; nothing written")
         return 2
     m = matrix.merge(loaded)
-    for line in render(m):
+    colour = sys.stdout.isatty()
+    for line in render(m, args.all_rows, shutil.get_terminal_size().columns, colour):
         print(line)
     if args.json:
-        _write(args.json, json.dumps(m.to_json(), indent=2) + "\n")
+        write_atomic(args.json, json.dumps(m.to_json(), indent=2) + "\n")
+    if args.junit:
+        write_atomic(args.junit, junit.from_matrix(m, per_arch=args.junit_per_arch))
     if args.markdown:
-        _write(args.markdown, matrix.markdown(m))
+        write_atomic(args.markdown, markdown(m, all_rows=args.all_rows))
+    if args.html:
+        write_atomic(args.html, matrix_html.render(m))
     bad = m.failed() or bool(m.conflicts) or (bool(m.missing()) and not args.allow_missing)
     return 1 if bad else 0
 
 
-def render(m: matrix.Matrix) -> list[str]:
-    """The terminal summary of a run's (totals, what differs and why), and what is missing."""
-    lines = [line for line, _ in matrix.table_lines(m)] + matrix.diagnosis_lines(m)
+def render(m: matrix.Matrix, all_rows: bool = False, width: int = 80, colour: bool = False) -> list[str]:
+    """What a run prints at its end (grid, totals, diagnosis), and what is missing or conflicting."""
+    lines = []
+    rows = m.bases() if all_rows else interesting(m)
+    for segments in grid_lines(m, rows, width):
+        lines.append("".join(f"{_ANSI[c]}{t}\x1b[0m" if colour and c else t for t, c in segments).rstrip())
+    if rows:
+        lines += [LEGEND, ""]
+    lines += [line for line, _ in table_lines(m)] + diagnosis_lines(m)
     lines += [f"missing: {base} on {arch} (no report has it)" for base, arch in m.missing()]
     for x, y in m.conflicts:
         lines.append(f"conflict: {x.base} on {x.arch}: {x.outcome} in one report, {y.outcome} in another")
     return lines
-
-
-def _write(path: Path, text: str) -> None:
-    """Write whole or not at all (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)

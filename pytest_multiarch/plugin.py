@@ -2,123 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest import junitxml
 
 from . import arch as archmod
-from . import binfmt, collect, distribution, fixtures, markers, proc
+from . import binfmt, collect, distribution, fixtures, markers, options, proc
 from .arch import Arch
-from .executors import EXECUTOR_CHOICES, runs_on
 from .executors import docker as docker_executor
-from .report import MatrixReport
-from .settings import DEFAULT_TIMEOUT, STATE_KEY, Settings, State, get_state
+from .executors import runs_on
+from .junit import regroup_per_arch
+from .report import MatrixReport, Outputs
+from .settings import STATE_KEY, Settings, State, get_state
 
 _REPORT_KEY = pytest.StashKey[MatrixReport]()
 _BINFMT_KEY = pytest.StashKey[binfmt.Registered]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("multiarch", "run Go/Rust tests on many CPU architectures")
-    group.addoption(
-        "--arch",
-        dest="multiarch_arch",
-        action="append",
-        metavar="ARCHES",
-        help="architectures to build and run for: comma list, repeatable; names, aliases, "
-        "'native', 'all' (default: native). Collects Go modules and Rust crates.",
-    )
-    group.addoption(
-        "--arch-executor",
-        dest="multiarch_executor",
-        default="auto",
-        choices=EXECUTOR_CHOICES,
-        help="how foreign binaries run: auto (native when the host can, else a registered binfmt_misc "
-        "handler, else qemu), native, binfmt, qemu",
-    )
-    group.addoption(
-        "--arch-timeout",
-        dest="multiarch_timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help=f"kill a test process (one binary on one arch) after this long "
-        f"(default {DEFAULT_TIMEOUT:.0f}, like `go test -timeout`)",
-    )
-    group.addoption(
-        "--binfmt-install",
-        dest="multiarch_binfmt_install",
-        action="store_true",
-        help="register QEMU binfmt_misc handlers the selected architectures lack for this session, "
-        "and remove them at its end (needs root); without it the plugin changes no system state",
-    )
-    group.addoption(
-        "--arch-strict",
-        dest="multiarch_strict",
-        action="store_true",
-        help="a requested architecture that cannot build or run is an error, not a skip",
-    )
-    group.addoption(
-        "--multiarch-report",
-        dest="multiarch_report",
-        metavar="FILE.json",
-        help="write the per-architecture results as JSON",
-    )
-    group.addoption(
-        "--arch-cache-dir",
-        dest="multiarch_cache_dir",
-        metavar="DIR",
-        help="where built test binaries and test lists are cached (default: $MULTIARCH_CACHE_DIR, "
-        "else the multiarch_cache_dir ini key, else .pytest_cache/d/multiarch)",
-    )
-    group.addoption(
-        "--arch-cache-clear",
-        dest="multiarch_cache_clear",
-        action="store_true",
-        help="empty the build cache before the run (everything is built and listed anew)",
-    )
-    group.addoption(
-        "--arch-reuse-passed",
-        dest="multiarch_reuse_passed",
-        action="store_true",
-        help="do not run again a batch whose binary, arch, executor, emulator, arguments and "
-        "environment are unchanged since it last passed: report its tests as passed (cached)",
-    )
-    parser.addini("multiarch_cache_dir", default=None, help="default for --arch-cache-dir")
-    parser.addini(
-        "multiarch_docker_images",
-        type="args",
-        default=[],
-        help="the docker executor's image per architecture, e.g. arm64=myorg/app:arm64 "
-        "(default: an image built here from scratch with the cross sysroot)",
-    )
-    parser.addini(
-        "multiarch_cache_max_size",
-        default=None,
-        help="prune the least recently used cache entries beyond this size at the end of a run "
-        "(e.g. 500M, 2G; default 2G)",
-    )
-    parser.addini(
-        "multiarch_collect",
-        type="args",
-        default=[],
-        help="collect these kinds of tests without --arch: go, rust",
-    )
-    parser.addini("multiarch_timeout", default=None, help="default for --arch-timeout (seconds)")
-    parser.addini("multiarch_go_tags", type="args", default=[], help="build tags for Go test binaries")
-    parser.addini(
-        "multiarch_go_cgo",
-        type="bool",
-        default=False,
-        help="build Go tests with CGO_ENABLED=1 and the cross C compiler",
-    )
-    parser.addini(
-        "multiarch_cargo",
-        default=None,
-        help="path of the cargo to use when $CARGO is not set (default: PATH)",
-    )
+    options.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -145,8 +51,9 @@ def pytest_configure(config: pytest.Config) -> None:
     state = config.stash[STATE_KEY] = State(settings=settings, bin_dir=bin_dir)
     if settings.cache_clear and not hasattr(config, "workerinput"):  # xdist workers: the controller did
         state.cache.clear()
-    report = MatrixReport(config, [a.name for a in settings.arches], settings.report_path, state.notes)
+    report = MatrixReport(config, [a.name for a in settings.arches], Outputs.from_config(config), state.notes)
     report.not_applicable = state.not_applicable
+    report.host = archmod.host().name
     report.runs_on = {a.name: runs_on(a, settings.executor) for a in settings.arches}
     config.stash[_REPORT_KEY] = report
     config.pluginmanager.register(report, "multiarch-report")
@@ -157,14 +64,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return distribution.make_scheduler(config, log)  # one worker per batch
 
 
+@pytest.hookimpl(trylast=True)  # after junitxml has written its file
 def pytest_sessionfinish(session: pytest.Session) -> None:
     # Every item has reported; batches still running serve items that will not run (-x, Ctrl-C).
-    if STATE_KEY in session.config.stash:
+    config = session.config
+    if STATE_KEY in config.stash:
         proc.stop_all()
-        state = get_state(session.config)
+        state = get_state(config)
         state.scheduler.shutdown()
-        if not hasattr(session.config, "workerinput"):
+        if not hasattr(config, "workerinput"):
             state.cache.prune(state.settings.cache_max_bytes)
+    xml = config.stash.get(junitxml.xml_key, None)  # set on the controller only
+    if xml is not None and config.getoption("multiarch_junit_per_arch") and os.path.exists(xml.logfile):
+        regroup_per_arch(Path(xml.logfile))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -235,8 +147,15 @@ def pytest_runtest_makereport(
 def pytest_report_teststatus(
     report: pytest.TestReport,
 ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-    if report.when == "call" and report.passed and ("cached", True) in report.user_properties:
+    if report.when != "call":
+        return None
+    props = dict(report.user_properties)
+    if report.passed and props.get("flaky"):
+        return "passed", "R", ("PASSED (flaky)", {"yellow": True})  # --arch-reruns
+    if report.passed and props.get("cached") is True:
         return "passed", ".", ("PASSED (cached)", {"green": True})  # --arch-reuse-passed
+    if report.failed and "infra_error" in props:
+        return "failed", "!", ("INFRA ERROR", {"red": True})  # the emulator failed, not the test
     return None
 
 

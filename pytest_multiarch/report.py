@@ -1,18 +1,24 @@
-"""The per-architecture matrix: terminal summary and a versioned JSON report."""
+"""The run's matrix: one cell per (test, architecture) from pytest's reports, printed at the end
+(grid, totals, diagnosis) and written as JSON, Markdown, HTML or the GitHub step summary."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .matrix import VERSION, Matrix, Result, diagnosis_lines, table_lines
+from . import matrix_html
+from .files import write_atomic
+from .matrix import VERSION, Matrix, Result
+from .matrix_text import LEGEND, diagnosis_lines, grid_lines, interesting, markdown, table_lines
 
 REPORT_VERSION = VERSION  # the format matrix.load reads back
-_RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
-
+_RANK = {"passed": 0, "skipped": 1, "infra_error": 2, "failed": 3, "error": 4}
+HEAD, TAIL = 2_000, 6_000  # characters of a failure's report kept in the JSON/HTML (head, tail)
+MATRIX_ROWS = ("differing", "all", "none")
 
 Cell = Result  # one (test, arch) result; the JSON report's `results[]` entries
 
@@ -30,43 +36,105 @@ def base_id(nodeid: str, arch: str) -> str:
     return nodeid
 
 
+def cut(text: str, head: int = HEAD, tail: int = TAIL) -> str:
+    """``text`` whole, or its head and tail with a line saying how much was left out."""
+    if len(text) <= head + tail:
+        return text
+    return f"{text[:head]}\n[... {len(text) - head - tail} characters cut ...]\n{text[-tail:]}"
+
+
+@dataclass
+class Outputs:
+    """Where the matrix goes besides the terminal."""
+
+    json: Path | None = None
+    markdown: Path | None = None
+    html: Path | None = None
+    step_summary: bool = False  # append the Markdown to $GITHUB_STEP_SUMMARY when it is set
+    rows: str = "differing"  # which rows the terminal grid shows
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Outputs:
+        def path(name: str) -> Path | None:
+            value = config.getoption(name)
+            return Path(value) if value else None
+
+        rows = config.getoption("multiarch_matrix") or ("all" if config.get_verbosity() > 0 else "differing")
+        return cls(path("multiarch_report"), path("multiarch_markdown"), path("multiarch_html"),
+                   bool(config.getoption("multiarch_step_summary")), rows)  # fmt: skip
+
+
 class MatrixReport:
     """Collects one cell per (test, arch) from reports and prints the matrix at the end."""
 
     def __init__(
-        self, config: pytest.Config, arches: list[str], report_path: Path | None, notes: list[str]
+        self, config: pytest.Config, arches: list[str], outputs: Outputs | Path | None, notes: list[str]
     ) -> None:
         self.config = config
         self.arches = arches
-        self.report_path = report_path
+        self.outputs = outputs if isinstance(outputs, Outputs) else Outputs(json=outputs)
         self.cells: dict[str, Cell] = {}
         self.notes = notes  # one-off remarks for the summary (e.g. doc tests not run), shared
         self.runs_on: dict[str, str] = {}  # arch → how it runs ("native", "qemu 10.0.2")
+        self.host = ""
         self.not_applicable: dict[str, list[str]] = {}  # test → arches it is left out on, on purpose
+
+    @property
+    def report_path(self) -> Path | None:
+        return self.outputs.json
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        arch = dict(report.user_properties).get("arch")
+        props = dict(report.user_properties)
+        arch = props.get("arch")
         if not isinstance(arch, str):
             return
+        old = self.cells.get(report.nodeid)
         if report.failed:
             outcome = "failed" if report.when == "call" else "error"
+            if report.when == "call" and isinstance(props.get("infra_error"), str):
+                outcome = "infra_error"
         elif report.skipped:
             outcome = "skipped"
         elif report.when == "call":
             outcome = "passed"
         else:
-            outcome = "passed" if report.nodeid not in self.cells else self.cells[report.nodeid].outcome
-        old = self.cells.get(report.nodeid)
+            outcome = "passed" if old is None else old.outcome
+        if old is not None and (
+            _RANK[outcome] < _RANK[old.outcome] or (outcome == old.outcome and report.when != "call")
+        ):
+            return  # a later phase that changes nothing (teardown after a failed call)
         duration = report.duration if report.when == "call" else (old.duration if old else 0.0)
-        if old is None or _RANK[outcome] >= _RANK[old.outcome]:
-            cached = ("cached", True) in report.user_properties
-            self.cells[report.nodeid] = Cell(
-                report.nodeid, base_id(report.nodeid, arch), arch, outcome, duration, cached
-            )
+        message, output = "", ""
+        if outcome == "infra_error":
+            message, output = str(props["infra_error"]), cut(report.longreprtext)
+        elif report.failed:
+            output = cut(report.longreprtext)
+            message = next((line for line in output.splitlines() if line.strip()), "")[:300]
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            message = str(report.longrepr[2]).removeprefix("Skipped: ")
+        elif isinstance(props.get("flaky_first_failure"), str):
+            message = str(props["flaky_first_failure"])[:300]
+        flaky = props.get("flaky", 0)
+        self.cells[report.nodeid] = Cell(
+            report.nodeid, base_id(report.nodeid, arch), arch, outcome, duration,
+            cached=props.get("cached") is True, flaky=flaky if isinstance(flaky, int) else 0,
+            message=message, output=output,
+        )  # fmt: skip
 
     def matrix(self) -> Matrix:
-        return Matrix(arches=list(self.arches), results={(c.base, c.arch): c for c in self.cells.values()})
+        results = {(c.base, c.arch): c for c in self.cells.values()}
+        bases = {c.base for c in self.cells.values()}
+        return Matrix(
+            arches=list(self.arches),
+            results=results,
+            # One run misses nothing: a cell it has not is deselected, left out or unavailable.
+            deliberate={(b, a) for b in bases for a in self.arches if (b, a) not in results},
+            notes=self.notes,
+            not_applicable=self.not_applicable,
+            runs_on=self.runs_on,
+            host=self.host,
+        )
 
     def counts(self) -> dict[str, dict[str, int]]:
         return self.matrix().counts()
@@ -81,12 +149,20 @@ class MatrixReport:
             return  # nothing ran (e.g. --collect-only): no table
         tr = terminalreporter
         m = self.matrix()
+        rows = {"all": m.bases(), "differing": interesting(m), "none": []}[self.outputs.rows]
         tr.write_sep("=", "multiarch: results per architecture")
-        for line, bad in table_lines(m, self.runs_on):
+        if rows:
+            for segments in grid_lines(m, rows, tr._tw.fullwidth):
+                for text, colour in segments:
+                    tr.write(text, **({colour: True} if colour else {}))
+                tr.line("")
+            tr.write_line(LEGEND)
+            tr.write_line("")
+        for line, bad in table_lines(m):
             tr.write_line(line, red=bad is True, green=bad is False)
         diagnosis = diagnosis_lines(m)
         if diagnosis:
-            tr.write_sep("-", "outcome differs across architectures")
+            tr.write_sep("-", "diagnosis: what differs across architectures, and why")
             for line in diagnosis:
                 tr.write_line(line)
         for text in self.notes:
@@ -94,15 +170,20 @@ class MatrixReport:
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.report_path is None or hasattr(self.config, "workerinput"):
-            return  # xdist workers send their reports to the controller, which writes the file
-        data = {
-            "version": REPORT_VERSION,
-            "arches": self.arches,
-            "counts": self.counts(),
-            "results": [asdict(c) for c in self.cells.values()],
-            "notes": self.notes,
-            "not_applicable": [{"test": t, "arches": a} for t, a in self.not_applicable.items()],
-        }
-        self.report_path.parent.mkdir(parents=True, exist_ok=True)
-        self.report_path.write_text(json.dumps(data, indent=2) + "\n")
+        if hasattr(self.config, "workerinput"):
+            return  # xdist workers send their reports to the controller, which writes the files
+        out = self.outputs
+        m = self.matrix()
+        if out.json is not None:
+            data = m.to_json()
+            del data["missing"], data["conflicts"]  # a merge's findings; one run has neither
+            write_atomic(out.json, json.dumps(data, indent=2) + "\n")
+        text = markdown(m, all_rows=out.rows == "all") if out.markdown or out.step_summary else ""
+        if out.markdown is not None:
+            write_atomic(out.markdown, text)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if out.step_summary and summary:
+            with open(summary, "a", encoding="utf-8") as f:
+                f.write("## pytest-multiarch\n\n" + text + "\n")
+        if out.html is not None:
+            write_atomic(out.html, matrix_html.render(m))

@@ -36,6 +36,7 @@ class Settings:
     cache_clear: bool = False
     cache_max_bytes: int = DEFAULT_MAX_BYTES
     reuse_passed: bool = False
+    reruns: int = 0
     docker_images: dict[str, str] = field(default_factory=dict)  # arch name → image
 
     @classmethod
@@ -80,6 +81,12 @@ class Settings:
             max_bytes = parse_size(config.getini("multiarch_cache_max_size") or str(DEFAULT_MAX_BYTES))
         except ValueError as exc:
             raise pytest.UsageError(f"multiarch_cache_max_size: {exc}") from None
+        reruns = config.getoption("multiarch_reruns")
+        if reruns is None:
+            text = config.getini("multiarch_reruns") or "0"
+            if not text.strip().isdigit():
+                raise pytest.UsageError(f"multiarch_reruns: {text!r} is not a whole number >= 0")
+            reruns = int(text)
         return cls(
             arches=arches,
             executor=executor,
@@ -94,6 +101,7 @@ class Settings:
             cache_clear=bool(config.getoption("multiarch_cache_clear")),
             cache_max_bytes=max_bytes,
             reuse_passed=bool(config.getoption("multiarch_reuse_passed")),
+            reruns=reruns,
             docker_images=images,
         )
 

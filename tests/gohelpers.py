@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 # pytest's verbose line for one item: "<nodeid> PASSED   [ 50%]" (the percentage is optional).
-_VERBOSE_LINE = re.compile(r"^(\S+::\S+) (PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)\b")
+_VERBOSE_LINE = re.compile(r"^(\S+::\S+) (PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS|INFRA ERROR)\b")
 
 
 def write_module(root: Path, name: str, files: Mapping[str, str], *, module: str | None = None) -> Path:

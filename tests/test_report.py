@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_multiarch.matrix import shared_trait
+from pytest_multiarch.matrix_text import shared_trait
 from pytest_multiarch.report import REPORT_VERSION, MatrixReport, base_id
 
 
@@ -66,13 +66,32 @@ def testshared_trait_named(failed: list[str], ran: list[str], trait: str) -> Non
 @pytest.mark.parametrize(("failed", "ran"), [
     ([], ["amd64", "s390x"]),  # nothing failed
     (["s390x", "386"], ["amd64", "s390x", "386"]),  # big-endian and 32-bit: nothing in common alone
-    (["mips"], ["amd64", "386", "s390x", "mips"]),  # big-endian 32-bit, but s390x and 386 pass
-    (["amd64"], ["amd64", "arm64"]),  # both little-endian 64-bit
-    (["s390x"], ["amd64", "s390x", "sparc64"]),  # an arch we do not know: no claim
     (["amd64", "386"], ["amd64", "386"]),  # everything failed: no trait separates them
+    (["arm", "s390x"], ["amd64", "arm", "s390x", "arm64"]),  # 32-bit LE and 64-bit BE
 ])  # fmt: skip
 def testshared_trait_none(failed: list[str], ran: list[str]) -> None:
     assert shared_trait(failed, ran) == ""
+
+
+@pytest.mark.parametrize(("failed", "ran"), [
+    (["mips"], ["amd64", "386", "s390x", "mips"]),  # big-endian 32-bit, but s390x and 386 pass
+    (["amd64"], ["amd64", "arm64"]),  # both little-endian 64-bit
+    (["s390x"], ["amd64", "s390x", "sparc64"]),  # an arch we do not know: no trait claimed
+])  # fmt: skip
+def test_one_failing_arch_is_named_alone(failed: list[str], ran: list[str]) -> None:
+    assert shared_trait(failed, ran) == f" — {failed[0]} only"
+
+
+def test_failing_arches_sharing_an_executor() -> None:
+    runs_on = {
+        "amd64": "native",
+        "arm64": "docker debian:12",
+        "arm": "docker debian:12",
+        "riscv64": "qemu 10",
+    }
+    ran = ["amd64", "arm64", "arm", "riscv64"]
+    assert shared_trait(["arm64", "arm"], ran, runs_on) == " — exactly the ones run by docker debian:12"
+    assert shared_trait(["arm64", "riscv64"], ran, runs_on) == ""
 
 
 # --- the matrix from real TestReports -------------------------------------------------------------
@@ -136,9 +155,9 @@ def test_one_cell_per_test_and_arch_with_the_worst_phase(matrix: MatrixReport) -
 
 def test_counts_and_differing(matrix: MatrixReport) -> None:
     assert matrix.counts() == {
-        "amd64": {"passed": 2, "skipped": 0, "failed": 0, "error": 1},
-        "386": {"passed": 2, "skipped": 0, "failed": 0, "error": 1},
-        "s390x": {"passed": 1, "skipped": 1, "failed": 1, "error": 0},
+        "amd64": {"passed": 2, "skipped": 0, "failed": 0, "error": 1, "infra_error": 0},
+        "386": {"passed": 2, "skipped": 0, "failed": 0, "error": 1, "infra_error": 0},
+        "s390x": {"passed": 1, "skipped": 1, "failed": 1, "error": 0, "infra_error": 0},
     }
     assert matrix.differing() == {"m::TestEndian": {"amd64": "passed", "386": "passed", "s390x": "failed"}}
 
@@ -147,7 +166,7 @@ def test_json_report(matrix: MatrixReport) -> None:
     matrix.pytest_sessionfinish(session=None)  # type: ignore[arg-type]
     assert matrix.report_path is not None
     data = json.loads(matrix.report_path.read_text())
-    assert data["version"] == REPORT_VERSION == 1
+    assert data["version"] == REPORT_VERSION == 2
     assert data["arches"] == ["amd64", "386", "s390x"]
     assert data["counts"] == matrix.counts()
     assert data["notes"] == ["something worth saying"]
@@ -155,4 +174,8 @@ def test_json_report(matrix: MatrixReport) -> None:
     assert {(r["base"], r["arch"]) for r in data["results"]} == {
         (c.base, c.arch) for c in matrix.cells.values()
     }
-    assert set(data["results"][0]) == {"nodeid", "base", "arch", "outcome", "duration", "cached"}
+    assert set(data["results"][0]) == {
+        "nodeid", "base", "arch", "outcome", "duration", "cached", "flaky", "message", "output"
+    }  # fmt: skip
+    endian = next(r for r in data["results"] if r["nodeid"] == "m::TestEndian[s390x]")
+    assert (endian["message"], endian["output"]) == ("boom", "boom")  # the call's, not the teardown's

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -14,7 +13,7 @@ from _pytest._code.code import ExceptionInfo, TerminalRepr
 from .. import distribution
 from ..arch import Arch
 from ..executors import Executor, ExecutorUnavailable
-from ..outcome import TestOutcome
+from ..outcome import TestOutcome, failure_headline
 from ..settings import get_state
 
 
@@ -117,6 +116,11 @@ class ArchItem(ParamIdItem):
         self.outcome = outcome
         if outcome.cached:
             self.user_properties.append(("cached", True))
+        if outcome.flaky:
+            self.user_properties += [("flaky", outcome.flaky), ("flaky_first_failure", outcome.first_failure)]
+            self.add_report_section("call", "first failure (flaky)", outcome.first_failure)
+        if outcome.infra:
+            self.user_properties.append(("infra_error", outcome.infra))
         if outcome.status == "skipped":
             # Reported at the item (file and test name), not at this line of the plugin.
             raise pytest.skip.Exception(outcome.message or "skipped", _use_item_location=True)
@@ -137,26 +141,6 @@ class ArchItem(ParamIdItem):
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.source_path or self.path, self.source_line, f"{self.test_name} [{self.arch.name}]"
-
-
-# The line that says why a test failed: Go's `file_test.go:12: message`, a Go panic, or where a
-# Rust test panicked (its message follows on the next line).
-_GO_LOG = re.compile(r"^\s+(\S+_test\.go:\d+: .*)$")
-_PANIC = re.compile(r"^(panic: .*)$|^thread '.*' panicked at (.*)$")
-
-
-def failure_headline(outcome: TestOutcome) -> str:
-    """The first line in a test's output that says why it failed ("" when none does)."""
-    lines = outcome.output.splitlines()
-    for i, line in enumerate(lines):
-        if m := _GO_LOG.match(line):
-            return m.group(1)
-        if m := _PANIC.match(line):
-            if m.group(1):
-                return m.group(1)
-            follow = lines[i + 1].strip() if i + 1 < len(lines) else ""
-            return f"panicked at {m.group(2)} {follow}".strip()
-    return ""
 
 
 class BuildFailed(Exception):

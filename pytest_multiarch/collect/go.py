@@ -147,5 +147,5 @@ class GoTestItem(ArchItem):
             args_for=gotool.test_args,
             parse=gotest2json.parse,
             env=proc.base_env(), cwd=self.pkg.dir, timeout=get_state(self.config).settings.timeout,
-            reuse=get_state(self.config).reuse,
+            reuse=get_state(self.config).reuse, reruns=get_state(self.config).settings.reruns,
         )  # fmt: skip

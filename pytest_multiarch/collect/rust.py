@@ -208,7 +208,7 @@ class RustTestItem(ArchItem):
             args_for=lambda selected, serial: rusttool.test_args(selected, all_tests, serial),
             parse=rusttool.parser(),
             env=env, cwd=binary.package_dir, timeout=get_state(self.config).settings.timeout,
-            reuse=get_state(self.config).reuse,
+            reuse=get_state(self.config).reuse, reruns=get_state(self.config).settings.reruns,
         )  # fmt: skip
 
 

@@ -1,0 +1,165 @@
+"""The plugin's command-line options and ini keys."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from .executors import EXECUTOR_CHOICES
+from .report import MATRIX_ROWS
+from .settings import DEFAULT_TIMEOUT
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; use 0 for no re-runs")
+    return value
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("multiarch", "run Go/Rust tests on many CPU architectures")
+    group.addoption(
+        "--arch",
+        dest="multiarch_arch",
+        action="append",
+        metavar="ARCHES",
+        help="architectures to build and run for: comma list, repeatable; names, aliases, "
+        "'native', 'all' (default: native). Collects Go modules and Rust crates.",
+    )
+    group.addoption(
+        "--arch-executor",
+        dest="multiarch_executor",
+        default="auto",
+        choices=EXECUTOR_CHOICES,
+        help="how foreign binaries run: auto (native when the host can, else a registered binfmt_misc "
+        "handler, else qemu), native, binfmt, qemu",
+    )
+    group.addoption(
+        "--arch-timeout",
+        dest="multiarch_timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"kill a test process (one binary on one arch) after this long "
+        f"(default {DEFAULT_TIMEOUT:.0f}, like `go test -timeout`)",
+    )
+    group.addoption(
+        "--binfmt-install",
+        dest="multiarch_binfmt_install",
+        action="store_true",
+        help="register QEMU binfmt_misc handlers the selected architectures lack for this session, "
+        "and remove them at its end (needs root); without it the plugin changes no system state",
+    )
+    group.addoption(
+        "--arch-strict",
+        dest="multiarch_strict",
+        action="store_true",
+        help="a requested architecture that cannot build or run is an error, not a skip",
+    )
+    group.addoption(
+        "--multiarch-report",
+        dest="multiarch_report",
+        metavar="FILE.json",
+        help="write the per-architecture results as JSON",
+    )
+    group.addoption(
+        "--arch-cache-dir",
+        dest="multiarch_cache_dir",
+        metavar="DIR",
+        help="where built test binaries and test lists are cached (default: $MULTIARCH_CACHE_DIR, "
+        "else the multiarch_cache_dir ini key, else .pytest_cache/d/multiarch)",
+    )
+    group.addoption(
+        "--arch-cache-clear",
+        dest="multiarch_cache_clear",
+        action="store_true",
+        help="empty the build cache before the run (everything is built and listed anew)",
+    )
+    group.addoption(
+        "--arch-reuse-passed",
+        dest="multiarch_reuse_passed",
+        action="store_true",
+        help="do not run again a batch whose binary, arch, executor, emulator, arguments and "
+        "environment are unchanged since it last passed: report its tests as passed (cached)",
+    )
+    group.addoption(
+        "--arch-reruns",
+        dest="multiarch_reruns",
+        type=_non_negative_int,
+        default=None,
+        metavar="N",
+        help="re-run a failed Go/Rust test up to N times, alone in a fresh process; one that then "
+        "passes is reported passed and flaky (default 0; ini multiarch_reruns)",
+    )
+    group.addoption(
+        "--arch-matrix",
+        dest="multiarch_matrix",
+        choices=MATRIX_ROWS,
+        default=None,
+        help="rows of the terminal matrix (tests x architectures): differing (tests whose outcome "
+        "differs, flaky ones, infra errors; the default), all (the default with -v), none",
+    )
+    group.addoption(
+        "--multiarch-markdown",
+        dest="multiarch_markdown",
+        metavar="FILE.md",
+        help="write the matrix and diagnosis as GitHub-flavoured Markdown tables",
+    )
+    group.addoption(
+        "--multiarch-step-summary",
+        dest="multiarch_step_summary",
+        action="store_true",
+        help="append the Markdown matrix to the file $GITHUB_STEP_SUMMARY names (GitHub Actions), "
+        "when that variable is set",
+    )
+    group.addoption(
+        "--multiarch-html",
+        dest="multiarch_html",
+        metavar="FILE.html",
+        help="write the matrix as one self-contained HTML page (totals, diagnosis, failures' output)",
+    )
+    group.addoption(
+        "--multiarch-junit-per-arch",
+        dest="multiarch_junit_per_arch",
+        action="store_true",
+        help="with --junitxml: one <testsuite> per architecture instead of one for the whole run",
+    )
+    parser.addini("multiarch_cache_dir", default=None, help="default for --arch-cache-dir")
+    parser.addini(
+        "multiarch_docker_images",
+        type="args",
+        default=[],
+        help="the docker executor's image per architecture, e.g. arm64=myorg/app:arm64 "
+        "(default: an image built here from scratch with the cross sysroot)",
+    )
+    parser.addini(
+        "multiarch_cache_max_size",
+        default=None,
+        help="prune the least recently used cache entries beyond this size at the end of a run "
+        "(e.g. 500M, 2G; default 2G)",
+    )
+    parser.addini(
+        "multiarch_collect",
+        type="args",
+        default=[],
+        help="collect these kinds of tests without --arch: go, rust",
+    )
+    parser.addini("multiarch_timeout", default=None, help="default for --arch-timeout (seconds)")
+    parser.addini("multiarch_reruns", default=None, help="default for --arch-reruns")
+    parser.addini("multiarch_go_tags", type="args", default=[], help="build tags for Go test binaries")
+    parser.addini(
+        "multiarch_go_cgo",
+        type="bool",
+        default=False,
+        help="build Go tests with CGO_ENABLED=1 and the cross C compiler",
+    )
+    parser.addini(
+        "multiarch_cargo",
+        default=None,
+        help="path of the cargo to use when $CARGO is not set (default: PATH)",
+    )
