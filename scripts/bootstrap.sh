@@ -71,6 +71,13 @@ ensure_docker_engine_package() {
   apt_install docker.io || say "docker.io not installed (the docker executor's tests will skip)"
 }
 
+ensure_browser_package() {
+  # Only for the test suite: the HTML report is checked in a real headless browser. Optional:
+  # without it those tests skip and say why.
+  command -v chromium >/dev/null 2>&1 && return 0
+  apt_install chromium || say "chromium not installed (the HTML report's browser tests will skip)"
+}
+
 if [ "${BOOTSTRAP_FUNCTIONS_ONLY:-}" != 1 ]; then
   ensure_python3
   ensure_venv

@@ -164,22 +164,41 @@ def test_toolchains_step_hands_over_to_setup_and_fails_with_it(stubs: Path, tmp_
     assert res.returncode == 3 and "not-reached" not in res.stdout
 
 
-def test_docker_engine_package_absent_is_installed(stubs: Path, tmp_path: Path) -> None:
-    res = step(stubs, tmp_path, "ensure_docker_engine_package; echo reached")
+# The test suite's optional packages: (step, package, the program whose presence skips it).
+OPTIONAL = pytest.mark.parametrize(
+    ("function", "package", "program"),
+    [
+        ("ensure_docker_engine_package", "docker.io", "dockerd"),
+        ("ensure_browser_package", "chromium", "chromium"),
+    ],
+)
+
+
+@OPTIONAL
+def test_optional_package_absent_is_installed(
+    stubs: Path, tmp_path: Path, function: str, package: str, program: str
+) -> None:
+    res = step(stubs, tmp_path, f"{function}; echo reached")
     assert res.returncode == 0, res.stderr
     assert "reached" in res.stdout
-    assert any("install" in c and c.endswith("docker.io") for c in calls(tmp_path))
+    assert any("install" in c and c.endswith(f" {package}") for c in calls(tmp_path))
 
 
-def test_docker_engine_package_that_cannot_be_installed_is_not_fatal(stubs: Path, tmp_path: Path) -> None:
+@OPTIONAL
+def test_optional_package_that_cannot_be_installed_is_not_fatal(
+    stubs: Path, tmp_path: Path, function: str, package: str, program: str
+) -> None:
     write_executable(stubs / "apt-get", f'#!/bin/sh\necho "apt-get $*" >> {tmp_path}/calls.log\nexit 100\n')
-    res = step(stubs, tmp_path, "ensure_docker_engine_package; echo reached")
+    res = step(stubs, tmp_path, f"{function}; echo reached")
     assert res.returncode == 0, res.stderr
-    assert "reached" in res.stdout and "docker.io not installed" in res.stdout + res.stderr
+    assert "reached" in res.stdout and f"{package} not installed" in res.stdout + res.stderr
 
 
-def test_docker_engine_package_present_installs_nothing(stubs: Path, tmp_path: Path) -> None:
-    write_executable(stubs / "dockerd", "#!/bin/sh\nexit 0\n")
-    res = step(stubs, tmp_path, "ensure_docker_engine_package")
+@OPTIONAL
+def test_optional_package_present_installs_nothing(
+    stubs: Path, tmp_path: Path, function: str, package: str, program: str
+) -> None:
+    write_executable(stubs / program, "#!/bin/sh\nexit 0\n")
+    res = step(stubs, tmp_path, function)
     assert res.returncode == 0, res.stderr
     assert calls(tmp_path) == []

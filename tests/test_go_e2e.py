@@ -97,6 +97,7 @@ def test_outcomes_per_arch_and_the_summary(gopytester: pytest.Pytester) -> None:
     assert outcomes_by_id(result) == expected
     result.assert_outcomes(passed=13, failed=3, skipped=4)
 
+    time_cols = r"\d+\.\d\ds +(-|\d+\.\dx)"  # the time and slowdown columns
     runs = {a: "native" if runs_natively(archmod.get(a)) else r"qemu \d+\.\d+" for a in expected_arches}
     result.stdout.fnmatch_lines(
         [
@@ -107,10 +108,10 @@ def test_outcomes_per_arch_and_the_summary(gopytester: pytest.Pytester) -> None:
         ]
     )
     result.stdout.re_match_lines([
-        rf"^amd64 +4 +0 +1 +0  {runs['amd64']}",
-        rf"^386 +3 +1 +1 +0  {runs['386']}",
-        rf"^arm64 +4 +0 +1 +0  {runs['arm64']}",
-        rf"^s390x +2 +2 +1 +0  {runs['s390x']}",
+        rf"^amd64 +4 +0 +1 +0 +{time_cols}  {runs['amd64']}",
+        rf"^386 +3 +1 +1 +0 +{time_cols}  {runs['386']}",
+        rf"^arm64 +4 +0 +1 +0 +{time_cols}  {runs['arm64']}",
+        rf"^s390x +2 +2 +1 +0 +{time_cols}  {runs['s390x']}",
     ])  # fmt: skip
     on_s390x = "fails on s390x (passes on amd64, 386, arm64) — exactly the big-endian ones"
     result.stdout.fnmatch_lines_random([
@@ -143,7 +144,7 @@ def test_json_report_one_result_per_test_and_arch(gopytester: pytest.Pytester) -
         "LittleEndian or Plain or py",
     )
     data = json.loads((gopytester.path / "out" / "report.json").read_text())
-    assert data["version"] == 1
+    assert data["version"] == 2
     assert data["arches"] == [HOST, EMULATED]
     cells = {(r["base"], r["arch"]): r for r in data["results"]}
     assert len(cells) == len(data["results"]) == 3 * 2
@@ -158,8 +159,8 @@ def test_json_report_one_result_per_test_and_arch(gopytester: pytest.Pytester) -
         assert r["nodeid"] in outcomes_by_id(result)
         assert r["nodeid"].endswith(f"[{a}]") and r["nodeid"].startswith(base)
         assert r["duration"] >= 0
-    assert data["counts"][HOST] == {"passed": 3, "skipped": 0, "failed": 0, "error": 0}
-    assert data["counts"][EMULATED] == {"passed": 1, "skipped": 0, "failed": 2, "error": 0}
+    assert data["counts"][HOST] == {"passed": 3, "skipped": 0, "failed": 0, "error": 0, "infra_error": 0}
+    assert data["counts"][EMULATED] == {"passed": 1, "skipped": 0, "failed": 2, "error": 0, "infra_error": 0}
 
 
 # --- bad input ------------------------------------------------------------------------------------------
