@@ -13,7 +13,7 @@ Segment = tuple[str, str | None]  # text, colour name ("green", "red", "yellow")
 
 SYMBOLS = {"passed": ".", "failed": "F", "error": "E", "skipped": "s", "infra_error": "!"}
 FLAKY, MISSING, NOT_RUN = "R", "?", "-"
-LEGEND = ". passed  F failed  E error  s skipped  ! infra error  R flaky  ? missing  - not run"
+LEGEND = ". passed F failed E error s skipped ! infra error R flaky ? missing - not run"
 _COLOUR = {".": "green", "R": "yellow", "s": "yellow", "!": "yellow", "F": "red", "E": "red", "?": "red"}
 CELL = 3  # columns per architecture: 13 of them and a 40-column test name fit in 80
 

@@ -60,6 +60,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """An xdist worker is done: add the tests it left out on some arches (marker, build constraints)."""
+    left_out = getattr(node, "workeroutput", {}).get("multiarch_not_applicable", {})
+    state = get_state(node.config)
+    for test, arches in left_out.items():
+        have = state.not_applicable.setdefault(test, [])
+        have.extend(a for a in arches if a not in have)
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return distribution.make_scheduler(config, log)  # one worker per batch
 
@@ -74,6 +84,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         state.scheduler.shutdown()
         if not hasattr(config, "workerinput"):
             state.cache.prune(state.settings.cache_max_bytes)
+        else:  # the controller, which collects nothing, learns what was left out on purpose
+            config.workeroutput["multiarch_not_applicable"] = state.not_applicable  # type: ignore[attr-defined]
     xml = config.stash.get(junitxml.xml_key, None)  # set on the controller only
     if xml is not None and config.getoption("multiarch_junit_per_arch") and os.path.exists(xml.logfile):
         regroup_per_arch(Path(xml.logfile))

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from pytest_multiarch.matrix_text import shared_trait
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.matrix import Matrix, Result
+from pytest_multiarch.matrix_text import LEGEND, grid_lines, shared_trait, table_lines
 from pytest_multiarch.report import REPORT_VERSION, MatrixReport, base_id
 
 
@@ -179,3 +181,23 @@ def test_json_report(matrix: MatrixReport) -> None:
     }  # fmt: skip
     endian = next(r for r in data["results"] if r["nodeid"] == "m::TestEndian[s390x]")
     assert (endian["message"], endian["output"]) == ("boom", "boom")  # the call's, not the teardown's
+
+
+def test_the_matrix_of_all_13_arches_fits_80_columns() -> None:
+    names = [a.name for a in archmod.ARCHES]
+    assert len(names) == 13
+    base = "very/long/path/to/a/module/go.mod::example.com/some/deeply/nested/package::TestSomethingLong"
+    outcome = {a: "failed" if a == "s390x" else "passed" for a in names}
+    results = {
+        (f"{base}{i}", a): Result(f"{base}{i}[{a}]", f"{base}{i}", a, outcome[a], 0.1)
+        for i in range(3) for a in names
+    }  # fmt: skip
+    m = Matrix(arches=names, results=results, runs_on=dict.fromkeys(names, "qemu 10.0.2"), host="amd64")
+    lines = ["".join(text for text, _ in segments) for segments in grid_lines(m, m.bases(), 80)]
+    assert all(len(line) <= 80 for line in [*lines, LEGEND, *(t for t, _ in table_lines(m))])
+    rows = lines[max(len(n) for n in names) :]
+    assert len(rows) == 3 and all(row.startswith("…") for row in rows)  # names cut on the left
+    assert rows[0].split()[1:] == ["F" if a == "s390x" else "." for a in names]
+    header = lines[: max(len(n) for n in names)]
+    columns = ["".join(line[i] if i < len(line) else " " for line in header).strip() for i in range(81)]
+    assert [c for c in columns if c] == names  # the arch names, written downwards, in order
