@@ -236,3 +236,19 @@ def test_a_bad_report_is_an_error_and_nothing_is_written(
     assert res.returncode == 2
     assert says in res.stdout and "nothing written" in res.stdout
     assert not out.exists()
+
+
+def test_a_run_writes_markdown_and_the_step_summary_only_when_asked(
+    project: Path, go_env: Mapping[str, str], tmp_path: Path
+) -> None:
+    summary, md = tmp_path / "summary.md", tmp_path / "run.md"
+    summary.write_text("earlier step\n")
+    env = {**go_env, "GITHUB_STEP_SUMMARY": str(summary)}
+    assert _pytest(project, env, "--arch=arm64,s390x", f"--multiarch-markdown={md}").returncode == 1
+    assert summary.read_text() == "earlier step\n"  # not asked: untouched
+    assert _pytest(project, env, "--arch=arm64,s390x", "--multiarch-step-summary").returncode == 1
+    text = summary.read_text()
+    assert text.startswith("earlier step\n## pytest-multiarch\n\n") and md.read_text() in text
+    assert "| `m/go.mod::example.com/m::TestEndian` | passed | **failed** |" in text
+    said = "- m/go.mod::example.com/m::TestEndian: fails on s390x (passes on arm64)"
+    assert f"{said} — exactly the big-endian ones" in text
