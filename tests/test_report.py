@@ -201,3 +201,10 @@ def test_the_matrix_of_all_13_arches_fits_80_columns() -> None:
     header = lines[: max(len(n) for n in names)]
     columns = ["".join(line[i] if i < len(line) else " " for line in header).strip() for i in range(81)]
     assert [c for c in columns if c] == names  # the arch names, written downwards, in order
+
+
+def test_an_item_interrupted_after_its_setup_has_no_cell(matrix: MatrixReport) -> None:
+    """Ctrl-C during a call: pytest reports the setup only and says "no tests ran" for it."""
+    feed(matrix, "m::TestInterrupted[amd64]", "amd64", ("setup", "passed"))
+    assert "m::TestInterrupted[amd64]" not in matrix.cells
+    assert matrix.counts()["amd64"]["passed"] == 2
