@@ -11,7 +11,7 @@ import pytest
 from _pytest import junitxml
 
 from . import arch as archmod
-from . import binfmt, collect, distribution, fixtures, markers, options, proc
+from . import binfmt, collect, distribution, fixtures, markers, options, proc, watchdog
 from .arch import Arch
 from .executors import docker as docker_executor
 from .executors import runs_on
@@ -34,6 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "exclude=[...] removes some",
     )
     settings = Settings.from_config(config)
+    watchdog.adopt(start=bool(getattr(config.option, "numprocesses", None)))  # xdist controller: now
     docker_executor.configure_images(settings.docker_images)
     if config.getoption("multiarch_binfmt_install") and not hasattr(config, "workerinput"):
         try:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import watchdog
+
 # After SIGTERM on timeout, how long the group gets to exit before SIGKILL.
 TERM_GRACE_SECONDS = 2.0
 
@@ -115,9 +117,11 @@ def run(
     if _stopping.is_set():
         raise Stopped(f"not starting {args[0]}: the test session is stopping")
     start = time.monotonic()
+    watchdog.ensure_started()
+    tag = watchdog.call_tag()
     proc = subprocess.Popen(
         args,
-        env=dict(env),
+        env={**env, watchdog.RUN_VAR: tag},
         cwd=Path(cwd),
         stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -152,6 +156,7 @@ def run(
         raise
     finally:
         _kill_group(pgid, signal.SIGKILL)  # whatever the leader left running
+        watchdog.kill_tagged(tag)  # and what left the group (a daemon in a session of its own)
         with _live_lock:
             _live_groups.discard(pgid)
     return ProcResult(

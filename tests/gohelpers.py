@@ -65,3 +65,21 @@ def processes_matching(needle: str) -> list[str]:
         if needle in line:
             found.append(f"{entry.name} {line}")
     return found
+
+
+def processes_with_env(assignment: str) -> list[str]:
+    """Processes (``pid cmdline``) whose environment holds ``NAME=value``: everything a run
+    started, whatever process group or session it moved to (this test process excluded)."""
+    want = assignment.encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if want in environ:
+            found.append(f"{entry.name} {line}")
+    return found

@@ -1,0 +1,114 @@
+"""Nothing outlives pytest: SIGKILLed mid-run, mid-build, or as an xdist controller, every
+emulator, test and compiler process of that run is gone within 2 s, and the next run is right.
+Real go, real qemu; the process table is read from /proc."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+from gohelpers import processes_with_env, write_module
+
+SLEEPY = {
+    "m_test.go": """
+        package m
+
+        import (
+        \t"os"
+        \t"testing"
+        \t"time"
+        )
+
+        func nap() {
+        \tif os.Getenv("SLEEPY") != "" {
+        \t\ttime.Sleep(20 * time.Second)
+        \t}
+        }
+
+        func TestNapA(t *testing.T) { nap() }
+
+        func TestNapB(t *testing.T) { nap() }
+    """,
+}
+
+
+def _start(project: Path, env: Mapping[str, str], *args: str) -> tuple[subprocess.Popen[bytes], str]:
+    """pytest in the background, its whole family marked by a variable of its own."""
+    mark = f"MULTIARCH_ORPHAN_TEST={uuid.uuid4().hex}"
+    name, value = mark.split("=")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", *args],
+        cwd=project, env={**os.environ, **env, name: value},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return proc, mark
+
+
+def _wait_for(what: Callable[[], bool], seconds: float, message: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not what():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.1)
+
+
+def _kill_and_expect_nothing_left(proc: subprocess.Popen[bytes], mark: str) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 2.0
+    while processes_with_env(mark) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_with_env(mark) == [], "left running 2 s after pytest was SIGKILLed"
+
+
+def _qemus(mark: str, at_least: int) -> Callable[[], bool]:
+    return lambda: sum("qemu-" in p for p in processes_with_env(mark)) >= at_least
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    write_module(tmp_path, "m", SLEEPY)
+    return tmp_path
+
+
+def test_sigkill_mid_run_leaves_no_emulator(project: Path, go_env: Mapping[str, str]) -> None:
+    env = {**go_env, "SLEEPY": "1"}
+    proc, mark = _start(project, env, "--arch=arm64,s390x")
+    _wait_for(_qemus(mark, 2), 120, "the emulated tests never started")
+    _kill_and_expect_nothing_left(proc, mark)
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "--arch=arm64,s390x", "-q"],
+        cwd=project, env={**os.environ, **go_env}, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0 and "4 passed" in res.stdout, res.stdout
+
+
+def test_sigkill_of_the_xdist_controller_takes_workers_and_emulators(
+    project: Path, go_env: Mapping[str, str]
+) -> None:
+    pytest.importorskip("xdist")
+    proc, mark = _start(project, {**go_env, "SLEEPY": "1"}, "--arch=arm64,s390x", "-n", "2")
+    _wait_for(_qemus(mark, 2), 120, "the emulated tests never started")
+    _kill_and_expect_nothing_left(proc, mark)
+
+
+def test_sigkill_mid_build_leaves_no_compiler_and_the_next_run_builds(
+    project: Path, go_env: Mapping[str, str], tmp_path: Path
+) -> None:
+    """A cold Go build cache (the standard library for riscv64 compiles for ~10 s)."""
+    env = {**go_env, "GOCACHE": str(tmp_path / "gocache")}
+    proc, mark = _start(project, env, "--arch=riscv64")
+    _wait_for(lambda: any("/compile " in p for p in processes_with_env(mark)), 120, "no compiler ever ran")
+    time.sleep(0.5)
+    _kill_and_expect_nothing_left(proc, mark)
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "--arch=riscv64", "-q"],
+        cwd=project, env={**os.environ, **env}, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0 and "2 passed" in res.stdout, res.stdout
