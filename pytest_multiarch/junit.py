@@ -64,6 +64,7 @@ def _case(r: Result) -> ET.Element:
     props = ET.SubElement(case, "properties")
     ET.SubElement(props, "property", name="arch", value=r.arch)
     for name, value, present in (("cached", "True", r.cached), ("flaky", str(r.flaky), r.flaky),
+                                 ("flaky_first_failure", r.message, r.flaky),
                                  ("infra_error", r.message, r.outcome == "infra_error")):  # fmt: skip
         if present:
             ET.SubElement(props, "property", name=name, value=value)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 Status = Literal["passed", "failed", "skipped"]
 
@@ -22,7 +23,67 @@ class TestOutcome:
     flaky: int = 0  # failed runs before this passing one (--arch-reruns)
     first_failure: str = ""  # what the first failed run said, when flaky
     infra: str = ""  # the evidence that the emulator/infrastructure failed, not the test
+    log: str = ""  # the file holding the whole output of the process this came from, when kept
     __test__ = False  # not a pytest test class, despite the name
+
+
+DEFAULT_OUTPUT_LIMIT = 1 << 20  # characters of output kept per test (head and tail); the rest on disk
+
+
+class Clip:
+    """Text kept whole up to ``limit`` characters; beyond that its head (a quarter of the limit)
+    and tail (the rest), and how much was cut between them. Memory stays bounded whatever is
+    added: a test printing 100 MB keeps ``limit`` characters here (the log file has it all)."""
+
+    def __init__(self, limit: int = DEFAULT_OUTPUT_LIMIT) -> None:
+        self.head_limit, self.tail_limit = limit // 4, limit - limit // 4
+        self._head: list[str] = []
+        self._head_len = 0
+        self._tail: deque[str] = deque()
+        self._tail_len = 0
+        self.cut = 0  # characters dropped between head and tail
+
+    def add(self, text: str) -> None:
+        if self._head_len < self.head_limit:
+            take = text[: self.head_limit - self._head_len]
+            self._head.append(take)
+            self._head_len += len(take)
+            text = text[len(take) :]
+        if not text:
+            return
+        self._tail.append(text)
+        self._tail_len += len(text)
+        while self._tail_len > self.tail_limit:
+            extra = self._tail_len - self.tail_limit
+            first = self._tail[0]
+            if len(first) <= extra:
+                self._tail.popleft()
+                self._tail_len -= len(first)
+                self.cut += len(first)
+            else:
+                self._tail[0] = first[extra:]
+                self._tail_len -= extra
+                self.cut += extra
+
+    def text(self, where: str = "") -> str:
+        """The kept text, with a line saying what was cut (and where the whole of it is)."""
+        head, tail = "".join(self._head), "".join(self._tail)
+        if not self.cut:
+            return head + tail
+        note = f"[... {self.cut} characters cut{f'; the whole output is in {where}' if where else ''} ...]"
+        return f"{head}{'' if head.endswith(chr(10)) else chr(10)}{note}\n{tail}"
+
+
+class StreamParser(Protocol):
+    """Turns a test binary's stdout into outcomes as it arrives (any chunking), in bounded
+    memory: ``feed`` while it runs, ``running`` for the tests started and not finished (for
+    per-test timeouts), ``finish`` once the process is gone."""
+
+    def feed(self, data: bytes) -> None: ...
+
+    def running(self) -> list[str]: ...
+
+    def finish(self) -> ParsedRun: ...
 
 
 @dataclass

@@ -98,3 +98,26 @@ def test_fold_gives_one_outcome_per_top_level_test(outputs: dict[str, bytes]) ->
     crashed = gotest2json.parse(outputs["crash"], b"")
     assert crashed.unfinished() == ["TestZCrash"]
     assert "--- FAIL: TestZCrash" in crashed.partial["TestZCrash"]  # the panic itself went to stderr
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100, 4097, 65536])
+def test_output_fed_in_pieces_as_it_arrives_folds_the_same(outputs: dict[str, bytes], chunk: int) -> None:
+    for raw in (outputs["normal"], outputs["crash"]):
+        stream = gotest2json.GoStream()
+        for i in range(0, len(raw), chunk):
+            stream.feed(raw[i : i + chunk])
+        assert stream.finish() == gotest2json.parse(raw, b"")
+
+
+def test_a_huge_output_is_clipped_with_a_note_of_where_it_all_is() -> None:
+    """100k lines (and one 1 MB line) printed by one test: its head and tail are kept."""
+    lines = [b"\x16=== RUN   TestBig\n", *(f"    line {i}\n".encode() for i in range(100_000))]
+    lines += [b"x" * 1_000_000 + b"\n", b"\x16--- PASS: TestBig (1.00s)\n", b"\x16PASS\n"]
+    stream = gotest2json.GoStream(limit=10_000, log="/logs/b.out")
+    for line in lines:
+        stream.feed(line)
+    out = stream.finish().outcomes["TestBig"]
+    assert out.status == "passed" and len(out.output) < 10_200
+    assert out.output.startswith("=== RUN   TestBig\n    line 0\n")
+    assert "characters cut; the whole output is in /logs/b.out ...]" in out.output
+    assert out.output.endswith("x" * 100 + "\n--- PASS: TestBig (1.00s)\n")

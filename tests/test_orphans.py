@@ -108,7 +108,7 @@ def test_sigkill_mid_build_leaves_no_compiler_and_the_next_run_builds(
     time.sleep(0.5)
     _kill_and_expect_nothing_left(proc, mark)
     res = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "--arch=riscv64", "-q"],
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "--arch=riscv64"],
         cwd=project, env={**os.environ, **env}, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert res.returncode == 0 and "2 passed" in res.stdout, res.stdout

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from ..outcome import ParsedRun, TestOutcome
+from ..outcome import DEFAULT_OUTPUT_LIMIT, Clip, ParsedRun, TestOutcome
 
 MARKER = b"\x16"
 _UPDATES = (b"=== RUN   ", b"=== PAUSE ", b"=== CONT  ", b"=== NAME  ", b"=== PASS  ", b"=== FAIL  ",
@@ -158,16 +158,22 @@ def events(stdout: bytes, *, flush_pending: bool = False) -> list[Event]:
     return conv.events
 
 
-def fold(evs: Iterable[Event]) -> ParsedRun:
-    """One outcome per top-level test: subtests fold into their parent (lines and verdict)."""
-    run = ParsedRun()
-    outputs: dict[str, list[str]] = {}
-    package_output: list[str] = []
-    for ev in evs:
+class _Folder:
+    """Events to one outcome per top-level test, as they come: subtests fold into their parent
+    (lines and verdict); each test's output is clipped (see outcome.Clip)."""
+
+    def __init__(self, limit: int, log: str) -> None:
+        self.run = ParsedRun()
+        self.limit, self.log = limit, log
+        self.outputs: dict[str, Clip] = {}
+        self.package_output = Clip(limit)
+
+    def add(self, ev: Event) -> None:
+        run = self.run
         if not ev.test:
             if ev.action == "output":
-                package_output.append(ev.output.decode("utf-8", "replace"))
-            continue
+                self.package_output.add(ev.output.decode("utf-8", "replace"))
+            return
         top = ev.test.split("/", 1)[0]
         if ev.action in ("run", "cont") and top == ev.test and top not in run.started:
             run.started.append(top)
@@ -176,9 +182,12 @@ def fold(evs: Iterable[Event]) -> ParsedRun:
             # it is not to blame (it runs again in a fresh process).
             run.started.remove(top)
         elif ev.action == "output":
-            outputs.setdefault(top, []).append(ev.output.decode("utf-8", "replace"))
+            if top not in self.outputs:
+                self.outputs[top] = Clip(self.limit)
+            self.outputs[top].add(ev.output.decode("utf-8", "replace"))
         elif ev.action in ("pass", "fail", "skip") and ev.test == top:
-            text = "".join(outputs.get(top, []))
+            clip = self.outputs.pop(top, None)
+            text = clip.text(self.log) if clip else ""
             status = {"pass": "passed", "fail": "failed", "skip": "skipped"}[ev.action]
             run.outcomes[top] = TestOutcome(
                 top, status,  # type: ignore[arg-type]
@@ -186,15 +195,76 @@ def fold(evs: Iterable[Event]) -> ParsedRun:
                 output=text,
                 message=skip_reason(text) if status == "skipped" else "",
             )  # fmt: skip
-    for name in run.unfinished():
-        run.partial[name] = "".join(outputs.get(name, []))
-    run.output = "".join(package_output)
-    return run
+
+    def result(self) -> ParsedRun:
+        run = self.run
+        for name in run.unfinished():
+            clip = self.outputs.get(name)
+            run.partial[name] = clip.text(self.log) if clip else ""
+        run.output = self.package_output.text(self.log)
+        return run
+
+
+def fold(evs: Iterable[Event]) -> ParsedRun:
+    """One outcome per top-level test: subtests fold into their parent (lines and verdict)."""
+    folder = _Folder(DEFAULT_OUTPUT_LIMIT, "")
+    for ev in evs:
+        folder.add(ev)
+    return folder.result()
+
+
+class GoStream:
+    """A StreamParser (outcome.py) for ``-test.v=test2json`` output: converted and folded line
+    by line as it arrives; a line longer than test2json's buffer is output, in pieces."""
+
+    def __init__(self, limit: int = DEFAULT_OUTPUT_LIMIT, log: str = "") -> None:
+        self._conv = _Converter()
+        self._folder = _Folder(limit, log)
+        self._pending = b""  # the start of a line whose end has not arrived
+
+    def _piece(self, piece: bytes, whole: bool) -> None:
+        if whole and len(piece) <= _LINE_LIMIT:
+            self._conv.line(piece)
+        else:
+            self._conv.output(piece)
+        self._drain()
+
+    def _drain(self) -> None:
+        for ev in self._conv.events:
+            self._folder.add(ev)
+        self._conv.events.clear()
+
+    def feed(self, data: bytes) -> None:
+        buf = self._pending + data
+        end = buf.rfind(b"\n") + 1
+        for piece, whole in _lines(buf[:end]):
+            self._piece(piece, whole)
+        self._pending = buf[end:]
+        if len(self._pending) > _LINE_LIMIT:  # too long to be framing: output now, in pieces
+            self._piece(self._pending, False)
+            self._pending = b""
+
+    def running(self) -> list[str]:
+        return self._folder.run.unfinished()
+
+    def finish(self) -> ParsedRun:
+        """The outcomes; a ``--- PASS``/``--- SKIP`` still pending when the output ended (the
+        process died before the next framing line) counts, a pending ``--- FAIL`` does not (that
+        test is the one the process died in: batch.py blames it with the process's last words)."""
+        if self._pending:
+            self._piece(self._pending, False)
+            self._pending = b""
+        self._conv.report = [e for e in self._conv.report if e.action in ("pass", "skip")]
+        self._conv.flush_report(0)
+        self._drain()
+        return self._folder.result()
 
 
 def parse(stdout: bytes, stderr: bytes) -> ParsedRun:
-    """A batch parser (see batch.run_tests): raw test binary output → per-test outcomes."""
-    return fold(events(stdout, flush_pending=True))  # batch.py adds stderr to crash reports itself
+    """Raw test binary output → per-test outcomes, in one go (GoStream does it as it arrives)."""
+    stream = GoStream()
+    stream.feed(stdout)
+    return stream.finish()
 
 
 def skip_reason(text: str) -> str:
