@@ -9,6 +9,7 @@ qemu-s390x-static with RUSTC_BOOTSTRAP=1 RUST_BACKTRACE=0 and the arguments name
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import textwrap
@@ -481,3 +482,31 @@ def test_mixed_sysroot_trap_is_real(built: _Builds) -> None:
     # Listing starts no thread, so it works even in the mixed setup: the hang looks random.
     listed = proc.run([*argv[:4], "--list"], env=proc.base_env(), cwd="/", timeout=10)
     assert listed.ok and b"tests::spawned_threads_pass: test" in listed.stdout
+
+
+def test_a_huge_captured_output_is_clipped_and_the_result_kept() -> None:
+    """libtest puts a test's whole captured output in one JSON line: 8 MB of it here."""
+
+    def event(**fields: object) -> str:
+        return "{ " + json.dumps(fields)[1:]  # libtest writes `{ "type": ...`
+
+    big = "".join(f'line {i} "q" \\ é\n' for i in range(300_000))
+    lines = [
+        event(type="test", event="started", name="t::big"),
+        '{ "type": "test", "name": "t::big", "event": "failed", "exec_time": 1.5, "stdout": '
+        + json.dumps(big) + " }",
+        event(type="test", event="started", name="t::small"),
+        event(type="test", name="t::small", event="ok"),
+    ]  # fmt: skip
+    raw = ("\n".join(lines) + "\n").encode()
+    stream = rust.LibtestStream(limit=20_000, log="/logs/x.out")
+    for i in range(0, len(raw), 65536):
+        stream.feed(raw[i : i + 65536])
+    run = stream.finish()
+    big_outcome = run.outcomes["t::big"]
+    assert (big_outcome.status, big_outcome.duration) == ("failed", 1.5)
+    assert big_outcome.output.startswith('line 0 "q" \\ é\nline 1 "q"')
+    assert big_outcome.output.endswith('line 299999 "q" \\ é\n')
+    assert "characters cut; the whole output is in /logs/x.out ...]" in big_outcome.output
+    assert len(big_outcome.output) < 20_200
+    assert run.outcomes["t::small"].status == "passed" and run.unfinished() == []

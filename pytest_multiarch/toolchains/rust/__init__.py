@@ -29,6 +29,7 @@ from .discover import (
     toolchain_of,
 )
 from .libtest import (
+    LibtestStream,
     list_tests_detailed,
     parse_json_list,
     parse_libtest_json,
@@ -71,6 +72,7 @@ __all__ = [
     "RUSTUP_FIX",
     "CargoCandidate",
     "Chosen",
+    "LibtestStream",
     "Linker",
     "ListedTest",
     "Missing",

@@ -12,11 +12,12 @@ from typing import Any
 
 from ... import executors, proc
 from ...arch import Arch
-from ...outcome import ParsedRun, TestOutcome
+from ...outcome import DEFAULT_OUTPUT_LIMIT, Clip, ParsedRun, TestOutcome
 from .model import LIST_TIMEOUT, RUN_ENV, ListedTest, RustError
 
 # The prefix every libtest JSON line starts with; lets us split off uncaptured text before it.
 _JSON_START = '{ "type": "'
+_LONG_LINE = 1 << 20  # an event line is never longer: a test's captured output is, in its "stdout"
 _PANIC_AT = re.compile(r"^thread '(?P<thread>[^']*)' panicked at (?P<where>.*?):?$")
 
 
@@ -112,47 +113,150 @@ def test_args(selected: Sequence[str], all_tests: Sequence[str], serial: bool = 
     return args
 
 
-def parse_libtest_json(stdout: bytes, stderr: bytes = b"") -> ParsedRun:
-    """Fold libtest JSON events (`-Z unstable-options --format json`) into per-test outcomes.
+class LibtestStream:
+    """A StreamParser (outcome.py) for libtest JSON events (`-Z unstable-options --format
+    json`), folded into per-test outcomes as the lines arrive.
 
     Text that is not a JSON event (printed past libtest's capture: raw writes to fd 1, child
-    processes) joins the output of the one test running at the time, else ``ParsedRun.output``.
-    ``stderr`` is not folded in: batch.py adds the process's stderr to crash reports itself.
+    processes) joins the output of the one test running at the time, else ``ParsedRun.output``;
+    both are clipped (outcome.Clip). stderr is not read here: batch.py adds the process's stderr
+    to crash reports itself.
     """
-    run = ParsedRun()
-    running: list[str] = []
-    raw: dict[str, list[str]] = {}
-    loose: list[str] = []
 
-    def uncaptured(text: str) -> None:
-        (raw.setdefault(running[0], []) if len(running) == 1 else loose).append(text)
+    def __init__(self, limit: int = DEFAULT_OUTPUT_LIMIT, log: str = "") -> None:
+        self.run = ParsedRun()
+        self.limit, self.log = limit, log
+        self._running: list[str] = []
+        self._raw: dict[str, Clip] = {}
+        self._loose = Clip(limit)
+        self._pending = b""
+        self._huge: _Ends | None = None
 
-    for line in stdout.decode("utf-8", "replace").splitlines(keepends=True):
+    def _uncaptured(self, text: str) -> None:
+        if len(self._running) == 1:
+            self._raw.setdefault(self._running[0], Clip(self.limit)).add(text)
+        else:
+            self._loose.add(text)
+
+    def _line(self, line: str) -> None:
         start = line.find(_JSON_START)
         if start > 0:  # uncaptured text without a newline, then an event
-            uncaptured(line[:start])
+            self._uncaptured(line[:start])
             line = line[start:]
         ev = _event(line) if start >= 0 else None
         if ev is None:
-            uncaptured(line)
-            continue
+            self._uncaptured(line)
+        else:
+            self._event(ev)
+
+    def _event(self, ev: Mapping[str, Any]) -> None:
         if ev.get("type") != "test" or not isinstance(ev.get("name"), str):
-            continue  # suite and bench events
+            return  # suite and bench events
         name, event = ev["name"], ev.get("event")
         if event == "started":
-            if name not in run.started:
-                run.started.append(name)
-            running.append(name)
-            continue
+            if name not in self.run.started:
+                self.run.started.append(name)
+            self._running.append(name)
+            return
         if event not in ("ok", "failed", "ignored"):
-            continue  # "timeout" is libtest's "running for over 60 s" note, not a result
-        if name in running:
-            running.remove(name)
-        run.outcomes[name] = _outcome(name, event, ev, "".join(raw.pop(name, [])))
-    for name in run.unfinished():
-        run.partial[name] = "".join(raw.get(name, []))
-    run.output = "".join(loose)
-    return run
+            return  # "timeout" is libtest's "running for over 60 s" note, not a result
+        if name in self._running:
+            self._running.remove(name)
+        raw = self._raw.pop(name, None)
+        self.run.outcomes[name] = _outcome(name, event, ev, raw.text(self.log) if raw else "")
+
+    def feed(self, data: bytes) -> None:
+        if self._huge is not None:  # inside an event line too long to hold: only its ends are kept
+            end = data.find(b"\n") + 1
+            self._huge.add(data[: end or len(data)])
+            if not end:
+                return
+            self._huge_event(self._huge)
+            self._huge, data = None, data[end:]
+        buf = self._pending + data
+        end = buf.rfind(b"\n") + 1
+        for line in buf[:end].decode("utf-8", "replace").splitlines(keepends=True):
+            self._line(line)
+        self._pending = buf[end:]
+        if len(self._pending) > _LONG_LINE:
+            if self._pending.startswith(_JSON_START.encode()):  # a test's huge captured output
+                self._huge = _Ends(self.limit)
+                self._huge.add(self._pending)
+            else:  # no event: uncaptured text, in pieces
+                self._uncaptured(self._pending.decode("utf-8", "replace"))
+            self._pending = b""
+
+    def _huge_event(self, ends: _Ends) -> None:
+        """An event whose ``"stdout"`` held more than we keep: its result, and the ends of it."""
+        head, tail = ends.head.decode("utf-8", "replace"), ends.tail.decode("utf-8", "replace")
+        name, event = _field(head, "name"), _field(head, "event")
+        start = head.find('"stdout": "')
+        stop = tail.rfind('" }')
+        if name is None or event is None or start < 0 or stop < 0:
+            self._uncaptured(head + f"[... {ends.cut} bytes cut ...]" + tail)
+            return
+        clip = Clip(self.limit)
+        clip.add(_decode_fragment(head[start + len('"stdout": "') :], trim_end=True))
+        clip.cut = ends.cut
+        clip.add(_decode_fragment(tail[:stop], trim_end=False))
+        exec_time = re.search(r'"exec_time": ([0-9.]+)', head)
+        self._event({"type": "test", "name": name, "event": event,
+                     "exec_time": float(exec_time[1]) if exec_time else 0.0})  # fmt: skip
+        outcome = self.run.outcomes.get(name)
+        if outcome is not None:
+            outcome.output += clip.text(self.log)
+
+    def running(self) -> list[str]:
+        return self.run.unfinished()
+
+    def finish(self) -> ParsedRun:
+        if self._pending:
+            self._line(self._pending.decode("utf-8", "replace"))
+            self._pending = b""
+        for name in self.run.unfinished():
+            raw = self._raw.get(name)
+            self.run.partial[name] = raw.text(self.log) if raw else ""
+        self.run.output = self._loose.text(self.log)
+        return self.run
+
+
+class _Ends:
+    """The first and last bytes of a stream too long to keep, and how many were dropped."""
+
+    def __init__(self, limit: int) -> None:
+        self.head, self.tail, self.cut = b"", b"", 0
+        self.head_limit, self.tail_limit = limit // 4, limit - limit // 4
+
+    def add(self, data: bytes) -> None:
+        room = self.head_limit - len(self.head)
+        self.head, data = self.head + data[:room], data[max(room, 0) :]
+        self.tail += data
+        if len(self.tail) > self.tail_limit:
+            self.cut += len(self.tail) - self.tail_limit
+            self.tail = self.tail[-self.tail_limit :]
+
+
+def _field(head: str, key: str) -> str | None:
+    found = re.search(rf'"{key}": "((?:[^"\\]|\\.)*)"', head)
+    return json.loads(f'"{found[1]}"') if found else None
+
+
+def _decode_fragment(text: str, *, trim_end: bool) -> str:
+    """A piece of a JSON string cut anywhere: decoded, less the escape sequence the cut split."""
+    for drop in range(7):
+        piece = text[: len(text) - drop] if trim_end else text[drop:]
+        try:
+            return str(json.loads(f'"{piece}"'))
+        except ValueError:
+            continue
+    return text
+
+
+def parse_libtest_json(stdout: bytes, stderr: bytes = b"") -> ParsedRun:
+    """libtest JSON events → per-test outcomes, in one go (LibtestStream does it as it arrives)."""
+    stream = LibtestStream()
+    stream.feed(stdout)
+    return stream.finish()
 
 
 def _event(line: str) -> dict[str, Any] | None:
