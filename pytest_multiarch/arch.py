@@ -115,13 +115,34 @@ def get(name: str) -> Arch:
         raise ArchError(unknown_message(name)) from None
 
 
+# Real CPU architectures users may name that are not in ARCHES: said plainly, rather than with a
+# "Did you mean" that merely looks alike (sparc64 is not aarch64).
+_UNSUPPORTED: dict[str, str] = {
+    **dict.fromkeys(("sparc", "sparc64", "sparcv9"), "SPARC"),
+    **dict.fromkeys(("riscv32", "rv32", "rv32gc"), "32-bit RISC-V"),
+    **dict.fromkeys(("ppc", "ppc32", "powerpc", "powerpc32"), "32-bit PowerPC"),
+    **dict.fromkeys(("armel", "armv5", "armv5te", "armv6", "armv6l"), "ARM before v7 (armel)"),
+    **dict.fromkeys(("ia64", "itanium"), "Itanium"),
+    **dict.fromkeys(("hppa", "parisc", "parisc64"), "PA-RISC"),
+    **dict.fromkeys(("alpha", "m68k", "sh4", "microblaze", "xtensa", "arc", "csky"), ""),
+    **dict.fromkeys(("wasm", "wasm32", "wasm64"), "WebAssembly (not a Linux CPU)"),
+}
+
+
 def unknown_message(name: str) -> str:
-    close = difflib.get_close_matches(name.lower(), [*_BY_NAME, *SPECIAL_NAMES], n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return (
-        f"unknown architecture {name!r}.{hint} Valid names: {', '.join(known_names())}, "
-        f"native, all (aliases: {', '.join(sorted(n for a in ARCHES for n in a.aliases))})"
+    valid = (
+        f"Valid names: {', '.join(known_names())}, native, all "
+        f"(aliases: {', '.join(sorted(n for a in ARCHES for n in a.aliases))})"
     )
+    key = name.strip().lower()
+    if not key:
+        return f"an empty architecture name ({name!r}). {valid}"
+    if key in _UNSUPPORTED:
+        what = _UNSUPPORTED[key] or key
+        return f"unknown architecture {name!r}: {what} is not supported by pytest-multiarch. {valid}"
+    close = difflib.get_close_matches(key, [*_BY_NAME, *SPECIAL_NAMES], n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"unknown architecture {name!r}.{hint} {valid}"
 
 
 def host() -> Arch:

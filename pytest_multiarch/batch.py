@@ -11,127 +11,134 @@ import os
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from . import executors, infra
 from .arch import Arch
-from .outcome import ParsedRun, TestOutcome, failure_headline
+from .outcome import TestOutcome, failure_headline
 from .reuse import ReuseStore
+from .supervise import Attempt, Limits, NewParser, attempt
 
 T = TypeVar("T")
 
 ArgsFor = Callable[[Sequence[str], bool], list[str]]  # (tests, serial) → arguments
-Parse = Callable[[bytes, bytes], ParsedRun]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One test binary on one architecture, and how to run and read it."""
+
+    binary: str | os.PathLike[str]
+    arch: Arch
+    executor: executors.Executor
+    args_for: ArgsFor
+    new_parser: NewParser
+    env: Mapping[str, str]
+    cwd: str | os.PathLike[str]
+    limits: Limits = field(default_factory=Limits)
 
 
 def run_tests(
-    binary: str | os.PathLike[str],
+    b: Batch,
     tests: Sequence[str],
     *,
-    arch: Arch,
-    executor: executors.Executor,
-    args_for: ArgsFor,
-    parse: Parse,
-    env: Mapping[str, str],
-    cwd: str | os.PathLike[str],
-    timeout: float,
     reuse: ReuseStore | None = None,
     serial: bool = False,
     reruns: int = 0,
 ) -> dict[str, TestOutcome]:
-    """Run ``tests`` of ``binary``; every name in ``tests`` gets an outcome.
+    """Run ``tests`` of the batch's binary; every name in ``tests`` gets an outcome.
 
     With ``reuse`` enabled, a batch whose identical run passed before is not run (see reuse.py),
     and a batch run without failures is remembered. ``serial`` asks the binary to run one test at a time.
     A test that fails runs again alone up to ``reruns`` times; if it then passes, it is flaky.
+    The log files of processes whose tests all passed are removed; the others are named in the
+    failed outcomes (``TestOutcome.log``).
     """
     remembered = None
     if reuse is not None and reuse.enabled:  # hashing the binary is for --arch-reuse-passed only
-        remembered = reuse.key(binary, args_for(tests, False), arch=arch.name,
-                               executor=executor.describe(arch), env=env, cwd=cwd)  # fmt: skip
+        remembered = reuse.key(b.binary, b.args_for(tests, False), arch=b.arch.name,
+                               executor=b.executor.describe(b.arch), env=b.env, cwd=b.cwd)  # fmt: skip
         found = reuse.lookup(remembered, tests)
         if found is not None:
             return found
     results: dict[str, TestOutcome] = {}
+    attempts: list[Attempt] = []
     remaining = list(tests)
     while remaining:
-        run = executors.run(
-            binary, args_for(remaining, serial),
-            arch=arch, executor=executor, env=env, cwd=cwd, timeout=timeout,
-        )  # fmt: skip
-        parsed = parse(run.stdout_bytes, run.stderr_bytes)
+        att = attempt(b.binary, b.args_for(remaining, serial), arch=b.arch, executor=b.executor, env=b.env,
+                      cwd=b.cwd, limits=b.limits, new_parser=b.new_parser)  # fmt: skip
+        attempts.append(att)
+        run, parsed = att.run, att.parsed
+        log = f"{att.log}.out" if att.log else ""
         for name in remaining:
             if name in parsed.outcomes:
                 results[name] = parsed.outcomes[name]
+                results[name].log = log
         rest = [n for n in remaining if n not in results]
         if not rest:
             break
         how = run.proc.describe_exit()
         reproduce = run.invocation.shell_line()
         culprits = [n for n in parsed.unfinished() if n in rest]
-        tail = _tail(parsed.output + run.stderr)
-        blame = "" if run.proc.timed_out else infra.evidence(parsed.output + run.stderr)
+
+        def fail(name: str, message: str, duration: float = run.duration, att: Attempt = att) -> None:
+            out = att.parsed.partial.get(name, "") + _stacks_of(name, att.stderr)
+            out += _tail(att.parsed.output + att.stderr)
+            log = f"{att.log}.out" if att.log else ""
+            results[name] = TestOutcome(name, "failed", duration, out, message, log=log)
+
+        blame = "" if run.proc.timed_out else infra.evidence(parsed.output + att.stderr)
         if blame:  # the emulator or what runs it failed, not these tests
             for name in rest:
-                results[name] = TestOutcome(
-                    name, "failed", duration=run.duration, output=parsed.partial.get(name, "") + tail,
-                    message=f"infra error, not a test failure: {blame} (reproduce: {reproduce})", infra=blame,
-                )  # fmt: skip
+                fail(name, f"infra error, not a test failure: {blame} (reproduce: {reproduce})")
+                results[name].infra = blame
             break
+        if att.expired in rest:  # over the per-test limit: that test is blamed, the others run again
+            under = b.executor.describe(b.arch)
+            fail(att.expired, f"timed out after {b.limits.test:.0f} s under {under} "
+                 f"({b.limits.explain or 'per-test limit'}); the test process was stopped "
+                 f"(reproduce: {reproduce})")  # fmt: skip
+            remaining = [n for n in rest if n != att.expired]
+            continue
         if len(culprits) > 1 and not run.proc.timed_out:
             # Several tests were running in parallel when the process died: each runs again alone,
             # so that the one that takes the process down is the one blamed.
-            alone = {
-                name: run_tests(
-                    binary, [name], arch=arch, executor=executor, args_for=args_for, parse=parse,
-                    env=env, cwd=cwd, timeout=timeout, serial=True,
-                )[name]
-                for name in culprits
-            }  # fmt: skip
+            alone = {name: run_tests(b, [name], serial=True)[name] for name in culprits}
             if any(o.status == "failed" for o in alone.values()):
                 results.update(alone)
             else:  # only together do they crash: no single culprit, say so
                 together = ", ".join(culprits)
                 for name in culprits:
-                    results[name] = TestOutcome(
-                        name, "failed", duration=run.duration, output=parsed.partial.get(name, "") + tail,
-                        message=f"the test process {how} while {together} were running in parallel; "
-                        f"each passes alone (reproduce: {reproduce})",
-                    )  # fmt: skip
+                    fail(name, f"the test process {how} while {together} were running in parallel; "
+                         f"each passes alone (reproduce: {reproduce})")  # fmt: skip
             remaining = [n for n in rest if n not in culprits]
             continue
         if not culprits:
             # Died before any of these started (or exited early without a word about them).
             for name in rest:
-                results[name] = TestOutcome(
-                    name, "failed",
-                    output=tail,
-                    message=f"the test process {how} before this test reported a result "
-                    f"(reproduce: {reproduce})",
-                )  # fmt: skip
+                fail(name, f"the test process {how} before this test reported a result "
+                     f"(reproduce: {reproduce})", duration=0.0)  # fmt: skip
             break
         for name in culprits:
-            results[name] = TestOutcome(
-                name, "failed",
-                duration=run.duration,
-                output=parsed.partial.get(name, "") + tail,
-                message=f"the test process {how} while this test was running "
-                f"(reproduce: {reproduce})",
-            )  # fmt: skip
+            fail(name, f"the test process {how} while this test was running (reproduce: {reproduce})")
         remaining = [n for n in rest if n not in culprits]  # a fresh process for the rest
     failed = [n for n in tests if results[n].status == "failed" and not results[n].infra]
     for name in failed if reruns else []:
         first = results[name]
-        for attempt in range(1, reruns + 1):
-            again = run_tests(
-                binary, [name], arch=arch, executor=executor, args_for=args_for, parse=parse,
-                env=env, cwd=cwd, timeout=timeout, serial=True,
-            )[name]  # fmt: skip
+        for count in range(1, reruns + 1):
+            again = run_tests(b, [name], serial=True)[name]
             if again.status == "passed":
-                again.flaky = attempt
+                again.flaky = count
                 again.first_failure = first.message or failure_headline(first) or _first_line(first.output)
                 results[name] = again
                 break
+    kept = {o.log for o in results.values() if o.status == "failed"}
+    for att in attempts:
+        if att.log and f"{att.log}.out" not in kept:
+            att.remove_log()
+    for o in results.values():
+        o.log = o.log if o.status == "failed" else ""
     if reuse is not None and remembered is not None and not any(o.flaky for o in results.values()):
         reuse.remember(remembered, results)
     return results
@@ -139,6 +146,16 @@ def run_tests(
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _stacks_of(name: str, stderr: str) -> str:
+    """The blocks of a stack dump that mention the test (Go's goroutine dump on SIGQUIT or a
+    timeout panic lists every goroutine; the test's own is the one worth reading first)."""
+    blocks = stderr.split("\n\n")
+    mine = [b for b in blocks[1:] if f".{name}(" in b]
+    if not mine:
+        return ""
+    return "\n\n".join([blocks[0].strip(), *mine, "[... the whole dump is below, its end: ...]\n"])
 
 
 def _tail(text: str, limit: int = 4000) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,8 @@ class ElfInfo:
 
 
 def read(path: str | os.PathLike[str]) -> ElfInfo:
-    """Read the facts we need from an ELF file. Raises ElfMismatch for a non-ELF file."""
+    """Read the facts we need from an ELF file. Raises ElfMismatch, saying what the file is, for a
+    file that is missing, unreadable or not ELF."""
     p = Path(path)
     try:
         with p.open("rb") as f:
@@ -72,8 +74,41 @@ def read(path: str | os.PathLike[str]) -> ElfInfo:
                 interpreter=interp,
                 needed=tuple(needed),
             )
-    except ELFError as exc:
-        raise ElfMismatch(f"{p} is not an ELF executable ({exc}); cannot run it on any architecture") from exc
+    except FileNotFoundError:
+        raise ElfMismatch(f"{p} does not exist; cannot run it on any architecture") from None
+    except IsADirectoryError:
+        raise ElfMismatch(f"{p} is a directory, not a program; cannot run it on any architecture") from None
+    except OSError as exc:
+        raise ElfMismatch(f"{p} cannot be read ({exc.strerror}); cannot run it on any architecture") from None
+    except (ELFError, struct.error) as exc:
+        raise ElfMismatch(
+            f"{p} is not an ELF executable ({what_is(p, exc)}); cannot run it on any architecture"
+        ) from exc
+
+
+def what_is(path: Path, error: Exception) -> str:
+    """What a file that pyelftools cannot read looks like: a script, text, an empty file..."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(512)
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    if not head:
+        return "an empty file"
+    if head.startswith(b"#!"):
+        return f"a script: {head[:80].splitlines()[0].decode(errors='replace')}"
+    if head.startswith(b"\x7fELF"):
+        return f"a truncated or corrupt ELF file: {error}"
+    if head.startswith(b"MZ"):
+        return "a Windows (PE) executable"
+    if head[:4] in (b"\xca\xfe\xba\xbe", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe"):
+        return "a macOS (Mach-O) executable"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"binary data starting {head[:8].hex(' ')}"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"a text file starting {first[:60]!r}" if first else "a text file of blank lines"
 
 
 def check_arch(path: str | os.PathLike[str], expected: Arch) -> ElfInfo:

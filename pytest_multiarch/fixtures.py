@@ -12,7 +12,7 @@ from typing import Protocol
 import pytest
 
 from . import cache as cachemod
-from . import executors, proc
+from . import elf, executors, proc
 from .arch import Arch
 from .collect.base import skip_or_fail
 from .executors import RunResult
@@ -90,7 +90,7 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
         if go is None:
             skip_or_fail(
                 config,
-                f"go_build({package!r}) for {arch.name}: {gotool.not_found_reason()}",
+                f"go_build({os.fspath(package)!r}) for {arch.name}: {gotool.not_found_reason()}",
             )
             raise AssertionError("unreachable")
         pkg_path = Path(package)
@@ -141,8 +141,8 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
             )
             if not res.ok:
                 return gotool.GoError(
-                    f"go_build({package!r}) for {arch.name}: `{' '.join(argv)}` {res.describe_exit()}:\n"
-                    + (res.stderr + res.stdout).decode(errors="replace")
+                    f"go_build({os.fspath(package)!r}) for {arch.name}: `{' '.join(argv)}` "
+                    f"{res.describe_exit()}:\n" + (res.stderr + res.stdout).decode(errors="replace")
                 )
             return out
 
@@ -183,11 +183,14 @@ def make_cargo_build(config: pytest.Config, arch: Arch) -> CargoBuild:
             if found is not None:  # built by an earlier session, and nothing cargo reads changed
                 return found
             call = f"cargo_build({os.fspath(manifest_dir)!r})"
+            unavailable: str | None = None
             try:
                 chosen = state.rust_toolchain(manifest.parent, arch)
             except rusttool.RustToolchainError as exc:
-                skip_or_fail(config, f"{call} for {arch.name}: {exc}")
-                raise
+                unavailable = f"{call} for {arch.name}: {exc}"
+            if unavailable is not None:  # outside the except block: no chained exception shown
+                skip_or_fail(config, unavailable)
+                raise AssertionError("unreachable")
             if chosen.missing is not None:
                 skip_or_fail(config, f"{call} cannot build for {arch.name}: {chosen.missing}")
             stable = content_key(ignore_lockfile=True)
@@ -219,18 +222,30 @@ def make_run_on_arch(config: pytest.Config, arch: Arch) -> RunOnArch:
         cwd: str | os.PathLike[str] | None = None,
         timeout: float | None = None,
     ) -> RunResult:
+        unavailable: str | None = None
         try:
             executor = get_state(config).executor(arch)
         except executors.ExecutorUnavailable as exc:
-            skip_or_fail(config, str(exc))
-            raise
+            unavailable = str(exc)
+        if unavailable is not None:  # outside the except block: no chained exception shown
+            skip_or_fail(config, unavailable)
+            raise AssertionError("unreachable")
         data = input.encode() if isinstance(input, str) else input
-        return executors.run(
-            binary, [str(a) for a in args],
-            arch=arch, executor=executor,
-            env=proc.base_env(env), cwd=cwd if cwd is not None else Path.cwd(),
-            timeout=timeout if timeout is not None else settings.timeout,
-            input=data,
-        )  # fmt: skip
+        try:
+            return executors.run(
+                binary, [str(a) for a in args],
+                arch=arch, executor=executor,
+                env=proc.base_env(env), cwd=cwd if cwd is not None else Path.cwd(),
+                timeout=timeout if timeout is not None else settings.timeout,
+                input=data,
+            )  # fmt: skip
+        except elf.ElfMismatch as exc:  # the test's mistake: a failure that says what the file is
+            why = str(exc)
+        # Outside the except block: pytest would show the chained exceptions, pytrace=False or not.
+        pytest.fail(
+            f"run_on_arch on {arch.name}: {why}. go_build(...) and "
+            f"cargo_build(...) return a program built for the test's architecture",
+            pytrace=False,
+        )
 
     return run_on_arch

@@ -65,7 +65,8 @@ def _case(r: Result) -> ET.Element:
     ET.SubElement(props, "property", name="arch", value=r.arch)
     for name, value, present in (("cached", "True", r.cached), ("flaky", str(r.flaky), r.flaky),
                                  ("flaky_first_failure", r.message, r.flaky),
-                                 ("infra_error", r.message, r.outcome == "infra_error")):  # fmt: skip
+                                 ("infra_error", r.message, r.outcome == "infra_error"),
+                                 ("log", r.log, bool(r.log))):  # fmt: skip
         if present:
             ET.SubElement(props, "property", name=name, value=value)
     tag = _TAG.get(r.outcome)

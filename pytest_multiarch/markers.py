@@ -2,33 +2,67 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 
 from . import arch as archmod
 from .arch import Arch
 
+_USAGE = '@pytest.mark.arch("arm64", "s390x") or @pytest.mark.arch(exclude=["386"])'
 
-class ArchMarkerError(ValueError):
-    """A malformed ``@pytest.mark.arch``: a collection error that names the test."""
+
+class ArchMarkerError(pytest.Collector.CollectError, ValueError):
+    """A malformed ``@pytest.mark.arch``: a collection error that names the test.
+
+    A ``CollectError``, so that pytest shows its message alone, without a traceback of the plugin.
+    """
 
 
 def arches_for(node: pytest.Item, selected: list[Arch]) -> list[Arch]:
-    """``selected`` narrowed by every ``arch`` marker on ``node``. Unknown names raise."""
+    """``selected`` narrowed by every ``arch`` marker on ``node``. A malformed marker raises
+    ArchMarkerError (names that are unknown, empty or not strings; no names at all)."""
     result = list(selected)
     for mark in node.iter_markers("arch"):
-        try:
-            only = [archmod.get(str(n)) for n in mark.args]
-            excluded = [archmod.get(str(n)) for n in mark.kwargs.get("exclude", ())]
-        except archmod.ArchError as exc:
-            raise ArchMarkerError(f"{node.nodeid}: @pytest.mark.arch: {exc}") from None
         unknown_kwargs = set(mark.kwargs) - {"exclude"}
         if unknown_kwargs:
             raise ArchMarkerError(
                 f"{node.nodeid}: @pytest.mark.arch takes names and exclude=[...], "
-                f"not {', '.join(sorted(unknown_kwargs))}"
+                f"not {', '.join(sorted(unknown_kwargs))}. Fix: write {_USAGE}"
             )
+        exclude = mark.kwargs.get("exclude", ())
+        if isinstance(exclude, (str, Arch)):
+            exclude = [exclude]  # exclude="386": one name, not the characters of one
+        elif not isinstance(exclude, Iterable):
+            raise ArchMarkerError(
+                f"{node.nodeid}: @pytest.mark.arch: exclude= takes a list of architecture names, not "
+                f"{exclude!r} ({type(exclude).__name__}). Fix: write {_USAGE}"
+            )
+        exclude = list(exclude)
+        if not mark.args and not exclude:
+            raise ArchMarkerError(
+                f"{node.nodeid}: @pytest.mark.arch() names no architecture, so it narrows nothing. "
+                f"Fix: write {_USAGE}, or remove the marker"
+            )
+        only = [_lookup(node, n) for n in mark.args]
+        excluded = [_lookup(node, n) for n in exclude]
         result = [a for a in result if (not only or a in only) and a not in excluded]
     return result
+
+
+def _lookup(node: pytest.Item, name: object) -> Arch:
+    if isinstance(name, Arch):
+        return name
+    if not isinstance(name, str):
+        hint = " (unpack a list: @pytest.mark.arch(*names))" if isinstance(name, (list, tuple)) else ""
+        raise ArchMarkerError(
+            f"{node.nodeid}: @pytest.mark.arch takes architecture names as strings, not {name!r} "
+            f"({type(name).__name__}){hint}. Fix: write {_USAGE}"
+        )
+    try:
+        return archmod.get(name)
+    except archmod.ArchError as exc:
+        raise ArchMarkerError(f"{node.nodeid}: @pytest.mark.arch: {exc}") from None
 
 
 def none_selected(node: pytest.Item, selected: list[Arch]) -> str:

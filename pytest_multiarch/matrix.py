@@ -37,6 +37,7 @@ class Result:
     flaky: int = 0  # failed runs before the one that passed (--arch-reruns); 0 = not flaky
     message: str = ""  # one line: why it failed or was skipped; the evidence of an infra_error
     output: str = ""  # the failure's report, head and tail when long ("" when it passed)
+    log: str = ""  # the file with the whole output of the test process, kept when it failed
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -196,6 +197,7 @@ def load(path: Path) -> Loaded:
             _need(r, "nodeid", str, where), _need(r, "base", str, where), _need(r, "arch", str, where),
             outcome, float(_need(r, "duration", (int, float), where)), bool(r.get("cached", False)),
             int(r.get("flaky", 0)), str(r.get("message", "")), str(r.get("output", "")),
+            str(r.get("log", "")),
         ))  # fmt: skip
     notes = [str(n) for n in data.get("notes", []) if isinstance(n, str)]
     left_out = {str(e["test"]): [str(a) for a in e.get("arches", [])]

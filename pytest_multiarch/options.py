@@ -8,7 +8,14 @@ import pytest
 
 from .executors import EXECUTOR_CHOICES
 from .report import MATRIX_ROWS
-from .settings import DEFAULT_TIMEOUT
+from .settings import DEFAULT_TIMEOUT, parse_seconds
+
+
+def _seconds(text: str) -> float:
+    try:
+        return parse_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _non_negative_int(text: str) -> int:
@@ -42,11 +49,35 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--arch-timeout",
         dest="multiarch_timeout",
-        type=float,
+        type=_seconds,
         default=None,
         metavar="SECONDS",
-        help=f"kill a test process (one binary on one arch) after this long "
-        f"(default {DEFAULT_TIMEOUT:.0f}, like `go test -timeout`)",
+        help=f"stop a test process (one binary on one arch) after this long, in native seconds "
+        f"scaled for the arch's emulation (default {DEFAULT_TIMEOUT:.0f}, like `go test -timeout`; 0: none)",
+    )
+    group.addoption(
+        "--arch-test-timeout",
+        dest="multiarch_test_timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop the process when one test runs longer than this, in native seconds scaled for the "
+        "arch's emulation; that test fails, the others run again (default 0: none)",
+    )
+    group.addoption(
+        "--arch-timeout-scale",
+        dest="multiarch_timeout_scale",
+        action="append",
+        metavar="KEY=FACTOR",
+        help="multiply timeouts by FACTOR for an executor, an arch or EXECUTOR:ARCH, e.g. "
+        "qemu:riscv64=40 (defaults: measured emulation slowdowns; repeatable, comma lists)",
+    )
+    group.addoption(
+        "--arch-output-limit",
+        dest="multiarch_output_limit",
+        metavar="SIZE",
+        help="characters of a test's output kept in reports (its head and tail; default 1M); a failed "
+        "batch's whole output stays in a log file the report names",
     )
     group.addoption(
         "--binfmt-install",
@@ -151,6 +182,11 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("multiarch_timeout", default=None, help="default for --arch-timeout (seconds)")
     parser.addini("multiarch_reruns", default=None, help="default for --arch-reruns")
+    parser.addini("multiarch_test_timeout", default=None, help="default for --arch-test-timeout (seconds)")
+    parser.addini(
+        "multiarch_timeout_scale", type="args", default=[], help="timeout factors, as --arch-timeout-scale"
+    )
+    parser.addini("multiarch_output_limit", default=None, help="default for --arch-output-limit")
     parser.addini("multiarch_go_tags", type="args", default=[], help="build tags for Go test binaries")
     parser.addini(
         "multiarch_go_cgo",

@@ -21,6 +21,28 @@ from . import watchdog
 
 # After SIGTERM on timeout, how long the group gets to exit before SIGKILL.
 TERM_GRACE_SECONDS = 2.0
+# After a first signal other than SIGTERM (SIGQUIT: a Go binary prints every goroutine's stack),
+# how long before SIGTERM. Under emulation the dump itself takes a moment.
+QUIT_GRACE_SECONDS = 5.0
+WATCH_INTERVAL = 0.2  # how often a supervised process's watch is asked whether to stop it
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Files that receive a process's stdout and stderr instead of memory (any size)."""
+
+    stdout: Path
+    stderr: Path
+
+
+@dataclass(frozen=True)
+class Supervision:
+    """How a long-running child is watched: output to files, a ``watch`` asked every
+    WATCH_INTERVAL whether to stop it (a reason, or None), and the first signal it then gets."""
+
+    capture: Capture | None = None
+    watch: Callable[[], str | None] | None = None
+    first_signal: int = signal.SIGTERM
 
 
 @dataclass(frozen=True)
@@ -33,6 +55,7 @@ class ProcResult:
     stderr: bytes
     duration: float
     timed_out: bool = False
+    stopped_because: str = ""  # why it was stopped before it ended (timeout, a watch's reason)
 
     @property
     def signal(self) -> int | None:
@@ -44,6 +67,8 @@ class ProcResult:
         return self.returncode == 0 and not self.timed_out
 
     def describe_exit(self) -> str:
+        if self.stopped_because:
+            return f"was stopped: {self.stopped_because}"
         if self.timed_out:
             return f"timed out after {self.duration:.1f}s and was killed"
         if self.signal is not None:
@@ -111,13 +136,21 @@ def run(
     timeout: float,
     input: bytes | None = None,
     merge_stderr: bool = False,
+    supervision: Supervision | None = None,
 ) -> ProcResult:
-    """Run ``argv`` to completion or ``timeout`` seconds, whichever comes first."""
+    """Run ``argv`` to completion or ``timeout`` seconds (0: no limit), whichever comes first.
+
+    With ``supervision``, output goes to its files (the result's stdout/stderr are then empty),
+    its ``watch`` may stop the process early, and stopping starts with its ``first_signal``.
+    """
     args = tuple(os.fspath(a) for a in argv)
     if _stopping.is_set():
         raise Stopped(f"not starting {args[0]}: the test session is stopping")
-    start = time.monotonic()
     watchdog.ensure_started()
+    if supervision is not None and supervision.capture is not None:
+        return _run_captured(args, env, cwd, timeout, input, supervision)
+    start = time.monotonic()
+    timeout = timeout or None  # type: ignore[assignment]  # 0: no limit
     tag = watchdog.call_tag()
     proc = subprocess.Popen(
         args,
@@ -167,6 +200,80 @@ def run(
         duration=time.monotonic() - start,
         timed_out=timed_out,
     )
+
+
+def _run_captured(
+    args: tuple[str, ...],
+    env: Mapping[str, str],
+    cwd: str | os.PathLike[str],
+    timeout: float,
+    input: bytes | None,
+    sup: Supervision,
+) -> ProcResult:
+    assert sup.capture is not None
+    start = time.monotonic()
+    tag = watchdog.call_tag()
+    with open(sup.capture.stdout, "wb") as out, open(sup.capture.stderr, "wb") as err:
+        proc = subprocess.Popen(
+            args, env={**env, watchdog.RUN_VAR: tag}, cwd=Path(cwd),
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=out, stderr=err, start_new_session=True,
+        )  # fmt: skip
+    pgid = proc.pid
+    with _live_lock:
+        _live_groups.add(pgid)
+    reason = ""
+    try:
+        if input is not None:
+            threading.Thread(target=_feed, args=(proc, input), daemon=True).start()
+        deadline = start + timeout if timeout else float("inf")
+        while True:
+            try:
+                proc.wait(timeout=max(min(WATCH_INTERVAL, deadline - time.monotonic()), 0.001))
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    reason = f"timed out after {timeout:.0f} s"
+                elif sup.watch is not None:
+                    reason = sup.watch() or ""
+                if reason:
+                    _stop(proc, pgid, sup.first_signal)
+                    break
+    except BaseException:
+        _kill_group(pgid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        _kill_group(pgid, signal.SIGKILL)
+        watchdog.kill_tagged(tag)
+        with _live_lock:
+            _live_groups.discard(pgid)
+    return ProcResult(args, proc.returncode if proc.returncode is not None else -signal.SIGKILL, b"", b"",
+                      time.monotonic() - start, timed_out=bool(reason), stopped_because=reason)  # fmt: skip
+
+
+def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
+    assert proc.stdin is not None
+    with contextlib.suppress(OSError):
+        proc.stdin.write(data)
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+
+
+def _stop(proc: subprocess.Popen[bytes], pgid: int, first: int) -> None:
+    """``first`` (SIGQUIT for Go: its goroutine dump), then SIGTERM, then SIGKILL, each after a
+    grace period the group did not use to exit."""
+    steps = [(first, QUIT_GRACE_SECONDS)] if first != signal.SIGTERM else []
+    for sig, grace in [*steps, (signal.SIGTERM, TERM_GRACE_SECONDS)]:
+        _kill_group(pgid, sig)
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    _kill_group(pgid, signal.SIGKILL)
+    proc.wait()
 
 
 def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

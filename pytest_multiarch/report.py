@@ -119,7 +119,7 @@ class MatrixReport:
         self.cells[report.nodeid] = Cell(
             report.nodeid, base_id(report.nodeid, arch), arch, outcome, duration,
             cached=props.get("cached") is True, flaky=flaky if isinstance(flaky, int) else 0,
-            message=message, output=output,
+            message=message, output=output, log=str(props.get("log", "")),
         )  # fmt: skip
 
     def matrix(self) -> Matrix:

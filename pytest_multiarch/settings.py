@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 
 from . import arch as archmod
+from . import timeouts
 from .arch import Arch
 from .batch import Once, Scheduler
 from .cache import DEFAULT_MAX_BYTES, BuildCache
 from .executors import Executor, ExecutorUnavailable, select
+from .outcome import DEFAULT_OUTPUT_LIMIT
 from .reuse import ReuseStore
+from .supervise import Limits
 from .toolchains.rust import Chosen, RustToolchain, choose_toolchain, toolchain_of
 
 DEFAULT_TIMEOUT = 600.0  # like `go test -timeout 10m`: per test process, emulation included
@@ -37,6 +40,9 @@ class Settings:
     cache_max_bytes: int = DEFAULT_MAX_BYTES
     reuse_passed: bool = False
     reruns: int = 0
+    test_timeout: float = 0.0  # native seconds one test may run (0: no per-test limit)
+    timeout_factors: dict[str, float] = field(default_factory=dict)  # see timeouts.py
+    output_limit: int = DEFAULT_OUTPUT_LIMIT  # characters of output kept per test
     docker_images: dict[str, str] = field(default_factory=dict)  # arch name → image
 
     @classmethod
@@ -56,9 +62,20 @@ class Settings:
             )
         if values:
             collect = set(COLLECT_KINDS)
-        timeout = config.getoption("multiarch_timeout")
-        if timeout is None:
-            timeout = float(config.getini("multiarch_timeout") or DEFAULT_TIMEOUT)
+        timeout = _seconds(config, "multiarch_timeout", DEFAULT_TIMEOUT)
+        test_timeout = _seconds(config, "multiarch_test_timeout", 0.0)
+        try:
+            given = config.getoption("multiarch_timeout_scale") or []
+            factors = timeouts.parse_factors([*config.getini("multiarch_timeout_scale"), *given])
+        except timeouts.ScaleError as exc:
+            raise pytest.UsageError(f"--arch-timeout-scale / multiarch_timeout_scale: {exc}") from None
+        limit_text = config.getoption("multiarch_output_limit") or config.getini("multiarch_output_limit")
+        try:
+            output_limit = parse_size(limit_text) if limit_text else DEFAULT_OUTPUT_LIMIT
+        except ValueError as exc:
+            raise pytest.UsageError(f"--arch-output-limit / multiarch_output_limit: {exc}") from None
+        if output_limit < 1024:
+            raise pytest.UsageError(f"--arch-output-limit: {limit_text!r} is too small; use 1K or more")
         report = config.getoption("multiarch_report")
         cargo = config.getini("multiarch_cargo") or None
         cache_dir = (
@@ -102,12 +119,40 @@ class Settings:
             cache_max_bytes=max_bytes,
             reuse_passed=bool(config.getoption("multiarch_reuse_passed")),
             reruns=reruns,
+            test_timeout=test_timeout,
+            timeout_factors=factors,
+            output_limit=output_limit,
             docker_images=images,
         )
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
           "g": 1024**3, "gb": 1024**3, "gib": 1024**3}  # fmt: skip
+
+
+def parse_seconds(text: str) -> float:
+    """A number of seconds >= 0 (0: no limit); ValueError saying what is wrong otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{text!r} is not a number of seconds >= 0 (0 means no limit)")
+    return value
+
+
+def _seconds(config: pytest.Config, name: str, default: float) -> float:
+    """The option's value (checked by its type), else the ini key's, else ``default``."""
+    value = config.getoption(name)
+    if value is not None:
+        return float(value)
+    text = config.getini(name)
+    if not text:
+        return default
+    try:
+        return parse_seconds(text)
+    except ValueError as exc:
+        raise pytest.UsageError(f"{name}: {exc}") from None
 
 
 def parse_size(text: str) -> int:
@@ -183,6 +228,14 @@ class State:
         if isinstance(found, ExecutorUnavailable):
             raise found
         return found
+
+    def limits(self, arch: Arch, executor: Executor, *, quit_first: bool) -> Limits:
+        """A batch's time and output limits on ``arch`` under ``executor`` (scaled, see timeouts.py)."""
+        s = self.settings
+        f = timeouts.factor(s.timeout_factors, executor.name, arch.name)
+        explain = f"--arch-test-timeout {s.test_timeout:g} s x {f:g} for {arch.name} under {executor.name}"
+        return Limits(batch=s.timeout * f, test=s.test_timeout * f, quit_first=quit_first,
+                      output=s.output_limit, logs=self.bin_dir / "logs", explain=explain)  # fmt: skip
 
     def note(self, text: str) -> None:
         if text not in self.notes:

@@ -123,7 +123,8 @@ def test_a_hanging_test_is_killed_with_its_container(gopytester: pytest.Pytester
     })  # fmt: skip
     start = time.monotonic()
     res = gopytester.runpytest_subprocess(
-        "-v", "--arch=arm64", "--binfmt-install", "--arch-executor=docker", "--arch-timeout=8", timeout=300
+        "-v", "--arch=arm64", "--binfmt-install", "--arch-executor=docker", "--arch-timeout=8",
+        "--arch-timeout-scale=docker=1", timeout=300
     )
     assert time.monotonic() - start < 120
     ids = "hang/go.mod::example.com/hang::{}[arm64]"

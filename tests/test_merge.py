@@ -89,6 +89,8 @@ def _junit_cells(path: Path) -> dict[tuple[str, str], tuple[str, dict[str, str]]
     for case in ET.parse(path).getroot().iter("testcase"):
         kind = next((c.tag for c in case if c.tag in ("failure", "error", "skipped")), "passed")
         props = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
+        if "log" in props:  # the failed process's log file: a path of that run
+            props["log"] = Path(props["log"]).parent.name
         cells[(case.get("classname", ""), case.get("name", ""))] = (kind, props)
     return cells
 

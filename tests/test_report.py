@@ -177,7 +177,7 @@ def test_json_report(matrix: MatrixReport) -> None:
         (c.base, c.arch) for c in matrix.cells.values()
     }
     assert set(data["results"][0]) == {
-        "nodeid", "base", "arch", "outcome", "duration", "cached", "flaky", "message", "output"
+        "nodeid", "base", "arch", "outcome", "duration", "cached", "flaky", "message", "output", "log"
     }  # fmt: skip
     endian = next(r for r in data["results"] if r["nodeid"] == "m::TestEndian[s390x]")
     assert (endian["message"], endian["output"]) == ("boom", "boom")  # the call's, not the teardown's

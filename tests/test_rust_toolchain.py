@@ -22,6 +22,7 @@ from pytest_multiarch import arch as archmod
 from pytest_multiarch import batch, executors, proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.outcome import TestOutcome
+from pytest_multiarch.supervise import Limits
 from pytest_multiarch.toolchains import rust
 from pytest_multiarch.toolchains.rust import build as rust_build
 
@@ -56,7 +57,7 @@ def _captured(name: str) -> bytes:
 
 
 def test_parse_captured_run() -> None:
-    run = rust.parser()(_captured("s390x_run.jsonl"), b"")
+    run = rust.parse_libtest_json(_captured("s390x_run.jsonl"))
     out = run.outcomes
     assert {n: o.status for n, o in out.items()} == {
         "tests::adds": "passed",
@@ -336,17 +337,11 @@ def _run_all(
         {**rust.RUN_ENV, **rust.cargo_env(binary), "RUST_BACKTRACE": "0", **(extra_env or {})}
     )
     names = [t.name for t in rust.list_tests_detailed(binary.executable, a, executor, env=env)]
-    return batch.run_tests(
-        binary.executable,
-        names,
-        arch=a,
-        executor=executor,
-        args_for=lambda selected, serial: rust.test_args(selected, names, serial),
-        parse=rust.parser(),
-        env=env,
-        cwd=binary.package_dir,
-        timeout=60,
-    )
+    b = batch.Batch(
+        binary.executable, a, executor, lambda selected, serial: rust.test_args(selected, names, serial),
+        rust.LibtestStream, env, binary.package_dir, Limits(batch=60),
+    )  # fmt: skip
+    return batch.run_tests(b, names)
 
 
 def _by_kind(binaries: list[rust.TestBinary]) -> dict[str, rust.TestBinary]:

@@ -125,7 +125,10 @@ class ArchItem(ParamIdItem):
             # Reported at the item (file and test name), not at this line of the plugin.
             raise pytest.skip.Exception(outcome.message or "skipped", _use_item_location=True)
         if outcome.status == "failed":
+            if outcome.log:
+                self.user_properties.append(("log", outcome.log))
             text = outcome.output.rstrip("\n")
+            text += f"\n(the whole output: {outcome.log})" if outcome.log else ""
             # The parser's or the batch's one-line verdict leads; the test's own output follows.
             headline = outcome.message or failure_headline(outcome) or "failed"
             raise MultiarchFailure(f"{self.test_name} on {self.arch.name}: {headline}\n{text}")

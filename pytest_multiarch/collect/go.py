@@ -11,12 +11,12 @@ import pytest
 
 from .. import batch, proc
 from ..arch import Arch
-from ..executors import Executor
+from ..executors import Executor, ExecutorUnavailable
 from ..outcome import TestOutcome
 from ..settings import get_state
 from ..toolchains import go as gotool
 from ..toolchains import gomodule, gotest2json
-from .base import ArchItem, BuildFailed, UnavailableItem
+from .base import ArchItem, BuildFailed, ParamIdItem, UnavailableItem, skip_or_fail
 
 
 class GoModule(pytest.File):
@@ -45,13 +45,24 @@ class GoModule(pytest.File):
 
         stamp = gomodule.module_stamp(module_dir, state.cache)  # one walk of the tree for every arch
 
-        def list_for(a: Arch) -> list[gotool.GoPackage]:
-            return gomodule.list_packages(self.request(go, a), state.cache, stamp)
+        def list_for(a: Arch) -> list[gotool.GoPackage] | gotool.GoError:
+            try:
+                return gomodule.list_packages(self.request(go, a), state.cache, stamp)
+            except gotool.GoError as exc:  # e.g. a go.mod that does not parse
+                return exc
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             listed = list(pool.map(list_for, settings.arches))
         by_path: dict[str, dict[Arch, gotool.GoPackage]] = {}
         for a, packages in zip(settings.arches, listed, strict=True):
+            if isinstance(packages, gotool.GoError):
+                # An error item per arch rather than a collection error, which would stop the
+                # whole run: the other modules and crates still run.
+                yield CollectErrorItem.from_parent(
+                    self, name=f"[{a.name}]", arch=a,
+                    message=f"cannot list the Go tests of {self.path} for {a.name}: {packages}",
+                )  # fmt: skip
+                continue
             for pkg in packages:
                 by_path.setdefault(pkg.import_path, {})[a] = pkg
         for import_path, per_arch in by_path.items():
@@ -73,6 +84,55 @@ class GoModule(pytest.File):
         return state.scheduler.build(("go-build", str(self.path), arch.name), build)
 
 
+class PlainReasonItem(ArchItem):
+    """An ArchItem whose skip, or error under --arch-strict, for an architecture that cannot run
+    shows the reason alone. (ArchItem calls skip_or_fail inside its except blocks, and pytest then
+    also shows the exception it caught: "During handling of the above exception...".)"""
+
+    def setup(self) -> None:
+        try:
+            self.executor()
+        except ExecutorUnavailable as exc:
+            reason = str(exc)
+        else:
+            return
+        skip_or_fail(self.config, reason)
+
+    def runtest(self) -> None:
+        reason = None
+        try:
+            self.schedule().result()
+        except ExecutorUnavailable as exc:  # e.g. a dynamic binary whose loader no sysroot holds
+            reason = str(exc)
+        except Exception:
+            pass  # ArchItem.runtest below raises it again, and reports it
+        if reason is not None:
+            skip_or_fail(self.config, reason)
+            return
+        super().runtest()
+
+
+class CollectErrorItem(ParamIdItem):
+    """Stands in for the tests of a module, crate or package that cannot be listed for an
+    architecture (a go.mod or Cargo.toml that does not parse): an error in setup with the cause
+    and the fix. A collection error instead would stop the whole run; this way the rest runs."""
+
+    def __init__(self, *, arch: Arch, message: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.arch = arch
+        self.message = message
+        self.user_properties.append(("arch", arch.name))
+
+    def setup(self) -> None:
+        pytest.fail(self.message, pytrace=False)
+
+    def runtest(self) -> None:
+        """Never reached: setup fails."""
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, 0, self.name
+
+
 _EMPTY = gotool.GoPackage("", Path(), ())  # a package not built for an arch: no tests
 
 
@@ -84,9 +144,14 @@ class GoPackageNode(pytest.Collector):
 
     def collect(self) -> Iterator[pytest.Item]:
         names: dict[str, None] = {}  # every arch's tests, in order, once
-        for pkg in self.per_arch.values():
+        for a, pkg in self.per_arch.items():
             if pkg.error and not pkg.where:
-                raise gotool.GoError(f"{pkg.import_path}: {pkg.error}")
+                yield CollectErrorItem.from_parent(
+                    self, name=f"[{a.name}]", arch=a,
+                    message=f"cannot list the Go tests of package {pkg.import_path} for {a.name}: "
+                    f"{pkg.error.rstrip()}\nFix: run `go vet {pkg.import_path}` in the module: it shows the "
+                    "same error",
+                )  # fmt: skip
             names.update(dict.fromkeys(pkg.where))
         state = get_state(self.config)
         left_out: dict[str, list[str]] = {}  # build constraints: not compiled for these arches
@@ -105,12 +170,11 @@ class GoPackageNode(pytest.Collector):
                         self, name=f"{test}[{a.name}]", go=self.go, pkg=pkg, arch=a, test=test
                     )
 
-
     def _where(self, a: Arch) -> Mapping[str, tuple[Path, int]]:
         return self.per_arch.get(a, _EMPTY).where
 
 
-class GoTestItem(ArchItem):
+class GoTestItem(PlainReasonItem):
     def __init__(self, *, go: str, pkg: gotool.GoPackage, arch: Arch, test: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.go = go
@@ -141,11 +205,10 @@ class GoTestItem(ArchItem):
             binary = gomodule.build(request, [self.pkg], get_state(self.config).cache)[self.pkg.import_path]
         if isinstance(binary, gotool.GoError):
             raise BuildFailed(str(binary))
-        return batch.run_tests(
-            binary, tests,
-            arch=self.arch, executor=executor,
-            args_for=gotool.test_args,
-            parse=gotest2json.parse,
-            env=proc.base_env(), cwd=self.pkg.dir, timeout=get_state(self.config).settings.timeout,
-            reuse=get_state(self.config).reuse, reruns=get_state(self.config).settings.reruns,
+        state = get_state(self.config)
+        b = batch.Batch(
+            binary, self.arch, executor, gotool.test_args, gotest2json.GoStream,
+            proc.base_env(), self.pkg.dir,
+            state.limits(self.arch, executor, quit_first=True),  # Go prints every goroutine on SIGQUIT
         )  # fmt: skip
+        return batch.run_tests(b, tests, reuse=state.reuse, reruns=state.settings.reruns)

@@ -6,6 +6,7 @@ command line (``Cargo.toml::lib::tests::decode[s390x]``).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,8 @@ from ..settings import get_state
 from ..toolchains import rust as rusttool
 from ..toolchains import rust_cache
 from ..toolchains.rust_cache import Built
-from .base import ArchItem, ParamIdItem, UnavailableItem, skip_or_fail
+from .base import ParamIdItem, UnavailableItem, skip_or_fail
+from .go import CollectErrorItem, PlainReasonItem
 
 
 def has_package(manifest: Any) -> bool:
@@ -31,6 +33,35 @@ def has_package(manifest: Any) -> bool:
         return "package" in tomllib.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):
         return True  # let cargo report what is wrong with it
+
+
+def manifest_problem(manifest: Path) -> str | None:
+    """Why ``manifest`` cannot be a crate's Cargo.toml at all (unreadable, not TOML), with the
+    offending line and the fix; None when it parses (cargo judges the rest)."""
+    try:
+        text = manifest.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return (
+            f"cannot collect the Rust tests of {manifest}: it cannot be read ({exc}). "
+            "Fix: make it a readable UTF-8 file"
+        )
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        where = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        shown, at = "", ""
+        if where:
+            line, column = int(where.group(1)), int(where.group(2))
+            lines = text.splitlines()
+            if 0 < line <= len(lines):
+                width = len(str(line))
+                shown = f"\n{line} | {lines[line - 1]}\n{' ' * width} | {' ' * (column - 1)}^"
+            at = f" at line {line}"
+        return (
+            f"cannot collect the Rust tests of {manifest}: it is not valid TOML: {exc}{shown}\n"
+            f"Fix: correct the TOML syntax of {manifest}{at} (cargo cannot read it either)"
+        )
+    return None
 
 
 def node_name(binary: rusttool.TestBinary) -> str:
@@ -47,8 +78,14 @@ class CargoCrate(pytest.File):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         state = get_state(self.config)
         settings = state.settings
+        problem = manifest_problem(self.path)
+        if problem is not None:  # no cargo can read it, for any arch: say why once per arch, run the rest
+            for a in settings.arches:
+                yield CollectErrorItem.from_parent(self, name=f"[{a.name}]", arch=a, message=problem)
+            return
         # Our own target dir: the user's tree stays clean, and builds are shared across crates.
         target_dir = state.bin_dir / "cargo-target"
+
         def keys_now(ignore_lockfile: bool = False) -> dict[Arch, str]:
             return rust_cache.collection_keys(
                 self.path, settings.arches, explicit_cargo=settings.cargo, target_dir=target_dir,
@@ -181,7 +218,7 @@ class RustPathNode(pytest.Collector):
                     )  # fmt: skip
 
 
-class RustTestItem(ArchItem):
+class RustTestItem(PlainReasonItem):
     def __init__(self, *, built: Built, arch: Arch, listed: rusttool.ListedTest, **kw: Any) -> None:
         super().__init__(**kw)
         self.built = built
@@ -202,17 +239,17 @@ class RustTestItem(ArchItem):
         binary = self.built.binary
         all_tests = [t.name for t in self.built.tests]
         env = proc.base_env({**rusttool.cargo_env(binary, self.built.toolchain), **rusttool.RUN_ENV})
-        return batch.run_tests(
-            binary.executable, tests,
-            arch=self.arch, executor=executor,
-            args_for=lambda selected, serial: rusttool.test_args(selected, all_tests, serial),
-            parse=rusttool.parser(),
-            env=env, cwd=binary.package_dir, timeout=get_state(self.config).settings.timeout,
-            reuse=get_state(self.config).reuse, reruns=get_state(self.config).settings.reruns,
+        state = get_state(self.config)
+        b = batch.Batch(
+            binary.executable, self.arch, executor,
+            lambda selected, serial: rusttool.test_args(selected, all_tests, serial),
+            rusttool.LibtestStream, env, binary.package_dir,
+            state.limits(self.arch, executor, quit_first=False),
         )  # fmt: skip
+        return batch.run_tests(b, tests, reuse=state.reuse, reruns=state.settings.reruns)
 
 
-class RustProgramItem(ArchItem):
+class RustProgramItem(PlainReasonItem):
     """A `harness = false` test target: a plain program that passes when it exits 0."""
 
     def __init__(self, *, built: Built, arch: Arch, test_name: str, **kw: Any) -> None:

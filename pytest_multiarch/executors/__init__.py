@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .. import elf as elfmod
+from .. import proc
 from ..arch import Arch
 from . import qemu
 from .base import Executor, ExecutorUnavailable, Invocation, RunFailed, RunResult
@@ -81,6 +82,7 @@ def run(
     cwd: str | os.PathLike[str],
     timeout: float,
     input: bytes | None = None,
+    supervision: proc.Supervision | None = None,
 ) -> RunResult:
     """Check ``binary`` is an ``arch`` ELF, then run it with ``executor``."""
     info = elfmod.check_arch(binary, arch)
@@ -90,7 +92,9 @@ def run(
     added = {k: v for k, v in env.items() if os.environ.get(k) != v and k != "PYTEST_CURRENT_TEST"}
     invocation = executor.bind(invocation, added, cwd)
     try:
-        result = executor.execute(invocation, env=env, cwd=cwd, timeout=timeout, input=input)
+        result = executor.execute(
+            invocation, env=env, cwd=cwd, timeout=timeout, input=input, supervision=supervision
+        )
     except OSError as exc:
         raise ExecutorUnavailable(
             arch,

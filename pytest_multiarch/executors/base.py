@@ -66,9 +66,10 @@ class Executor(Protocol):
 
     def execute(
         self, invocation: Invocation, *, env: Mapping[str, str], cwd: str | os.PathLike[str], timeout: float,
-        input: bytes | None = None,
+        input: bytes | None = None, supervision: proc.Supervision | None = None,
     ) -> ProcResult:
-        """Run a bound invocation (``env``: the caller's whole environment)."""
+        """Run a bound invocation (``env``: the caller's whole environment; ``supervision``: see
+        proc.run)."""
 
 
 class LocalExecution:
@@ -81,9 +82,10 @@ class LocalExecution:
 
     def execute(
         self, invocation: Invocation, *, env: Mapping[str, str], cwd: str | os.PathLike[str], timeout: float,
-        input: bytes | None = None,
+        input: bytes | None = None, supervision: proc.Supervision | None = None,
     ) -> ProcResult:
-        return proc.run(invocation.argv, env={**env, **invocation.env}, cwd=cwd, timeout=timeout, input=input)
+        return proc.run(invocation.argv, env={**env, **invocation.env}, cwd=cwd, timeout=timeout, input=input,
+                        supervision=supervision)  # fmt: skip
 
 
 @dataclass(frozen=True)

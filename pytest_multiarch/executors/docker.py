@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import io
 import os
+import signal
 import tarfile
 import threading
 import time
@@ -206,13 +207,16 @@ class DockerExecutor:
         cwd: str | os.PathLike[str],
         timeout: float,
         input: bytes | None = None,
+        supervision: proc.Supervision | None = None,
     ) -> ProcResult:
-        """Run the invocation's command in a container: wait, kill on timeout, always remove.
-        The container's environment is the bound invocation's, not ``env`` (the host's)."""
+        """Run the invocation's command in a container: wait (asking ``supervision``'s watch
+        whether to stop it), stop it on timeout, always remove it. The container's environment
+        is the bound invocation's, not ``env`` (the host's)."""
         if input is not None:
             fix = "use --arch-executor=binfmt or qemu"
             raise ExecutorUnavailable(archmod.host(), "the docker executor does not pass stdin", fix)
         assert invocation.container is not None
+        sup = supervision or proc.Supervision()
         platform, image = invocation.container
         command = list(invocation.command)
         binary_dir = str(Path(command[0]).parent)
@@ -230,24 +234,61 @@ class DockerExecutor:
         )  # fmt: skip
         with _lock:
             _live.add(container.id)
-        timed_out = False
+        reason = ""
         try:
             container.start()
-            try:
-                status = container.wait(timeout=timeout)
-                code = int(status.get("StatusCode", 1))
-            except Exception:  # the SDK's read timeout: the test ran too long
-                timed_out = True
-                with contextlib.suppress(Exception):
-                    container.kill()
-                code = -9
-            out = container.logs(stdout=True, stderr=False)
-            err = container.logs(stdout=False, stderr=True)
+            code, reason = _wait(container, timeout, sup)
+            out, err = _logs(container, sup.capture)
         finally:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
             with _lock:
                 _live.discard(container.id)
-        if code >= 128 and not timed_out:
+        if code >= 128 and not reason:
             code = -(code - 128)  # killed by a signal inside the container: as subprocess says it
-        return ProcResult(invocation.argv, code, out or b"", err or b"", time.monotonic() - start, timed_out)
+        return ProcResult(invocation.argv, code, out, err, time.monotonic() - start, bool(reason), reason)
+
+
+def _wait(container: Any, timeout: float, sup: proc.Supervision) -> tuple[int, str]:
+    """(exit status, why it was stopped or ""): polls, asking the watch between polls."""
+    deadline = time.monotonic() + timeout if timeout else float("inf")
+    while True:
+        try:
+            status = container.wait(timeout=max(min(proc.WATCH_INTERVAL * 5, deadline - time.monotonic()), 1))
+            return int(status.get("StatusCode", 1)), ""
+        except Exception:  # the SDK's read timeout: still running
+            if proc.stopping():
+                raise proc.Stopped("the test session is stopping") from None
+            if time.monotonic() >= deadline:
+                reason = f"timed out after {timeout:.0f} s"
+            else:
+                reason = (sup.watch() or "") if sup.watch else ""
+            if reason:
+                _stop(container, sup.first_signal)
+                return -9, reason
+
+
+def _stop(container: Any, first: int) -> None:
+    """The first signal (SIGQUIT for Go), then SIGTERM, then SIGKILL, with proc's grace periods."""
+    steps = [(first, proc.QUIT_GRACE_SECONDS)] if first != signal.SIGTERM else []
+    for sig, grace in [*steps, (signal.SIGTERM, proc.TERM_GRACE_SECONDS)]:
+        with contextlib.suppress(Exception):
+            container.kill(signal=int(sig))
+        with contextlib.suppress(Exception):
+            container.wait(timeout=grace)
+            return
+    with contextlib.suppress(Exception):
+        container.kill()
+
+
+def _logs(container: Any, capture: proc.Capture | None) -> tuple[bytes, bytes]:
+    """The container's stdout and stderr: in memory, or streamed into the capture files."""
+    if capture is None:
+        out, err = container.logs(stdout=True, stderr=False), container.logs(stdout=False, stderr=True)
+        return out or b"", err or b""
+    for path, which in ((capture.stdout, {"stdout": True, "stderr": False}),
+                        (capture.stderr, {"stdout": False, "stderr": True})):  # fmt: skip
+        with open(path, "wb") as f:
+            for chunk in container.logs(stream=True, **which):
+                f.write(chunk)
+    return b"", b""

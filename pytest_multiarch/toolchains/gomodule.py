@@ -155,9 +155,10 @@ def _list_with_go(req: Request) -> list[GoPackage]:
     argv.append("./...")
     res = proc.run(argv, env=req.env(), cwd=req.module_dir, timeout=LIST_TIMEOUT)
     if not res.ok:
+        stderr = res.stderr.decode(errors="replace").rstrip("\n")
         raise GoError(
             f"`go list ./...` in {req.module_dir} for GOARCH={req.arch.goarch} {res.describe_exit()}:\n"
-            + res.stderr.decode(errors="replace")
+            f"{stderr}\nFix: {listing_fix(req.module_dir, stderr)}"
         )
     objs = decode_json_stream(res.stdout.decode(errors="replace"))
     by_path = {str(o["ImportPath"]): o for o in objs}
@@ -185,6 +186,22 @@ def _list_with_go(req: Request) -> list[GoPackage]:
         packages.append(GoPackage(str(obj["ImportPath"]), pkg_dir, test_files, err_text, where,
                                   key=binary_key, deps=tuple(sorted(deps)), elsewhere=elsewhere))  # fmt: skip
     return packages
+
+
+def listing_fix(module_dir: Path, stderr: str) -> str:
+    """What to do about a failed ``go list ./...``, from what go said."""
+    m = re.search(r"errors parsing (go\.mod|go\.work)", stderr)
+    if m:
+        return (
+            f"correct {m.group(1)} at the line go names above; `go mod edit -json` in {module_dir} "
+            "shows whether go.mod parses"
+        )
+    if "requires go >=" in stderr:
+        return (
+            "use a Go at least as new as the module asks for (MULTIARCH_GO, or PATH), or lower the "
+            "`go` line of go.mod"
+        )
+    return f"run `go list ./...` in {module_dir}: it shows the same error"
 
 
 def _local_deps(obj: Mapping[str, Any], by_path: Mapping[str, Mapping[str, Any]]) -> set[str]:

@@ -34,7 +34,6 @@ from .libtest import (
     parse_json_list,
     parse_libtest_json,
     parse_terse_list,
-    parser,
     test_args,
 )
 from .model import (
@@ -99,7 +98,6 @@ __all__ = [
     "parse_json_list",
     "parse_libtest_json",
     "parse_terse_list",
-    "parser",
     "readiness",
     "test_args",
     "tier3",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -296,8 +296,3 @@ def _panic_summary(output: str) -> str:
             head = f"thread '{m['thread']}' panicked at {m['where']}"
             return f"{head}: {message}" if message else head
     return "failed"
-
-
-def parser() -> Callable[[bytes, bytes], ParsedRun]:
-    """The batch parser for libtest binaries run with ``test_args`` and ``RUN_ENV``."""
-    return parse_libtest_json
