@@ -185,9 +185,11 @@ def pytest_keyboard_interrupt() -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     s = get_state(config).settings
+    timeout = f"timeout {s.timeout:g}s" if s.timeout else "timeout none"
+    timeout += f"; test timeout {s.test_timeout:g}s" if s.test_timeout else ""
     return (
         f"multiarch: arches {','.join(a.name for a in s.arches)} (host {archmod.host().name}); "
-        f"executor {s.executor}; timeout {s.timeout:.0f}s; collect {','.join(sorted(s.collect)) or '-'}"
+        f"executor {s.executor}; {timeout}; collect {','.join(sorted(s.collect)) or '-'}"
     )
 
 
