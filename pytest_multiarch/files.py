@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -19,3 +20,18 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def remove_older_than(directory: Path, seconds: float) -> None:
+    """Remove the files directly in ``directory`` last modified more than ``seconds`` ago."""
+    limit = time.time() - seconds
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < limit:
+                os.unlink(entry.path)
+        except FileNotFoundError:
+            continue

@@ -11,7 +11,7 @@ import pytest
 from _pytest import junitxml
 
 from . import arch as archmod
-from . import binfmt, collect, distribution, fixtures, markers, options, proc, watchdog
+from . import binfmt, collect, distribution, files, fixtures, markers, options, proc, watchdog
 from .arch import Arch
 from .executors import docker as docker_executor
 from .executors import runs_on
@@ -20,6 +20,7 @@ from .report import MatrixReport, Outputs
 from .settings import STATE_KEY, Settings, State, get_state
 
 _REPORT_KEY = pytest.StashKey[MatrixReport]()
+LOGS_KEPT_SECONDS = 7 * 24 * 3600  # failed batches' whole output, named in their reports
 _BINFMT_KEY = pytest.StashKey[binfmt.Registered]()
 
 
@@ -85,6 +86,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         state.scheduler.shutdown()
         if not hasattr(config, "workerinput"):
             state.cache.prune(state.settings.cache_max_bytes)
+            files.remove_older_than(state.bin_dir / "logs", LOGS_KEPT_SECONDS)
         else:  # the controller, which collects nothing, learns what was left out on purpose
             config.workeroutput["multiarch_not_applicable"] = state.not_applicable  # type: ignore[attr-defined]
     xml = config.stash.get(junitxml.xml_key, None)  # set on the controller only
