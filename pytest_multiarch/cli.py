@@ -1,4 +1,4 @@
-"""Command line: ``python -m pytest_multiarch doctor|setup|binfmt|merge``."""
+"""Command line: ``python -m pytest_multiarch doctor|setup|binfmt|merge|exec|shims``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import arch as archmod
-from . import binfmt_cli, doctor, merge_cli, provision
+from . import binfmt_cli, doctor, exec_cli, merge_cli, provision
 from .executors import EXECUTOR_CHOICES
 
 
@@ -58,7 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     binfmt_cli.add_parser(sub)
     merge_cli.add_parser(sub)
+    exec_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "exec":
+        return exec_cli.run(args)
+    if args.command == "shims":
+        return exec_cli.write_shims(args)
     if args.command == "binfmt":
         return binfmt_cli.run(args, parser)
     if args.command == "merge":

@@ -311,6 +311,48 @@ def _stop(proc: subprocess.Popen[bytes], pgid: int, first: int) -> None:
     proc.wait()
 
 
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def run_attached(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str],
+    cwd: str | os.PathLike[str],
+    timeout: float | None = None,
+) -> int:
+    """Run ``argv`` on this process's own stdin, stdout and stderr (a runner standing in for
+    the program, as ``go test -exec`` and cargo's runner want); its exit status, or 128+N when a
+    signal N ended it, as a shell reports it.
+
+    The child has a process group of its own; the signals a caller sends us (``go test``'s
+    SIGQUIT on timeout, Ctrl-C) are passed on to that group, which is killed when the child
+    ends and, through the watchdog, when we are killed.
+    """
+    args = tuple(os.fspath(a) for a in argv)
+    watchdog.ensure_started()
+    tag = watchdog.call_tag()
+    proc = subprocess.Popen(args, env={**env, watchdog.RUN_VAR: tag}, cwd=Path(cwd), process_group=0)
+    pgid = proc.pid
+
+    def forward(sig: int, _frame: object) -> None:
+        _kill_group(pgid, sig)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
+    try:
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _stop(proc, pgid, signal.SIGQUIT)
+            code = proc.returncode if proc.returncode is not None else -signal.SIGKILL
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _kill_group(pgid, signal.SIGKILL)
+        watchdog.kill_tagged(tag)
+    return 128 - code if code < 0 else code
+
+
 def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The current environment plus ``extra``: the explicit env most callers start from."""
     env = dict(os.environ)
