@@ -98,6 +98,22 @@ for _a in ARCHES:
 SPECIAL_NAMES = ("native", "all")
 
 
+def register(a: Arch) -> None:
+    """Add an architecture (the ``pytest_multiarch_arches`` hook): known by its name and aliases
+    from now on. Registering the same one again does nothing; another under a taken name is an
+    ArchError."""
+    global ARCHES
+    for n in (a.name, *a.aliases):
+        taken = _BY_NAME.get(n.lower())
+        if taken is not None and taken != a:
+            raise ArchError(f"cannot add architecture {a.name!r}: the name {n!r} is {taken.name}'s")
+    if a in ARCHES:
+        return
+    ARCHES = (*ARCHES, a)
+    for n in (a.name, *a.aliases):
+        _BY_NAME[n.lower()] = a
+
+
 class ArchError(ValueError):
     """A user-given architecture name we do not know."""
 

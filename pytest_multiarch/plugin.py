@@ -11,10 +11,10 @@ import pytest
 from _pytest import junitxml
 
 from . import arch as archmod
-from . import binfmt, collect, distribution, files, fixtures, markers, options, proc, watchdog
+from . import binfmt, collect, distribution, files, fixtures, hookspecs, markers, options, proc, watchdog
 from .arch import Arch
+from .executors import EXECUTORS, ExecutorUnavailable, runs_on
 from .executors import docker as docker_executor
-from .executors import runs_on
 from .junit import regroup_per_arch
 from .report import MatrixReport, Outputs
 from .settings import STATE_KEY, Settings, State, get_state
@@ -28,12 +28,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "arch(*names, exclude=()): run this test only on these architectures (intersected with --arch); "
         "exclude=[...] removes some",
     )
+    for extra in config.hook.pytest_multiarch_arches(config=config):
+        for a in extra or ():
+            try:
+                archmod.register(a)
+            except archmod.ArchError as exc:
+                raise pytest.UsageError(f"pytest_multiarch_arches: {exc}") from None
     settings = Settings.from_config(config)
     watchdog.adopt(start=bool(getattr(config.option, "numprocesses", None)))  # xdist controller: now
     docker_executor.configure_images(settings.docker_images)
@@ -50,15 +60,26 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         bin_dir = Path(config.rootpath, ".multiarch-bin")
     proc.resume()
-    state = config.stash[STATE_KEY] = State(settings=settings, bin_dir=bin_dir)
+    state = config.stash[STATE_KEY] = State(settings=settings, bin_dir=bin_dir, config=config)
     if settings.cache_clear and not hasattr(config, "workerinput"):  # xdist workers: the controller did
         state.cache.clear()
     report = MatrixReport(config, [a.name for a in settings.arches], Outputs.from_config(config), state.notes)
     report.not_applicable = state.not_applicable
     report.host = archmod.host().name
-    report.runs_on = {a.name: runs_on(a, settings.executor) for a in settings.arches}
+    report.runs_on = {a.name: _runs_on(state, a) for a in settings.arches}
     config.stash[_REPORT_KEY] = report
     config.pluginmanager.register(report, "multiarch-report")
+
+
+def _runs_on(state: State, a: Arch) -> str:
+    """How ``a`` runs, for the table: a hook's executor says it itself."""
+    try:
+        executor = state.executor(a)
+    except ExecutorUnavailable:
+        return runs_on(a, state.settings.executor)
+    if executor is EXECUTORS.get(executor.name) and executor.name in ("native", "qemu"):
+        return runs_on(a, state.settings.executor)
+    return executor.describe(a)  # binfmt, docker, or a hook's own
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -6,6 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,6 +191,20 @@ class State:
     # test node id → arch names. The JSON report carries it, so that merge does not call them missing.
     not_applicable: dict[str, list[str]] = field(default_factory=dict)
     executors: dict[str, Executor | ExecutorUnavailable] = field(default_factory=dict)
+    config: pytest.Config | None = None  # for the plugin's hooks (hookspecs.py)
+
+    @property
+    def hook(self) -> Any:
+        return self.config.hook if self.config is not None else None
+
+    def build_env(self, kind: str, target: str, arch: Arch) -> dict[str, str]:
+        """What ``pytest_multiarch_build_env`` hooks add to a build's environment."""
+        env: dict[str, str] = {}
+        if self.hook is not None:
+            self.hook.pytest_multiarch_build_env(
+                config=self.config, kind=kind, target=target, arch=arch, env=env
+            )
+        return env
 
     def __post_init__(self) -> None:
         self.cache = BuildCache(self.bin_dir)
@@ -217,11 +232,17 @@ class State:
         return chosen
 
     def executor(self, arch: Arch) -> Executor:
-        """The executor for ``arch``, chosen once per session (raises ExecutorUnavailable)."""
+        """The executor for ``arch``, chosen once per session (raises ExecutorUnavailable): a
+        ``pytest_multiarch_executor`` hook's, else the plugin's choice."""
         found = self.executors.get(arch.name)
         if found is None:
             try:
-                found = select(arch, self.settings.executor)
+                hooked = None
+                if self.hook is not None:
+                    hooked = self.hook.pytest_multiarch_executor(
+                        config=self.config, arch=arch, preference=self.settings.executor
+                    )
+                found = hooked if hooked is not None else select(arch, self.settings.executor)
             except ExecutorUnavailable as exc:
                 found = exc
             self.executors[arch.name] = found

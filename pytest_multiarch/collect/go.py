@@ -27,8 +27,10 @@ class GoModule(pytest.File):
         self.selected: dict[str, dict[str, gotool.GoPackage]] = {}  # arch → packages with items
 
     def request(self, go: str, arch: Arch) -> gomodule.Request:
-        settings = get_state(self.config).settings
-        return gomodule.Request(go, self.path.parent, arch, settings.go_tags, settings.go_cgo)
+        state = get_state(self.config)
+        extra = state.build_env("go", str(self.path.parent), arch)
+        return gomodule.Request(go, self.path.parent, arch, state.settings.go_tags, state.settings.go_cgo,
+                                tuple(sorted(extra.items())))  # fmt: skip
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         state = get_state(self.config)
@@ -211,4 +213,8 @@ class GoTestItem(PlainReasonItem):
             proc.base_env(), self.pkg.dir,
             state.limits(self.arch, executor, quit_first=True),  # Go prints every goroutine on SIGQUIT
         )  # fmt: skip
-        return batch.run_tests(b, tests, reuse=state.reuse, reruns=state.settings.reruns)
+        outcomes = batch.run_tests(b, tests, reuse=state.reuse, reruns=state.settings.reruns)
+        self.config.hook.pytest_multiarch_batch_finished(
+            config=self.config, arch=self.arch, binary=str(binary), outcomes=outcomes
+        )
+        return outcomes

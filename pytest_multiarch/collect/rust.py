@@ -86,10 +86,12 @@ class CargoCrate(pytest.File):
         # Our own target dir: the user's tree stays clean, and builds are shared across crates.
         target_dir = state.bin_dir / "cargo-target"
 
+        hooked = {a: state.build_env("rust", str(self.path), a) for a in settings.arches}
+
         def keys_now(ignore_lockfile: bool = False) -> dict[Arch, str]:
             return rust_cache.collection_keys(
                 self.path, settings.arches, explicit_cargo=settings.cargo, target_dir=target_dir,
-                cache=state.cache, ignore_lockfile=ignore_lockfile,
+                cache=state.cache, ignore_lockfile=ignore_lockfile, extra_env=hooked,
             )  # fmt: skip
 
         keys = keys_now()
@@ -135,7 +137,8 @@ class CargoCrate(pytest.File):
     ) -> list[Built] | rusttool.RustError:
         """Build the crate's test binaries for ``a`` and list their tests (under ``executor``)."""
         try:
-            binaries = rusttool.build_tests(toolchain, self.path, a, target_dir=target_dir)
+            extra = get_state(self.config).build_env("rust", str(self.path), a)  # as in the cache key
+            binaries = rusttool.build_tests(toolchain, self.path, a, target_dir=target_dir, env_extra=extra)
             built = []
             for b in binaries:
                 if b.triple != a.rust_triple:
@@ -246,7 +249,11 @@ class RustTestItem(PlainReasonItem):
             rusttool.LibtestStream, env, binary.package_dir,
             state.limits(self.arch, executor, quit_first=False),
         )  # fmt: skip
-        return batch.run_tests(b, tests, reuse=state.reuse, reruns=state.settings.reruns)
+        outcomes = batch.run_tests(b, tests, reuse=state.reuse, reruns=state.settings.reruns)
+        self.config.hook.pytest_multiarch_batch_finished(
+            config=self.config, arch=self.arch, binary=str(binary.executable), outcomes=outcomes
+        )
+        return outcomes
 
 
 class RustProgramItem(PlainReasonItem):

@@ -60,16 +60,17 @@ class Request:
     arch: Arch
     tags: tuple[str, ...] = ()
     cgo: bool = False
+    extra_env: tuple[tuple[str, str], ...] = ()  # from pytest_multiarch_build_env hooks
 
     def env(self) -> dict[str, str]:
-        return build_env(self.arch, cgo=self.cgo)
+        return {**build_env(self.arch, cgo=self.cgo), **dict(self.extra_env)}
 
     def identity(self) -> list[object]:
         """What besides the sources decides a build: toolchain, arch, flags, environment."""
         go = os.path.realpath(self.go)
         env = self.env()
         return [go, fingerprint.file_stamp(go), self.arch.name, list(self.tags), self.cgo,
-                sorted((k, env[k]) for k in BUILD_VARIABLES if k in env)]  # fmt: skip
+                sorted((k, env[k]) for k in BUILD_VARIABLES if k in env), sorted(self.extra_env)]  # fmt: skip
 
 
 def _go_work(module_dir: Path) -> Path | None:

@@ -103,6 +103,7 @@ def collection_keys(
     target_dir: Path,
     cache: BuildCache,
     ignore_lockfile: bool = False,
+    extra_env: Mapping[Arch, Mapping[str, str]] | None = None,
 ) -> dict[Arch, str]:
     """The record key of each arch's collection of the crate (see the module's docstring).
 
@@ -128,7 +129,8 @@ def collection_keys(
     tools += _rustup_state(env)
     relevant = sorted((k, v) for k, v in env.items() if k.startswith(_ENV_PREFIXES))
     base = key("rust-collect", SCHEMA, str(manifest), str(target_dir), stamps, tools, relevant)
-    return {a: key(base, a.name) for a in arches}
+    extra_env = extra_env or {}
+    return {a: key(base, a.name, sorted(extra_env.get(a, {}).items())) for a in arches}
 
 
 def load(cache: BuildCache, k: str) -> list[Built] | None:

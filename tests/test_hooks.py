@@ -1,0 +1,141 @@
+"""The plugin's hooks, implemented by a `conftest.py` as a user would: an executor that wraps
+the real QEMU one (and is used), build flags per (module, arch), an observer of each batch, and
+an architecture added by name."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from gohelpers import outcomes_by_id, write_module
+
+MODULE = {
+    "m_test.go": """
+        package m
+
+        import (
+        \t"os"
+        \t"testing"
+        )
+
+        func TestFlag(t *testing.T) {
+        \tif os.Getenv("FROM_HOOK") != "" {
+        \t\tt.Fatal("build env leaked into the test run")
+        \t}
+        }
+
+        func TestTag(t *testing.T) {
+        \tif !tagged {
+        \t\tt.Fatal("built without the tag the hook added")
+        \t}
+        }
+    """,
+    "tag_on.go": "//go:build hooked\n\npackage m\n\nconst tagged = true\n",
+    "tag_off.go": "//go:build !hooked\n\npackage m\n\nconst tagged = false\n",
+}
+
+CONFTEST = '''
+import json
+from pathlib import Path
+
+from pytest_multiarch.executors.qemu import QemuExecutor
+
+LOG = Path(__file__).parent / "hooks.log"
+
+
+def note(**event):
+    with LOG.open("a") as f:
+        f.write(json.dumps(event) + "\\n")
+
+
+class RecordingQemu(QemuExecutor):
+    """The real QEMU executor, recording each command it is asked to build."""
+
+    def describe(self, arch):
+        return "recording " + super().describe(arch)
+
+    def invocation(self, binary, args, arch, elf):
+        note(event="invocation", arch=arch.name, binary=Path(binary).name)
+        return super().invocation(binary, args, arch, elf)
+
+
+def pytest_multiarch_executor(config, arch, preference):
+    return RecordingQemu() if arch.name == "s390x" else None
+
+
+def pytest_multiarch_build_env(config, kind, target, arch, env):
+    if kind == "go" and arch.name == "s390x":
+        env["GOFLAGS"] = "-tags=hooked"
+
+
+def pytest_multiarch_batch_finished(config, arch, binary, outcomes):
+    note(event="batch", arch=arch.name, outcomes={n: o.status for n, o in outcomes.items()})
+'''
+
+
+def _events(pytester: pytest.Pytester) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (pytester.path / "hooks.log").read_text().splitlines()]
+
+
+def test_a_conftest_executor_build_env_and_observer_are_used(gopytester: pytest.Pytester) -> None:
+    write_module(gopytester.path, "m", MODULE)
+    gopytester.makeconftest(CONFTEST)
+    res = gopytester.runpytest_subprocess("--arch=arm64,s390x", "-v")
+    ids = "m/go.mod::example.com/m::{}[{}]"
+    assert outcomes_by_id(res) == {
+        ids.format("TestFlag", "arm64"): "passed", ids.format("TestTag", "arm64"): "failed",  # no hook env
+        ids.format("TestFlag", "s390x"): "passed", ids.format("TestTag", "s390x"): "passed",  # -tags=hooked
+    }  # fmt: skip
+    res.stdout.re_match_lines(
+        [r"^arm64 +1 +1 +0 +0 .* qemu 10\.", r"^s390x +2 +0 +0 +0 .* recording qemu \S+ 10\."]
+    )
+    events = _events(gopytester)
+    assert {
+        "event": "invocation",
+        "arch": "s390x",
+        "binary": "m.test",
+    } in events  # the hook's executor ran it
+    assert not any(e["event"] == "invocation" and e["arch"] == "arm64" for e in events)  # the plugin's did
+    batches = [e for e in events if e["event"] == "batch"]
+    assert sorted(json.dumps(b, sort_keys=True) for b in batches) == sorted(
+        json.dumps(b, sort_keys=True)
+        for b in (
+            {"event": "batch", "arch": "arm64", "outcomes": {"TestFlag": "passed", "TestTag": "failed"}},
+            {"event": "batch", "arch": "s390x", "outcomes": {"TestFlag": "passed", "TestTag": "passed"}},
+        )
+    )
+    # The hook's environment is part of the build cache's key: changing it rebuilds.
+    (gopytester.path / "conftest.py").write_text(CONFTEST.replace('"-tags=hooked"', '"-tags=other"'))
+    again = gopytester.runpytest_subprocess("--arch=s390x", "-v")
+    assert outcomes_by_id(again)[ids.format("TestTag", "s390x")] == "failed"
+
+
+ADD_ARCH = """
+import dataclasses
+from pytest_multiarch import arch as archmod
+
+
+def pytest_multiarch_arches(config):
+    # arm64 again under another name, as a team might name a board: selectable by that name.
+    return [dataclasses.replace(archmod.get("arm64"), name="myboard", aliases=("my-board",))]
+"""
+
+
+def test_an_architecture_added_by_a_hook_can_be_selected(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(ADD_ARCH)
+    pytester.makepyfile(
+        "def test_arch(arch):\n    assert arch.name == 'myboard' and arch.goarch == 'arm64'\n"
+    )
+    res = pytester.runpytest_subprocess("--arch=my-board", "-v")
+    assert res.ret == 0
+    res.stdout.fnmatch_lines(["multiarch: arches myboard *", "*test_arch?myboard? PASSED*"])
+
+
+def test_an_added_architecture_may_not_take_a_known_name(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(ADD_ARCH.replace('aliases=("my-board",)', 'aliases=("s390x",)'))
+    pytester.makepyfile("def test_arch(arch):\n    pass\n")
+    res = pytester.runpytest_subprocess("--arch=arm64")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    assert "pytest_multiarch_arches: cannot add architecture 'myboard': the name 's390x' is s390x's" in (
+        res.stderr.str()
+    )
