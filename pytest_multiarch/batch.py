@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 from . import executors, infra
 from .arch import Arch
 from .outcome import TestOutcome, failure_headline
+from .progress import Progress
 from .reuse import ReuseStore
 from .supervise import Attempt, Limits, NewParser, attempt
 
@@ -207,23 +208,39 @@ class Scheduler:
         self._build_lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="multiarch-build")
         self._futures: dict[Hashable, Future[object]] = {}
         self._lock = threading.Lock()
+        self.progress = Progress()
 
-    def build(self, key: Hashable, work: Callable[[], object]) -> Future[object]:
+    def build(self, key: Hashable, work: Callable[[], object], label: str = "") -> Future[object]:
         """Run ``work`` on the build lane, once per key; its future."""
         with self._lock:
             fut = self._futures.get(("build", key))
             if fut is None:
-                fut = self._futures[("build", key)] = self._build_lane.submit(work)
+                fut = self._futures[("build", key)] = self._build_lane.submit(
+                    self._tracked("build", label or str(key), work)
+                )
             return fut
 
+    def _tracked(self, kind: str, label: str, work: Callable[[], object]) -> Callable[[], object]:
+        self.progress.queued(kind)
+
+        def run() -> object:
+            self.progress.started(kind, label)
+            try:
+                return work()
+            finally:
+                self.progress.finished(kind, label)
+
+        return run
+
     def submit(
-        self, key: Hashable, work: Callable[[], object], after: Future[object] | None = None
+        self, key: Hashable, work: Callable[[], object], after: Future[object] | None = None, label: str = ""
     ) -> Future[object]:
         """Run ``work`` once per key on the pool, once ``after`` (a build) is done."""
         with self._lock:
             fut = self._futures.get(key)
             if fut is not None:
                 return fut
+            work = self._tracked("batch", label or str(key), work)
             if after is None:
                 fut = self._futures[key] = self._pool.submit(work)
                 return fut

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import time
 from collections.abc import Hashable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 import pytest
 from _pytest._code.code import ExceptionInfo, TerminalRepr
 
-from .. import distribution
+from .. import distribution, progress
 from ..arch import Arch
 from ..executors import Executor, ExecutorUnavailable
 from ..outcome import TestOutcome, failure_headline
@@ -96,7 +98,23 @@ class ArchItem(ParamIdItem):
         def work() -> object:
             return self.run_batch(tests, executor)
 
-        return state.scheduler.submit(key, work, after=self.prerequisite())
+        label = f"{self.parent.name if self.parent else self.path.name} on {self.arch.name}"
+        return state.scheduler.submit(key, work, after=self.prerequisite(), label=label)
+
+    def wait(self) -> Any:
+        """The batch's results; a progress line every few seconds while they are not there."""
+        fut = self.schedule()
+        if progress.reporter(self.config) is None:
+            return fut.result()
+        start = time.monotonic()
+        while True:
+            try:
+                return fut.result(timeout=progress.every())
+            except concurrent.futures.TimeoutError:
+                line = get_state(self.config).scheduler.progress.line(
+                    f"{self.test_name} on {self.arch.name}", time.monotonic() - start
+                )
+                progress.say(self.config, line)
 
     def setup(self) -> None:
         try:
@@ -106,7 +124,7 @@ class ArchItem(ParamIdItem):
 
     def runtest(self) -> None:
         try:
-            results: Any = self.schedule().result()
+            results: Any = self.wait()
         except ExecutorUnavailable as exc:  # e.g. a dynamic binary whose loader no sysroot holds
             skip_or_fail(self.config, str(exc))
             raise

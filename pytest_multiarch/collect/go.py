@@ -83,7 +83,8 @@ class GoModule(pytest.File):
             packages = list(self.selected.get(arch.name, {}).values())
             return gomodule.build(self.request(go, arch), packages, state.cache)
 
-        return state.scheduler.build(("go-build", str(self.path), arch.name), build)
+        label = f"Go tests of {self.path.parent.name or self.path.parent} for {arch.name}"
+        return state.scheduler.build(("go-build", str(self.path), arch.name), build, label)
 
 
 class PlainReasonItem(ArchItem):
@@ -103,7 +104,7 @@ class PlainReasonItem(ArchItem):
     def runtest(self) -> None:
         reason = None
         try:
-            self.schedule().result()
+            self.wait()
         except ExecutorUnavailable as exc:  # e.g. a dynamic binary whose loader no sysroot holds
             reason = str(exc)
         except Exception:

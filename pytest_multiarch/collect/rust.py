@@ -7,6 +7,7 @@ command line (``Cargo.toml::lib::tests::decode[s390x]``).
 from __future__ import annotations
 
 import re
+import time
 import tomllib
 from collections.abc import Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .. import batch, executors, proc
+from .. import batch, executors, proc, progress
 from ..arch import Arch
 from ..executors import Executor, ExecutorUnavailable
 from ..outcome import TestOutcome
@@ -120,8 +121,13 @@ class CargoCrate(pytest.File):
 
         if ready:
             stable = keys_now(ignore_lockfile=True)
+            start = time.monotonic()
+            progress.say(self.config, f"multiarch: building the Rust tests of {self.path} for "
+                         f"{', '.join(a.name for a, _, _ in ready)} ...")  # fmt: skip
             with ThreadPoolExecutor(max_workers=2) as pool:
                 built = list(pool.map(lambda job: self._build(*job, target_dir=target_dir), ready))
+            took = time.monotonic() - start
+            progress.say(self.config, f"multiarch: built the Rust tests of {self.path} in {took:.0f}s")
             # Remembered under the state after the build (cargo may have written Cargo.lock), unless
             # something else changed while it ran: then the next run builds again.
             unchanged = keys_now(ignore_lockfile=True) == stable
