@@ -112,3 +112,48 @@ def test_sigkill_mid_build_leaves_no_compiler_and_the_next_run_builds(
         cwd=project, env={**os.environ, **env}, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert res.returncode == 0 and "2 passed" in res.stdout, res.stdout
+
+
+def _run_tags(mark: str) -> dict[int, str]:
+    """pid → PYTEST_MULTIARCH_RUN of the processes of one run (read from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if mark.encode() in environ:
+            tag = next(
+                (
+                    v[len(b"PYTEST_MULTIARCH_RUN=") :]
+                    for v in environ
+                    if v.startswith(b"PYTEST_MULTIARCH_RUN=")
+                ),
+                b"",
+            )
+            found[int(entry.name)] = tag.decode()
+    return found
+
+
+def test_sigkill_of_one_xdist_worker_takes_its_emulators(project: Path, go_env: Mapping[str, str]) -> None:
+    pytest.importorskip("xdist")
+    proc, mark = _start(project, {**go_env, "SLEEPY": "1"}, "--arch=arm64,s390x", "-n", "2")
+    _wait_for(_qemus(mark, 2), 120, "the emulated tests never started")
+    qemus = {
+        pid: tag
+        for pid, tag in _run_tags(mark).items()
+        if "qemu-" in Path(f"/proc/{pid}/cmdline").read_text()
+    }
+    worker = next(int(part[1:].split("-")[0]) for tag in qemus.values() for part in tag.split("/")[1:2])
+    mine = [pid for pid, tag in qemus.items() if f"/p{worker}-" in tag]
+    assert mine, qemus
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while any(
+        Path(f"/proc/{pid}/cmdline").exists() and Path(f"/proc/{pid}/cmdline").read_bytes() for pid in mine
+    ):
+        assert time.monotonic() < deadline, "the killed worker's emulators outlived it by 2 s"
+        time.sleep(0.05)
+    _kill_and_expect_nothing_left(proc, mark)
