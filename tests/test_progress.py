@@ -19,10 +19,9 @@ CRATE = {"src/lib.rs": "#[cfg(test)]\nmod tests {\n    #[test]\n    fn t() {}\n}
 
 @pytest.fixture
 def project(
-    gopytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, rust_env: dict[str, str]
+    gopytester: pytest.Pytester, rpytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> pytest.Pytester:
-    for k, v in rust_env.items():
-        monkeypatch.setenv(k, v)
+    """One pytester with the outer Go cache and Debian's Rust (both fixtures set its environment)."""
     monkeypatch.setenv("MULTIARCH_PROGRESS_SECONDS", "0.3")  # the default is 10 s: these builds are shorter
     write_module(gopytester.path, "m", GO)
     write_crate(gopytester.path / "crate", CRATE, name="progressq")
