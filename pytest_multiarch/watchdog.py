@@ -86,10 +86,17 @@ def ensure_started() -> None:
 
 
 def tagged(tag: str) -> list[int]:
-    """Processes whose ``PYTEST_MULTIARCH_RUN`` chain holds ``tag`` (this process excluded)."""
+    """Processes whose ``PYTEST_MULTIARCH_RUN`` chain holds ``tag`` (this process excluded): a
+    pytest's token anywhere in the chain, or a call's tag (``<chain>/c<n>``) as its start."""
     found = []
     marker = RUN_VAR.encode() + b"="
     want = tag.encode()
+
+    def holds(value: bytes) -> bool:
+        if b"/" in want:
+            return value == want or value.startswith(want + b"/")
+        return want in value.split(b"/")
+
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
@@ -99,7 +106,7 @@ def tagged(tag: str) -> list[int]:
         except OSError:
             continue  # gone, or not ours to read
         for var in environ.split(b"\0"):
-            if var.startswith(marker) and want in var[len(marker) :].split(b"/"):
+            if var.startswith(marker) and holds(var[len(marker) :]):
                 found.append(int(entry.name))
                 break
     return found

@@ -132,6 +132,18 @@ def test_a_hanging_test_is_killed_with_its_container(gopytester: pytest.Pytester
     hung = section(res, "TestHang [arm64]")
     assert "timed out after" in hung
     assert "(reproduce: docker run --rm --platform linux/arm64 -v " in hung  # the command to paste
+    # The per-test limit too: the container's output is followed live, so the hung test is seen
+    # running, stopped (SIGQUIT: Go's goroutine dump), and the tests after it run again.
+    start = time.monotonic()
+    res = gopytester.runpytest_subprocess(
+        "-v", "--arch=arm64", "--binfmt-install", "--arch-executor=docker", "--arch-test-timeout=3",
+        "--arch-timeout-scale=docker=1", timeout=300
+    )
+    assert time.monotonic() - start < 60
+    assert outcomes_by_id(res) == {ids.format("TestOK"): "passed", ids.format("TestHang"): "failed"}
+    hung = section(res, "TestHang [arm64]")
+    assert "timed out after 3 s under docker linux/arm64" in hung
+    assert "goroutine " in hung and "TestHang(" in hung
 
 
 def test_no_engine_is_a_skip_naming_the_socket(

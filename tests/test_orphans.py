@@ -157,3 +157,41 @@ def test_sigkill_of_one_xdist_worker_takes_its_emulators(project: Path, go_env: 
         assert time.monotonic() < deadline, "the killed worker's emulators outlived it by 2 s"
         time.sleep(0.05)
     _kill_and_expect_nothing_left(proc, mark)
+
+
+ESCAPES = {
+    "m_test.go": """
+        package m
+
+        import (
+        \t"os/exec"
+        \t"syscall"
+        \t"testing"
+        )
+
+        // A daemon in a session of its own: out of reach of the process-group kill.
+        func TestEscape(t *testing.T) {
+        \tcmd := exec.Command("sleep", "123.45")
+        \tcmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+        \tif err := cmd.Start(); err != nil {
+        \t\tt.Fatal(err)
+        \t}
+        }
+    """,
+}
+CHECK_AFTER = """
+from pathlib import Path
+
+def test_the_daemon_is_gone_once_its_batch_is_done():
+    running = [p for p in Path("/proc").iterdir() if p.name.isdigit()
+               and b"123.45" in (p / "cmdline").read_bytes()]
+    assert running == []
+"""
+
+
+def test_a_daemon_a_test_forks_dies_with_its_batch(gopytester: pytest.Pytester) -> None:
+    write_module(gopytester.path, "a", ESCAPES)
+    gopytester.makepyfile(test_z_after=CHECK_AFTER)  # collected, and run, after the Go items
+    for arch in ("amd64", "arm64"):
+        res = gopytester.runpytest_subprocess(f"--arch={arch}", "-v", "-p", "no:randomly")
+        res.assert_outcomes(passed=2)

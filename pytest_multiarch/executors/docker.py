@@ -237,8 +237,14 @@ class DockerExecutor:
         reason = ""
         try:
             container.start()
+            follower = _Follower(container, sup.capture) if sup.capture is not None else None
+            if follower is not None:
+                follower.start()
             code, reason = _wait(container, timeout, sup)
-            out, err = _logs(container, sup.capture)
+            if follower is not None:
+                follower.join(timeout=10)
+            complete = follower is not None and follower.complete and not follower.is_alive()
+            out, err = (b"", b"") if complete else _logs(container, sup.capture)
         finally:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
@@ -279,6 +285,28 @@ def _stop(container: Any, first: int) -> None:
             return
     with contextlib.suppress(Exception):
         container.kill()
+
+
+class _Follower(threading.Thread):
+    """Copies the container's stdout and stderr into the capture files as they come (so that
+    the per-test limit sees tests run); ``complete`` once the stream ended normally."""
+
+    def __init__(self, container: Any, capture: proc.Capture) -> None:
+        super().__init__(daemon=True, name="multiarch-docker-logs")
+        self.container, self.capture, self.complete = container, capture, False
+
+    def run(self) -> None:
+        with open(self.capture.stdout, "wb") as out, open(self.capture.stderr, "wb") as err:
+            try:
+                chunks = self.container.attach(stdout=True, stderr=True, stream=True, logs=True, demux=True)
+                for stdout, stderr in chunks:
+                    for target, data in ((out, stdout), (err, stderr)):
+                        if data:
+                            target.write(data)
+                            target.flush()
+                self.complete = True
+            except Exception:  # the engine went away or refused: _logs copies what it kept
+                return
 
 
 def _logs(container: Any, capture: proc.Capture | None) -> tuple[bytes, bytes]:
