@@ -212,7 +212,7 @@ def make_cargo_build(config: pytest.Config, arch: Arch) -> CargoBuild:
 
 
 def make_run_on_arch(config: pytest.Config, arch: Arch) -> RunOnArch:
-    settings = get_state(config).settings
+    state = get_state(config)
 
     def run_on_arch(
         binary: str | os.PathLike[str],
@@ -224,19 +224,21 @@ def make_run_on_arch(config: pytest.Config, arch: Arch) -> RunOnArch:
     ) -> RunResult:
         unavailable: str | None = None
         try:
-            executor = get_state(config).executor(arch)
+            executor = state.executor(arch)
         except executors.ExecutorUnavailable as exc:
             unavailable = str(exc)
         if unavailable is not None:  # outside the except block: no chained exception shown
             skip_or_fail(config, unavailable)
             raise AssertionError("unreachable")
         data = input.encode() if isinstance(input, str) else input
+        if timeout is None:  # the scaled --arch-timeout, as for the test binaries
+            timeout = state.limits(arch, executor, quit_first=False).batch
         try:
             return executors.run(
                 binary, [str(a) for a in args],
                 arch=arch, executor=executor,
                 env=proc.base_env(env), cwd=cwd if cwd is not None else Path.cwd(),
-                timeout=timeout if timeout is not None else settings.timeout,
+                timeout=timeout,
                 input=data,
             )  # fmt: skip
         except elf.ElfMismatch as exc:  # the test's mistake: a failure that says what the file is

@@ -15,11 +15,28 @@ from typing import BinaryIO
 
 from . import executors, proc
 from .arch import Arch
-from .outcome import DEFAULT_OUTPUT_LIMIT, ParsedRun, StreamParser
+from .outcome import DEFAULT_OUTPUT_LIMIT, Clip, ParsedRun, StreamParser
 
 NewParser = Callable[[int, str], StreamParser]  # (characters kept per test, log path) → parser
 STDERR_KEPT = 16_000  # characters of a process's stderr kept for crash reports (its tail)
 _serial = itertools.count(1)
+
+
+class PlainStream:
+    """A StreamParser for a program that is one test (a Rust ``harness = false`` target): its
+    output clipped, and itself running as ``name`` for the per-test limit."""
+
+    def __init__(self, name: str, limit: int = DEFAULT_OUTPUT_LIMIT, log: str = "") -> None:
+        self.name, self.log, self.clip = name, log, Clip(limit)
+
+    def feed(self, data: bytes) -> None:
+        self.clip.add(data.decode("utf-8", "replace"))
+
+    def running(self) -> list[str]:
+        return [self.name]
+
+    def finish(self) -> ParsedRun:
+        return ParsedRun(output=self.clip.text(self.log))
 
 
 @dataclass(frozen=True)

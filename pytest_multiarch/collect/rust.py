@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .. import batch, executors, proc, progress
+from .. import batch, proc, progress, supervise
 from ..arch import Arch
 from ..executors import Executor, ExecutorUnavailable
 from ..outcome import TestOutcome
@@ -274,17 +274,24 @@ class RustProgramItem(PlainReasonItem):
         return ("rust-program", str(self.built.binary.executable), self.arch.name)
 
     def run_batch(self, tests: Sequence[str], executor: Executor) -> dict[str, TestOutcome]:
-        binary = self.built.binary
-        res = executors.run(
+        binary, name = self.built.binary, self.test_name
+        limits = get_state(self.config).limits(self.arch, executor, quit_first=False)
+        att = supervise.attempt(
             binary.executable, [], arch=self.arch, executor=executor,
             env=proc.base_env(rusttool.cargo_env(binary, self.built.toolchain)), cwd=binary.package_dir,
-            timeout=get_state(self.config).settings.timeout,
+            limits=limits, new_parser=lambda size, log: supervise.PlainStream(name, size, log),
         )  # fmt: skip
-        output = res.stdout + res.stderr
+        output, res = att.parsed.output + att.stderr, att.run
         if res.proc.ok:
-            return {self.test_name: TestOutcome(self.test_name, "passed", res.duration, output)}
-        message = f"{self.test_name} {res.proc.describe_exit()} (reproduce: {res.invocation.shell_line()})"
-        return {self.test_name: TestOutcome(self.test_name, "failed", res.duration, output, message)}
+            att.remove_log()
+            return {name: TestOutcome(name, "passed", res.duration, output)}
+        how = res.proc.describe_exit()
+        if att.expired:
+            under = executor.describe(self.arch)
+            how = f"timed out after {limits.test:.0f} s under {under} ({limits.explain})"
+        message = f"{name} {how} (reproduce: {res.invocation.shell_line()})"
+        log = f"{att.log}.out" if att.log else ""
+        return {name: TestOutcome(name, "failed", res.duration, output, message, log=log)}
 
 
 class BuildErrorItem(ParamIdItem):
