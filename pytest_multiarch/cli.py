@@ -25,7 +25,7 @@ def _arch_args(parser: argparse.ArgumentParser, default: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pytest_multiarch")
+    parser = argparse.ArgumentParser(prog=_prog())
     sub = parser.add_subparsers(dest="command", required=True)
     doc = sub.add_parser("doctor", help="what each architecture needs and has, and the fix for each gap")
     _arch_args(doc, "all known")
@@ -103,6 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"fix: python -m pytest_multiarch setup --arch={','.join(cannot)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _prog() -> str:
+    """The name usage lines give: the console script's when run as it, else ``python -m``'s."""
+    console_script = Path(sys.argv[0]).name == "pytest-multiarch"
+    return "pytest-multiarch" if console_script else "python -m pytest_multiarch"
 
 
 def _say(line: str) -> None:

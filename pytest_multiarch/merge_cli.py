@@ -10,6 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from . import arch as archmod
 from . import junit, matrix, matrix_html
 from .files import write_atomic
 from .matrix_text import LEGEND, diagnosis_lines, grid_lines, interesting, markdown, table_lines
@@ -29,6 +30,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--allow-missing", action="store_true", help="cells no job ran do not make the exit status non-zero"
     )
+    p.add_argument(
+        "--expect-arches",
+        metavar="LIST",
+        help="architectures some report must cover (comma list): one no report has (a job that died "
+        "before writing its report) makes every test missing there",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +45,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"merge: {exc}; nothing written")
         return 2
     m = matrix.merge(loaded)
+    if args.expect_arches:
+        try:
+            expected = archmod.parse_list([args.expect_arches], all_arches=list(archmod.ARCHES))
+        except archmod.ArchError as exc:
+            print(f"merge: --expect-arches: {exc}")
+            return 2
+        m.arches.extend(a.name for a in expected if a.name not in m.arches)
     colour = sys.stdout.isatty()
     for line in render(m, args.all_rows, shutil.get_terminal_size().columns, colour):
         print(line)

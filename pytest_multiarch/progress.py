@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from _pytest.terminal import TerminalReporter  # pytest.TerminalReporter is pytest 8.4+
 
 DEFAULT_EVERY = 10.0
 
@@ -59,12 +60,13 @@ class Progress:
         return "; ".join(parts)
 
 
-def reporter(config: pytest.Config) -> pytest.TerminalReporter | None:
+def reporter(config: pytest.Config) -> TerminalReporter | None:
     """pytest's terminal reporter when progress lines should be printed, else None."""
-    if hasattr(config, "workerinput") or config.get_verbosity() < 0 or every() <= 0:
+    quiet = int(config.getoption("verbose")) < 0  # config.get_verbosity() is pytest 8.0+
+    if hasattr(config, "workerinput") or quiet or every() <= 0:
         return None
     tr = config.pluginmanager.get_plugin("terminalreporter")
-    return tr if isinstance(tr, pytest.TerminalReporter) else None
+    return tr if isinstance(tr, TerminalReporter) else None
 
 
 def say(config: pytest.Config, line: str) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _pytest.terminal import TerminalReporter  # pytest.TerminalReporter is pytest 8.4+
 
 from . import matrix_html
 from .files import write_atomic
@@ -59,7 +60,9 @@ class Outputs:
             value = config.getoption(name)
             return Path(value) if value else None
 
-        rows = config.getoption("multiarch_matrix") or ("all" if config.get_verbosity() > 0 else "differing")
+        # -v/-q as an int: config.get_verbosity() is pytest 8.0+, the plugin supports 7.4.
+        verbose = int(config.getoption("verbose"))
+        rows = config.getoption("multiarch_matrix") or ("all" if verbose > 0 else "differing")
         return cls(path("multiarch_report"), path("multiarch_markdown"), path("multiarch_html"),
                    bool(config.getoption("multiarch_step_summary")), rows)  # fmt: skip
 
@@ -144,7 +147,7 @@ class MatrixReport:
         return self.matrix().differing()
 
     @pytest.hookimpl
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+    def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
         if not self.cells:
             return  # nothing ran (e.g. --collect-only): no table
         tr = terminalreporter
