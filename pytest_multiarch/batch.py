@@ -84,7 +84,9 @@ def run_tests(
         culprits = [n for n in parsed.unfinished() if n in rest]
 
         def fail(name: str, message: str, duration: float = run.duration, att: Attempt = att) -> None:
-            out = att.parsed.partial.get(name, "") + _stacks_of(name, att.stderr)
+            stacks = att.stderr_blocks(name)
+            out = att.parsed.partial.get(name, "")
+            out += f"{stacks}\n\n[... the end of stderr: ...]\n" if stacks else ""
             out += _tail(att.parsed.output + att.stderr)
             log = f"{att.log}.out" if att.log else ""
             results[name] = TestOutcome(name, "failed", duration, out, message, log=log)
@@ -156,16 +158,6 @@ def run_tests(
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-def _stacks_of(name: str, stderr: str) -> str:
-    """The blocks of a stack dump that mention the test (Go's goroutine dump on SIGQUIT or a
-    timeout panic lists every goroutine; the test's own is the one worth reading first)."""
-    blocks = stderr.split("\n\n")
-    mine = [b for b in blocks[1:] if f".{name}(" in b]
-    if not mine:
-        return ""
-    return "\n\n".join([blocks[0].strip(), *mine, "[... the whole dump is below, its end: ...]\n"])
 
 
 def _tail(text: str, limit: int = 4000) -> str:

@@ -8,7 +8,7 @@ import itertools
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -62,6 +62,21 @@ class Attempt:
     stderr: str
     expired: str = ""
     log: str = ""  # "<stem>.out" holds stdout, "<stem>.err" stderr; "" when not on disk
+
+    def stderr_blocks(self, name: str, limit: int = STDERR_KEPT) -> str:
+        """From the whole of stderr (read from its log file in pieces, so any size): its first
+        block (Go's ``fatal error: ...``, ``SIGQUIT: quit``, ``panic: ...``) and the blocks that
+        mention ``name`` as a function (the test's own goroutine in a dump of thousands); ""
+        when none does."""
+        header, mine, size = "", [], 0
+        blocks = _blocks(Path(self.log + ".err")) if self.log else iter(self.stderr.split("\n\n"))
+        for i, block in enumerate(blocks):
+            if i == 0:
+                header = block[:2000]
+            elif f".{name}(" in block and size < limit:
+                mine.append(block[: limit - size])
+                size += len(mine[-1])
+        return "\n\n".join([header.strip(), *mine]) if mine else ""
 
     def remove_log(self) -> None:
         for suffix in (".out", ".err"):
@@ -158,3 +173,22 @@ def _tail(path: Path) -> str:
     text = data.decode("utf-8", "replace")
     cut = size - len(data)
     return f"[... {cut} bytes of stderr before this; all of it is in {path} ...]\n{text}" if cut else text
+
+
+def _blocks(path: Path, piece: int = 1 << 16, longest: int = 1 << 16) -> Iterator[str]:
+    """The blank-line separated blocks of a file, read in pieces (a block longer than
+    ``longest`` characters is cut there)."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 (closed below)
+    except FileNotFoundError:
+        return
+    with f:
+        pending = ""
+        while data := f.read(piece):
+            pending += data.decode("utf-8", "replace")
+            *done, pending = pending.split("\n\n")
+            yield from done
+            pending = pending[-longest:]
+        if pending:
+            yield pending
+

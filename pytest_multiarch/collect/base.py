@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import time
 from collections.abc import Hashable, Sequence
 from concurrent.futures import Future
@@ -146,7 +147,10 @@ class ArchItem(ParamIdItem):
             if outcome.log:
                 self.user_properties.append(("log", outcome.log))
             text = outcome.output.rstrip("\n")
-            text += f"\n(the whole output: {outcome.log})" if outcome.log else ""
+            if outcome.log:
+                err = outcome.log.removesuffix(".out") + ".err"
+                has_err = os.path.exists(err) and os.path.getsize(err) > 0
+                text += f"\n(the whole output: {outcome.log}" + (f"; its stderr: {err})" if has_err else ")")
             # The parser's or the batch's one-line verdict leads; the test's own output follows.
             headline = outcome.message or failure_headline(outcome) or "failed"
             raise MultiarchFailure(f"{self.test_name} on {self.arch.name}: {headline}\n{text}")

@@ -205,6 +205,8 @@ class LibtestStream:
         outcome = self.run.outcomes.get(name)
         if outcome is not None:
             outcome.output += clip.text(self.log)
+            if outcome.status == "failed" and outcome.message == "failed":  # the panic is in the output
+                outcome.message = _panic_summary(outcome.output)
 
     def running(self) -> list[str]:
         return self.run.unfinished()
