@@ -179,10 +179,11 @@ def _checkout(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def env(go_env: Mapping[str, str], rust_env: Mapping[str, str]) -> dict[str, str]:
-    """This venv first on PATH; conftest's Go settings and Rust (with the cross std it needs)."""
+def env(go: str, go_env: Mapping[str, str], rust_env: Mapping[str, str]) -> dict[str, str]:
+    """This venv first on PATH, then Go (as setup-go puts it there); conftest's Go settings and
+    Rust (with the cross std it needs)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    path = os.pathsep.join([str(Path(sys.executable).parent), str(Path(go).parent), os.environ["PATH"]])
     return {**base, **go_env, **rust_env, "PATH": path}
 
 

@@ -143,8 +143,11 @@ def run_session(block: Block, cwd: Path, env: Mapping[str, str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def env(go_env: Mapping[str, str], rust_env: Mapping[str, str]) -> dict[str, str]:
-    path = os.pathsep.join([str(Path(sys.executable).parent), str(RUST_HOME / "bin"), os.environ["PATH"]])
+def env(go: str, go_env: Mapping[str, str], rust_env: Mapping[str, str]) -> dict[str, str]:
+    # `go` first after the venv: `setup` installs Debian's Go in /usr/lib/go-1.N/bin, not on PATH.
+    path = os.pathsep.join(
+        [str(Path(sys.executable).parent), str(Path(go).parent), str(RUST_HOME / "bin"), os.environ["PATH"]]
+    )
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CARGO_TARGET_"))}
     return {**base, **go_env, **rust_env, "PATH": path, "PYTHONUNBUFFERED": "1", "COLUMNS": "80"}
 

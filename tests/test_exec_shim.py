@@ -42,7 +42,7 @@ func main() {
 
 def _go_test(module: Path, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["go", "test", "-count=1", *args, "./..."], cwd=module, env={**os.environ, **env},
+        [env["GO"], "test", "-count=1", *args, "./..."], cwd=module, env={**os.environ, **env},
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
 
@@ -52,7 +52,14 @@ def gocodec(tmp_path: Path) -> Path:
     return Path(shutil.copytree(EXAMPLES / "gocodec", tmp_path / "gocodec"))
 
 
-def test_go_test_exec_gives_go_tests_own_verdicts(gocodec: Path, go_env: Mapping[str, str]) -> None:
+@pytest.fixture
+def gotest_env(go: str, go_env: Mapping[str, str]) -> dict[str, str]:
+    """conftest's Go settings, and which go runs `go test` (Debian's is not on PATH)."""
+    return {**go_env, "GO": go}
+
+
+def test_go_test_exec_gives_go_tests_own_verdicts(gocodec: Path, gotest_env: Mapping[str, str]) -> None:
+    go_env = gotest_env
     ok = _go_test(gocodec, {**go_env, "GOARCH": "arm64"}, "-exec", RUNNER)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.startswith("ok ")
@@ -63,7 +70,10 @@ def test_go_test_exec_gives_go_tests_own_verdicts(gocodec: Path, go_env: Mapping
     assert "host byte order is not the wire's" in bad.stdout  # the test's own message, as go test shows it
 
 
-def test_go_linux_arch_exec_shims_on_path(gocodec: Path, go_env: Mapping[str, str], tmp_path: Path) -> None:
+def test_go_linux_arch_exec_shims_on_path(
+    gocodec: Path, gotest_env: Mapping[str, str], tmp_path: Path
+) -> None:
+    go_env = gotest_env
     shims = tmp_path / "shims"
     argv = [sys.executable, "-m", "pytest_multiarch", "shims", str(shims), "--arch=s390x,arm64"]
     res = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
@@ -99,11 +109,11 @@ def test_cargo_runner_gives_cargo_tests_own_verdicts(
 
 
 @pytest.fixture(scope="module")
-def echo(tmp_path_factory: pytest.TempPathFactory, go_env: Mapping[str, str]) -> Path:
+def echo(tmp_path_factory: pytest.TempPathFactory, go: str, go_env: Mapping[str, str]) -> Path:
     src = tmp_path_factory.mktemp("echo")
     (src / "main.go").write_text(ECHO_GO)
     (src / "go.mod").write_text("module echo\n\ngo 1.21\n")
-    subprocess.run(["go", "build", "-o", "echo-s390x", "."], cwd=src, env={**os.environ, **go_env,
+    subprocess.run([go, "build", "-o", "echo-s390x", "."], cwd=src, env={**os.environ, **go_env,
                    "GOARCH": "s390x", "CGO_ENABLED": "0"}, check=True, timeout=300)  # fmt: skip
     return src / "echo-s390x"
 
