@@ -8,11 +8,12 @@ export RUST_BACKTRACE=0  # short panic reports in the demo
 ARCHES="${ARCHES:-amd64,386,arm,arm64,ppc64le,riscv64,s390x,mips64,mips64le,loong64}"
 echo "[demo] pytest --arch=$ARCHES examples/polyglot  (some failures are the point: see the report)"
 status=0
-"$PY" -m pytest --arch="$ARCHES" examples/polyglot -q --multiarch-report=.multiarch-bin/demo-report.json "$@" || status=$?
+"$PY" -m pytest --arch="$ARCHES" examples/polyglot --multiarch-report=.multiarch-bin/demo-report.json \
+  --multiarch-html=.multiarch-bin/demo-report.html "$@" || status=$?
 # The example is built to fail on big-endian and 32-bit architectures: exit 1 (tests failed) is
 # the expected result; anything else (usage error, internal error, no tests) is not.
 if [ "$status" -ne 1 ]; then
   echo "[demo] unexpected pytest exit status $status" >&2
   exit 1
 fi
-echo "[demo] done: the JSON report is in .multiarch-bin/demo-report.json"
+echo "[demo] done: the JSON report is in .multiarch-bin/demo-report.json, the HTML page in .multiarch-bin/demo-report.html"
