@@ -508,7 +508,7 @@ def assert_arm64_broken(
 # How long the stand-in may live past the 3 s limit: to its first signal (SIGQUIT, as for any Go
 # batch), or through the whole escalation when it ignores SIGQUIT and SIGTERM; plus the end of the
 # inner run (its report), as the end is measured there.
-SLACK = 4.0
+SLACK = 6.0  # a loaded machine (a fresh root's test.sh) took 5.1 s past the limit to end the run
 
 
 @pytest.mark.parametrize(
