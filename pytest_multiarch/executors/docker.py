@@ -237,14 +237,17 @@ class DockerExecutor:
         reason = ""
         try:
             container.start()
-            follower = _Follower(container, sup.capture) if sup.capture is not None else None
-            if follower is not None:
-                follower.start()
+            cap = sup.capture
+            followers = []
+            if cap is not None:  # both streams followed live into their files
+                followers = [_Follower(container, cap.stdout, True), _Follower(container, cap.stderr, False)]
+            for f in followers:
+                f.start()
             code, reason = _wait(container, timeout, sup)
-            if follower is not None:
-                follower.join(timeout=10)
-            complete = follower is not None and follower.complete and not follower.is_alive()
-            out, err = (b"", b"") if complete else _logs(container, sup.capture)
+            for f in followers:
+                f.join(timeout=10)
+            complete = bool(followers) and all(f.complete and not f.is_alive() for f in followers)
+            out, err = (b"", b"") if complete else _logs(container, cap)
         finally:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
@@ -288,22 +291,21 @@ def _stop(container: Any, first: int) -> None:
 
 
 class _Follower(threading.Thread):
-    """Copies the container's stdout and stderr into the capture files as they come (so that
-    the per-test limit sees tests run); ``complete`` once the stream ended normally."""
+    """Copies one of the container's streams into its capture file as it comes (so that the
+    per-test limit sees tests run); ``complete`` once the stream ended normally."""
 
-    def __init__(self, container: Any, capture: proc.Capture) -> None:
+    def __init__(self, container: Any, path: Path, stdout: bool) -> None:
         super().__init__(daemon=True, name="multiarch-docker-logs")
-        self.container, self.capture, self.complete = container, capture, False
+        self.container, self.path, self.stdout, self.complete = container, path, stdout, False
 
     def run(self) -> None:
-        with open(self.capture.stdout, "wb") as out, open(self.capture.stderr, "wb") as err:
+        with open(self.path, "wb") as f:
             try:
-                chunks = self.container.attach(stdout=True, stderr=True, stream=True, logs=True, demux=True)
-                for stdout, stderr in chunks:
-                    for target, data in ((out, stdout), (err, stderr)):
-                        if data:
-                            target.write(data)
-                            target.flush()
+                which = {"stdout": self.stdout, "stderr": not self.stdout}
+                chunks = self.container.logs(stream=True, follow=True, **which)
+                for chunk in chunks:
+                    f.write(chunk)
+                    f.flush()
                 self.complete = True
             except Exception:  # the engine went away or refused: _logs copies what it kept
                 return
