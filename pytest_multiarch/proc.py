@@ -296,18 +296,28 @@ def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
         proc.stdin.close()
 
 
-def _stop(proc: subprocess.Popen[bytes], pgid: int, first: int) -> None:
-    """``first`` (SIGQUIT for Go: its goroutine dump), then SIGTERM, then SIGKILL, each after a
-    grace period the group did not use to exit."""
+def escalate(send: Callable[[int], None], exited: Callable[[float], bool], first: int) -> None:
+    """Stop something: ``first`` (SIGQUIT for Go: its goroutine dump), then SIGTERM, then
+    SIGKILL, each after a grace period it did not use to exit. ``send`` delivers a signal,
+    ``exited(seconds)`` waits up to that long and says whether it ended. For process groups
+    and containers alike."""
     steps = [(first, QUIT_GRACE_SECONDS)] if first != signal.SIGTERM else []
     for sig, grace in [*steps, (signal.SIGTERM, TERM_GRACE_SECONDS)]:
-        _kill_group(pgid, sig)
-        try:
-            proc.wait(timeout=grace)
+        send(sig)
+        if exited(grace):
             return
+    send(signal.SIGKILL)
+
+
+def _stop(proc: subprocess.Popen[bytes], pgid: int, first: int) -> None:
+    def exited(seconds: float) -> bool:
+        try:
+            proc.wait(timeout=seconds)
+            return True
         except subprocess.TimeoutExpired:
-            continue
-    _kill_group(pgid, signal.SIGKILL)
+            return False
+
+    escalate(lambda sig: _kill_group(pgid, sig), exited, first)
     proc.wait()
 
 

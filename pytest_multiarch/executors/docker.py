@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import io
 import os
-import signal
 import tarfile
 import threading
 import time
@@ -278,16 +277,20 @@ def _wait(container: Any, timeout: float, sup: proc.Supervision) -> tuple[int, s
 
 
 def _stop(container: Any, first: int) -> None:
-    """The first signal (SIGQUIT for Go), then SIGTERM, then SIGKILL, with proc's grace periods."""
-    steps = [(first, proc.QUIT_GRACE_SECONDS)] if first != signal.SIGTERM else []
-    for sig, grace in [*steps, (signal.SIGTERM, proc.TERM_GRACE_SECONDS)]:
+    """proc.escalate for a container: the engine delivers the signals."""
+
+    def send(sig: int) -> None:
         with contextlib.suppress(Exception):
             container.kill(signal=int(sig))
-        with contextlib.suppress(Exception):
-            container.wait(timeout=grace)
-            return
-    with contextlib.suppress(Exception):
-        container.kill()
+
+    def exited(seconds: float) -> bool:
+        try:
+            container.wait(timeout=seconds)
+            return True
+        except Exception:  # the SDK's read timeout: still running
+            return False
+
+    proc.escalate(send, exited, first)
 
 
 class _Follower(threading.Thread):
