@@ -71,11 +71,10 @@ def run_tests(
                       cwd=b.cwd, limits=b.limits, new_parser=b.new_parser)  # fmt: skip
         attempts.append(att)
         run, parsed = att.run, att.parsed
-        log = f"{att.log}.out" if att.log else ""
         for name in remaining:
             if name in parsed.outcomes:
                 results[name] = parsed.outcomes[name]
-                results[name].log = log
+                results[name].log = att.out_log
         rest = [n for n in remaining if n not in results]
         if not rest:
             break
@@ -88,8 +87,7 @@ def run_tests(
             out = att.parsed.partial.get(name, "")
             out += f"{stacks}\n\n[... the end of stderr: ...]\n" if stacks else ""
             out += _tail(att.parsed.output + att.stderr)
-            log = f"{att.log}.out" if att.log else ""
-            results[name] = TestOutcome(name, "failed", duration, out, message, log=log)
+            results[name] = TestOutcome(name, "failed", duration, out, message, log=att.out_log)
 
         blame = "" if run.proc.timed_out else infra.evidence(parsed.output + att.stderr)
         if blame:  # the emulator or what runs it failed, not these tests
@@ -103,7 +101,7 @@ def run_tests(
             # as `go test` and `cargo test` say. The tests that never started run again.
             for name in culprits:
                 out = parsed.partial.get(name, "")
-                results[name] = TestOutcome(name, "passed", run.duration, out, log=log)
+                results[name] = TestOutcome(name, "passed", run.duration, out, log=att.out_log)
             remaining = [n for n in rest if n not in culprits]
             continue
         if att.expired in rest:  # over the per-test limit: that test is blamed, the others run again
@@ -147,7 +145,7 @@ def run_tests(
                 break
     kept = {o.log for o in results.values() if o.status == "failed"}
     for att in attempts:
-        if att.log and f"{att.log}.out" not in kept:
+        if att.out_log not in kept:
             att.remove_log()
     for o in results.values():
         o.log = o.log if o.status == "failed" else ""

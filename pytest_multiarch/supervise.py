@@ -63,6 +63,11 @@ class Attempt:
     expired: str = ""
     log: str = ""  # "<stem>.out" holds stdout, "<stem>.err" stderr; "" when not on disk
 
+    @property
+    def out_log(self) -> str:
+        """The file with the process's whole stdout ("" when it was not on disk)."""
+        return f"{self.log}.out" if self.log else ""
+
     def stderr_blocks(self, name: str, limit: int = STDERR_KEPT) -> str:
         """From the whole of stderr (read from its log file in pieces, so any size): its first
         block (Go's ``fatal error: ...``, ``SIGQUIT: quit``, ``panic: ...``) and the blocks that
@@ -79,6 +84,8 @@ class Attempt:
         return "\n\n".join([header.strip(), *mine]) if mine else ""
 
     def remove_log(self) -> None:
+        if not self.log:
+            return
         for suffix in (".out", ".err"):
             Path(self.log + suffix).unlink(missing_ok=True)
 

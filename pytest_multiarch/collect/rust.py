@@ -290,8 +290,7 @@ class RustProgramItem(PlainReasonItem):
             under = executor.describe(self.arch)
             how = f"timed out after {limits.test:.0f} s under {under} ({limits.explain})"
         message = f"{name} {how} (reproduce: {res.invocation.shell_line()})"
-        log = f"{att.log}.out" if att.log else ""
-        return {name: TestOutcome(name, "failed", res.duration, output, message, log=log)}
+        return {name: TestOutcome(name, "failed", res.duration, output, message, log=att.out_log)}
 
 
 class BuildErrorItem(ParamIdItem):
