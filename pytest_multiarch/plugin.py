@@ -13,7 +13,7 @@ from _pytest import junitxml
 from . import arch as archmod
 from . import binfmt, collect, distribution, files, fixtures, hookspecs, markers, options, proc, watchdog
 from .arch import Arch
-from .executors import EXECUTORS, ExecutorUnavailable, runs_on
+from .executors import ExecutorUnavailable, runs_on
 from .executors import docker as docker_executor
 from .junit import regroup_per_arch
 from .report import MatrixReport, Outputs
@@ -72,14 +72,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _runs_on(state: State, a: Arch) -> str:
-    """How ``a`` runs, for the table: a hook's executor says it itself."""
+    """How ``a`` runs, for the table, with the executor the session chose (hooks included)."""
     try:
-        executor = state.executor(a)
-    except ExecutorUnavailable:
-        return runs_on(a, state.settings.executor)
-    if executor is EXECUTORS.get(executor.name) and executor.name in ("native", "qemu"):
-        return runs_on(a, state.settings.executor)
-    return executor.describe(a)  # binfmt, docker, or a hook's own
+        return runs_on(a, state.executor(a))
+    except ExecutorUnavailable as exc:
+        return f"cannot run: {exc.reason}"
 
 
 @pytest.hookimpl(optionalhook=True)

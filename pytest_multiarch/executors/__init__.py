@@ -57,19 +57,17 @@ def select(arch: Arch, preference: str = "auto") -> Executor:
     return executor
 
 
-def runs_on(arch: Arch, preference: str = "auto") -> str:
-    """A short account of how ``arch`` runs here, for report headers and tables."""
-    try:
-        executor = select(arch, preference)
-    except ExecutorUnavailable as exc:
-        return f"cannot run: {exc.reason}"
-    if executor.name == "qemu":
+def runs_on(arch: Arch, executor: Executor) -> str:
+    """A short account of how ``arch`` runs under the chosen ``executor``, for the totals' "runs
+    on" column: "native", "qemu 10.0.2", or the executor's own description (binfmt, docker, a
+    hook's)."""
+    if executor is EXECUTORS["native"]:
+        return "native"
+    if executor is EXECUTORS["qemu"]:
         path = qemu.find_qemu(arch)
         version = qemu.qemu_version(path) if path else None
         return "qemu " + (".".join(map(str, version)) if version else "(unknown version)")
-    if executor.name in ("binfmt", "docker"):
-        return executor.describe(arch)
-    return executor.name
+    return executor.describe(arch)
 
 
 def run(
