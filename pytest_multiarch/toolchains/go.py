@@ -39,14 +39,14 @@ class GoPackage:
     deps: tuple[str, ...] = ()  # packages of the same module its test binary is built from
     elsewhere: tuple[str, ...] = ()  # tests in _test.go files build constraints leave out here
 
-    @property
+    @functools.cached_property  # looked up per test and arch at collection: built once
     def where(self) -> dict[str, tuple[Path, int]]:
         """Item test name → (file, 0-based line) of each test, in the order they run."""
         return {t.name: (t.file, t.line) for t in self.found}
 
     @property
     def tests(self) -> tuple[str, ...]:
-        return tuple(t.name for t in self.found)
+        return tuple(self.where)
 
     def go_names(self) -> dict[str, str]:
         """Item test name → the name Go runs it under, for the tests where the two differ."""

@@ -1,3 +1,3 @@
 module pytest-multiarch/golister
 
-go 1.21
+go 1.18
