@@ -423,3 +423,21 @@ def test_the_wheel_ships_the_lister_source(tmp_path: Path) -> None:
     shipped = set(zipfile.ZipFile(wheel).namelist())
     for name in godiscover.SOURCE_FILES:
         assert f"pytest_multiarch/toolchains/golister/{name}" in shipped
+
+
+def test_the_external_name_does_not_depend_on_the_architecture() -> None:
+    """Package m's TestDup is in a file left out on this arch: m_test's TestDup keeps the name it
+    has where both build, and its one run here is its item."""
+    answer = {
+        "tests": [{"name": "TestDup", "kind": "test", "file": "/m/x_test.go", "line": 5, "external": True}],
+        "elsewhere": [{"name": "TestDup", "file": "/m/z_test.go", "line": 7, "external": False}],
+        "xtest_package": "m_test",
+    }
+    found = godiscover.read_answer(answer)
+    assert [(t.name, t.go_name, t.line) for t in found.tests] == [("m_test.TestDup", "TestDup", 4)]
+    assert [t.name for t in found.elsewhere] == ["TestDup"]
+    order = godiscover.run_order(found.tests)
+    assert order == {"TestDup": ["m_test.TestDup"]}
+    stream = GoStream(run_order=order)
+    stream.feed(b"\x16=== RUN   TestDup\n\x16--- PASS: TestDup (0.00s)\n\x16PASS\n")
+    assert {n: o.status for n, o in stream.finish().outcomes.items()} == {"m_test.TestDup": "passed"}
