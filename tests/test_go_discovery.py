@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from collections.abc import Mapping
 from importlib import metadata
@@ -408,10 +409,16 @@ def test_the_lister_is_built_once_per_go_and_its_source(go: str, tmp_path: Path)
     assert len(list((tmp_path / "entries").rglob("golister"))) == 1
 
 
-def test_the_wheel_ships_the_lister_source(tmp_path: Path) -> None:
+def test_the_sdist_and_the_wheel_ship_the_lister_source(tmp_path: Path) -> None:
     pytest.importorskip("build")
-    repo = Path(__file__).resolve().parent.parent
-    argv = [sys.executable, "-m", "build", "--wheel", "-o", str(tmp_path), str(repo)]
+    # A copy of the source tree without build leftovers (a stale *.egg-info/SOURCES.txt would
+    # put files in the sdist that the configuration no longer names).
+    source = tmp_path / "src"
+    skip = shutil.ignore_patterns(".*", "*.egg-info", "build", "dist", "site", "target", "__pycache__")
+    shutil.copytree(Path(__file__).resolve().parent.parent, source, ignore=skip)
+    out = tmp_path / "dist"
+    # The sdist, and the wheel built from it.
+    argv = [sys.executable, "-m", "build", "-o", str(out), str(source)]
     try:  # the build backend pyproject.toml asks for, installed here: no download
         if tuple(int(p) for p in metadata.version("setuptools").split(".")[:2]) >= (77, 0):
             argv.insert(4, "--no-isolation")
@@ -419,10 +426,14 @@ def test_the_wheel_ships_the_lister_source(tmp_path: Path) -> None:
         pass
     res = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
-    (wheel,) = tmp_path.glob("*.whl")
-    shipped = set(zipfile.ZipFile(wheel).namelist())
+    (wheel,) = out.glob("*.whl")
+    (sdist,) = out.glob("*.tar.gz")
+    in_wheel = set(zipfile.ZipFile(wheel).namelist())
+    with tarfile.open(sdist) as tar:
+        in_sdist = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     for name in godiscover.SOURCE_FILES:
-        assert f"pytest_multiarch/toolchains/golister/{name}" in shipped
+        assert f"pytest_multiarch/toolchains/golister/{name}" in in_wheel
+        assert f"pytest_multiarch/toolchains/golister/{name}" in in_sdist
 
 
 def test_the_external_name_does_not_depend_on_the_architecture() -> None:
