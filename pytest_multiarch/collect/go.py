@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -209,8 +210,15 @@ class GoTestItem(PlainReasonItem):
         if isinstance(binary, gotool.GoError):
             raise BuildFailed(str(binary))
         state = get_state(self.config)
+        go_names = self.pkg.go_names()  # m_test.TestDup runs as TestDup
+
+        def args_for(tests: Sequence[str], serial: bool) -> list[str]:
+            return gotool.test_args(list(dict.fromkeys(go_names.get(t, t) for t in tests)), serial)
+
+        # Go runs a package's TestDup, then its external test package's, both as TestDup.
+        new_parser = functools.partial(gotest2json.GoStream, run_order=self.pkg.run_order())
         b = batch.Batch(
-            binary, self.arch, executor, gotool.test_args, gotest2json.GoStream,
+            binary, self.arch, executor, args_for, new_parser,
             proc.base_env(), self.pkg.dir,
             state.limits(self.arch, executor, quit_first=True),  # Go prints every goroutine on SIGQUIT
         )  # fmt: skip

@@ -9,12 +9,13 @@ import os
 import re
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import arch as archmod
 from .. import proc
 from ..arch import Arch
+from .godiscover import Found, run_order
 
 INSTALL_FIX = (
     "python -m pytest_multiarch setup (installs Go from the distribution, from backports on Debian 12), "
@@ -22,32 +23,6 @@ INSTALL_FIX = (
 )
 LIST_TIMEOUT = 120.0
 BUILD_TIMEOUT = 900.0  # a cold build compiles the standard library for the target: minutes at worst
-
-# A test function as `go test` finds it: TestXxx where Xxx does not start with a lower-case letter.
-# What `go test` runs, as `go test` finds it: TestXxx(*testing.T), FuzzXxx(*testing.F) (their seed
-# corpus runs as a test), and ExampleXxx() with an output comment. Xxx must not start lower-case.
-_TEST_FUNC = re.compile(
-    r"^func\s+((?:Test|Fuzz|Example)(?:[^a-z(\s][\w]*)?)\s*\(\s*(?:\w+\s+\*testing\.[TF]\s*)?\)", re.M
-)
-_EXAMPLE_OUTPUT = re.compile(r"^\s*//\s*(?:Unordered output|Output):", re.M | re.I)
-
-
-def _declared_tests(text: str) -> list[tuple[str, int]]:
-    """(name, offset) of every function `go test` would run in one file's text."""
-    found = []
-    for m in _TEST_FUNC.finditer(text):
-        name, signature = m.group(1), m.group(0)
-        if name.startswith("Example"):
-            if "testing." in signature:
-                continue
-            end = text.find("\n}", m.end())
-            if not _EXAMPLE_OUTPUT.search(text, m.end(), end if end >= 0 else len(text)):
-                continue  # an example without an output comment is compiled, not run
-        elif ("*testing.F" in signature) != name.startswith("Fuzz") or "testing." not in signature:
-            continue
-        found.append((name, m.start()))
-    return found
-
 
 class GoError(Exception):
     """A go command failed; the message holds its output."""
@@ -59,14 +34,27 @@ class GoPackage:
     dir: Path
     test_files: tuple[Path, ...]  # _test.go files this GOARCH compiles (build constraints applied)
     error: str | None = None
-    where: Mapping[str, tuple[Path, int]] = field(default_factory=dict)  # test → (file, line)
+    found: tuple[Found, ...] = ()  # what its test binary runs, in order (see godiscover.py)
     key: str = ""  # content key of its test binary (see gomodule.py)
     deps: tuple[str, ...] = ()  # packages of the same module its test binary is built from
     elsewhere: tuple[str, ...] = ()  # tests in _test.go files build constraints leave out here
 
+    @functools.cached_property  # looked up per test and arch at collection: built once
+    def where(self) -> dict[str, tuple[Path, int]]:
+        """Item test name → (file, 0-based line) of each test, in the order they run."""
+        return {t.name: (t.file, t.line) for t in self.found}
+
     @property
     def tests(self) -> tuple[str, ...]:
         return tuple(self.where)
+
+    def go_names(self) -> dict[str, str]:
+        """Item test name → the name Go runs it under, for the tests where the two differ."""
+        return {t.name: t.go_name for t in self.found if t.name != t.go_name}
+
+    def run_order(self) -> dict[str, list[str]]:
+        """See godiscover.run_order: which item each top-level run of a shared Go name is."""
+        return run_order(self.found)
 
 
 def find_go() -> str | None:
@@ -139,16 +127,6 @@ def decode_json_stream(text: str) -> list[dict[str, object]]:
             return objs
         obj, pos = decoder.raw_decode(text, pos)
         objs.append(obj)
-
-
-def find_tests(files: Sequence[Path]) -> dict[str, tuple[Path, int]]:
-    """Top-level tests declared in ``files``, in file order, with their file and 0-based line."""
-    found: dict[str, tuple[Path, int]] = {}
-    for f in files:
-        text = f.read_text(encoding="utf-8", errors="replace")
-        for name, offset in _declared_tests(text):
-            found.setdefault(name, (f, text.count("\n", 0, offset)))
-    return found
 
 
 def test_args(selected: Sequence[str], serial: bool = False) -> list[str]:

@@ -30,11 +30,11 @@ from .go import (
     GoPackage,
     build_env,
     decode_json_stream,
-    find_tests,
     release,
 )
+from .godiscover import Found, ListerError, PackageFiles, list_tests
 
-SCHEMA = 2  # bump when what a listing record holds changes
+SCHEMA = 3  # bump when what a listing record holds changes
 # The variables `go` reads that change what it builds (beyond GOOS/GOARCH, which are the arch).
 BUILD_VARIABLES = (
     "GOFLAGS", "GOEXPERIMENT", "GOAMD64", "GOARM", "GOARM64", "GO386", "GOMIPS", "GOMIPS64",
@@ -144,12 +144,12 @@ def list_packages(req: Request, cache: BuildCache, stamp: str) -> list[GoPackage
         record = cache.read_record(lk)
         if isinstance(record, list):
             return [_from_record(r) for r in record]
-        packages = _list_with_go(req)
+        packages = _list_with_go(req, cache)
         cache.write_record(lk, [_to_record(p) for p in packages])
     return packages
 
 
-def _list_with_go(req: Request) -> list[GoPackage]:
+def _list_with_go(req: Request, cache: BuildCache) -> list[GoPackage]:
     argv = [req.go, "list", "-e", "-json=" + ",".join(_LIST_FIELDS)]
     if req.tags:
         argv.append("-tags=" + ",".join(req.tags))
@@ -163,19 +163,32 @@ def _list_with_go(req: Request) -> list[GoPackage]:
         )
     objs = decode_json_stream(res.stdout.decode(errors="replace"))
     by_path = {str(o["ImportPath"]): o for o in objs}
+    # What each package's test binary runs, from the files go listed for this GOARCH, parsed as
+    # cmd/go parses them: one lister process for the whole module.
+    files = [_package_files(o) for o in objs]
+    with_tests = [f for f in files if f.test_go_files or f.xtest_go_files or f.ignored_test_files]
+    try:
+        listed = dict(zip((f.dir for f in with_tests), list_tests(req.go, cache, with_tests), strict=True))
+    except ListerError as exc:
+        raise GoError(str(exc)) from None
     module_digest = fingerprint.files_digest(_module_files(req))
     identity = req.identity()
     packages = []
-    for obj in objs:
-        pkg_dir = Path(str(obj["Dir"]))
-        names = (*_strings(obj, "TestGoFiles"), *_strings(obj, "XTestGoFiles"))
-        test_files = tuple(pkg_dir / n for n in names)
+    for obj, pkg_files in zip(objs, files, strict=True):
+        pkg_dir = pkg_files.dir
+        test_files = tuple(pkg_dir / n for n in (*pkg_files.test_go_files, *pkg_files.xtest_go_files))
         err = obj.get("Error")
         err_text = str(err.get("Err")) if isinstance(err, dict) else None
-        where = find_tests(test_files)
-        ignored = [pkg_dir / n for n in _strings(obj, "IgnoredGoFiles") if n.endswith("_test.go")]
-        elsewhere = tuple(t for t in find_tests(ignored) if t not in where)
-        if not where and not err_text and not elsewhere:
+        found: tuple[Found, ...] = ()
+        elsewhere: tuple[str, ...] = ()
+        if pkg_dir in listed:
+            answer = listed[pkg_dir]
+            found = answer.tests
+            names = {t.name for t in found}
+            elsewhere = tuple(dict.fromkeys(t.name for t in answer.elsewhere if t.name not in names))
+            if answer.error:  # go test cannot build this binary: it runs none of them
+                err_text, found = err_text or answer.error, ()
+        if not found and not err_text and not elsewhere:
             continue
         deps = _local_deps(obj, by_path)
         inputs = [pkg_dir / n for f in _TEST_FIELDS for n in _strings(obj, f)]
@@ -184,9 +197,15 @@ def _list_with_go(req: Request) -> list[GoPackage]:
             inputs += [dep_dir / n for f in _SOURCE_FIELDS for n in _strings(by_path[dep], f)]
         binary_key = key("go-test-binary", SCHEMA, str(obj["ImportPath"]), str(pkg_dir), identity,
                          module_digest, fingerprint.files_digest(inputs))  # fmt: skip
-        packages.append(GoPackage(str(obj["ImportPath"]), pkg_dir, test_files, err_text, where,
+        packages.append(GoPackage(str(obj["ImportPath"]), pkg_dir, test_files, err_text, found,
                                   key=binary_key, deps=tuple(sorted(deps)), elsewhere=elsewhere))  # fmt: skip
     return packages
+
+
+def _package_files(obj: Mapping[str, Any]) -> PackageFiles:
+    ignored = [n for n in _strings(obj, "IgnoredGoFiles") if n.endswith("_test.go")]
+    return PackageFiles(Path(str(obj["Dir"])), _strings(obj, "TestGoFiles"), _strings(obj, "XTestGoFiles"),
+                        ignored)  # fmt: skip
 
 
 def listing_fix(module_dir: Path, stderr: str) -> str:
@@ -217,15 +236,15 @@ def _local_deps(obj: Mapping[str, Any], by_path: Mapping[str, Mapping[str, Any]]
 
 def _to_record(p: GoPackage) -> dict[str, Any]:
     return {"import_path": p.import_path, "dir": str(p.dir), "test_files": [str(f) for f in p.test_files],
-            "error": p.error, "where": [[t, str(f), line] for t, (f, line) in p.where.items()],
+            "error": p.error, "found": [[t.name, t.go_name, str(t.file), t.line, t.kind] for t in p.found],
             "key": p.key, "deps": list(p.deps), "elsewhere": list(p.elsewhere)}  # fmt: skip
 
 
 def _from_record(r: Mapping[str, Any]) -> GoPackage:
-    where = {t: (Path(f), line) for t, f, line in r["where"]}
+    found = tuple(Found(name, go_name, Path(f), line, kind) for name, go_name, f, line, kind in r["found"])
     files = tuple(Path(f) for f in r["test_files"])
     deps, elsewhere = tuple(r["deps"]), tuple(r["elsewhere"])
-    return GoPackage(r["import_path"], Path(r["dir"]), files, r["error"], where, key=r["key"], deps=deps,
+    return GoPackage(r["import_path"], Path(r["dir"]), files, r["error"], found, key=r["key"], deps=deps,
                      elsewhere=elsewhere)  # fmt: skip
 
 

@@ -11,7 +11,7 @@ which builds the tool on demand).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..outcome import DEFAULT_OUTPUT_LIMIT, Clip, ParsedRun, TestOutcome
@@ -20,6 +20,7 @@ MARKER = b"\x16"
 _UPDATES = (b"=== RUN   ", b"=== PAUSE ", b"=== CONT  ", b"=== NAME  ", b"=== PASS  ", b"=== FAIL  ",
             b"=== SKIP  ", b"=== ATTR  ", b"=== ARTIFACTS ")  # fmt: skip
 _REPORTS = (b"--- PASS: ", b"--- FAIL: ", b"--- SKIP: ", b"--- BENCH: ")
+RunOrder = Mapping[str, Sequence[str]]  # Go name → the item of each of its top-level runs
 _LINE_LIMIT = 4096  # test2json's input buffer: longer lines are never framing
 
 
@@ -162,11 +163,27 @@ class _Folder:
     """Events to one outcome per top-level test, as they come: subtests fold into their parent
     (lines and verdict); each test's output is clipped (see outcome.Clip)."""
 
-    def __init__(self, limit: int, log: str) -> None:
+    def __init__(self, limit: int, log: str, run_order: RunOrder | None = None) -> None:
         self.run = ParsedRun()
         self.limit, self.log = limit, log
         self.outputs: dict[str, Clip] = {}
         self.package_output = Clip(limit)
+        # Go runs a package's TestDup and then its external test package's TestDup under one
+        # name: the n-th top-level run of such a name is the n-th item listed for it.
+        self.run_order = run_order or {}
+        self.runs: dict[str, int] = {}  # top-level runs seen so far of each name in run_order
+        self.current: dict[str, str] = {}  # the item the events of such a name belong to now
+
+    def item(self, ev: Event, top: str) -> str:
+        """The item an event of top-level test ``top`` belongs to."""
+        order = self.run_order.get(top)
+        if not order:
+            return top
+        if ev.action == "run" and ev.test == top:
+            n = self.runs.get(top, 0)
+            self.runs[top] = n + 1
+            self.current[top] = order[min(n, len(order) - 1)]
+        return self.current.get(top, order[0])
 
     def add(self, ev: Event) -> None:
         run = self.run
@@ -175,9 +192,11 @@ class _Folder:
                 self.package_output.add(ev.output.decode("utf-8", "replace"))
             return
         top = ev.test.split("/", 1)[0]
-        if ev.action in ("run", "cont") and top == ev.test and top not in run.started:
+        is_top = top == ev.test
+        top = self.item(ev, top)
+        if ev.action in ("run", "cont") and is_top and top not in run.started:
             run.started.append(top)
-        elif ev.action == "pause" and top == ev.test and top in run.started:
+        elif ev.action == "pause" and is_top and top in run.started:
             # A paused t.Parallel test is not running: if the process dies before it continues,
             # it is not to blame (it runs again in a fresh process).
             run.started.remove(top)
@@ -185,7 +204,7 @@ class _Folder:
             if top not in self.outputs:
                 self.outputs[top] = Clip(self.limit)
             self.outputs[top].add(ev.output.decode("utf-8", "replace"))
-        elif ev.action in ("pass", "fail", "skip") and ev.test == top:
+        elif ev.action in ("pass", "fail", "skip") and is_top:
             clip = self.outputs.pop(top, None)
             text = clip.text(self.log) if clip else ""
             status = {"pass": "passed", "fail": "failed", "skip": "skipped"}[ev.action]
@@ -215,11 +234,15 @@ def fold(evs: Iterable[Event]) -> ParsedRun:
 
 class GoStream:
     """A StreamParser (outcome.py) for ``-test.v=test2json`` output: converted and folded line
-    by line as it arrives; a line longer than test2json's buffer is output, in pieces."""
+    by line as it arrives; a line longer than test2json's buffer is output, in pieces.
+    ``run_order`` names the items of Go names that run more than once, or under another item
+    name (see godiscover.run_order)."""
 
-    def __init__(self, limit: int = DEFAULT_OUTPUT_LIMIT, log: str = "") -> None:
+    def __init__(
+        self, limit: int = DEFAULT_OUTPUT_LIMIT, log: str = "", *, run_order: RunOrder | None = None
+    ) -> None:
         self._conv = _Converter()
-        self._folder = _Folder(limit, log)
+        self._folder = _Folder(limit, log, run_order)
         self._pending = b""  # the start of a line whose end has not arrived
 
     def _piece(self, piece: bytes, whole: bool) -> None:

@@ -1,0 +1,3 @@
+module pytest-multiarch/golister
+
+go 1.18
