@@ -11,7 +11,7 @@ import pytest
 
 from .. import batch, proc
 from ..arch import Arch
-from ..executors import Executor, ExecutorUnavailable
+from ..executors import Executor, ExecutorUnavailable, arch_env
 from ..outcome import TestOutcome
 from ..settings import get_state
 from ..toolchains import go as gotool
@@ -211,7 +211,7 @@ class GoTestItem(PlainReasonItem):
         state = get_state(self.config)
         b = batch.Batch(
             binary, self.arch, executor, gotool.test_args, gotest2json.GoStream,
-            proc.base_env(), self.pkg.dir,
+            proc.base_env(arch_env(self.arch, executor)), self.pkg.dir,
             state.limits(self.arch, executor, quit_first=True),  # Go prints every goroutine on SIGQUIT
         )  # fmt: skip
         outcomes = batch.run_tests(b, tests, reuse=state.reuse, reruns=state.settings.reruns)
