@@ -17,6 +17,7 @@ LEGEND = ". passed F failed E error s skipped ! infra error R flaky ? missing - 
 LEGEND_XFAILED = "x xfailed: a known failure (strict xfail) that still fails"  # when there are any
 _COLOUR = {".": "green", "R": "yellow", "x": "yellow", "s": "yellow", "!": "yellow", "F": "red", "E": "red",
            "?": "red"}  # fmt: skip
+XPASS_STRICT = "[XPASS(strict)]"  # how pytest's message starts for a strict xfail that passed
 CELL = 3  # columns per architecture: 13 of them and a 40-column test name fit in 80
 
 
@@ -95,6 +96,12 @@ def diagnosis_lines(m: Matrix) -> list[str]:
     for base, per_arch in sorted(m.differing().items()):
         failed = [a for a in m.arches if per_arch.get(a) in ("failed", "error")]
         ok = [a for a in m.arches if per_arch.get(a) == "passed"]
+        fixed = [a for a in failed if m.results[(base, a)].message.startswith(XPASS_STRICT)]
+        if fixed:  # failed because it passes: not an architecture difference to explain
+            lines.append(f"{base}: passes on {', '.join(fixed)}, where it is marked as a known failure "
+                         f"({XPASS_STRICT}): remove the mark")  # fmt: skip
+            failed = [a for a in failed if a not in fixed]
+            ok += fixed
         if failed:
             lines.append(f"{base}: fails on {', '.join(failed)} (passes on {', '.join(ok) or 'none'})"
                          f"{shared_trait(failed, [*failed, *ok], m.runs_on)}")  # fmt: skip

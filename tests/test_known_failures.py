@@ -133,6 +133,8 @@ def test_multiarch_xfail_marks_cells_and_fails_when_they_pass(
     table = [r"^arch +passed +failed +skipped +errors +xfailed ", r"^arm64 +1 +1 +0 +0 +3 "]
     result.stdout.re_match_lines(table)
     result.stdout.fnmatch_lines(["*::TestFailsOnArm64: known failure on arm64, still failing (xfail: byte *"])
+    fixed_line = "*::TestFixedOnArm64: passes on arm64, where it is marked as a known failure (*XPASS*"
+    result.stdout.fnmatch_lines([fixed_line])
     result.stdout.fnmatch_lines(["*pytest.ini:7: PytestConfigWarning: multiarch_xfail: 'arm64: *TestTypo'*"])
 
     # Without the fixed test, the known failures keep CI green, and -k does not make the line
@@ -231,3 +233,27 @@ def test_parse_reads_arches_aliases_and_reasons() -> None:
     assert second.arches == {"arm64"}
     assert second.test == "TestX"
     assert second.reason == "known failure on arm64 (multiarch_xfail: aarch64:TestX)"
+
+
+def test_an_infra_error_in_a_known_failure_cell_is_not_hidden(
+    gopytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The emulator for arm64 is a stand-in that aborts the way a broken QEMU does: the known
+    # failure's mark must not turn that into an xfail.
+    write_module(gopytester.path, "known", {"known_test.go": KNOWN_GO})
+    gopytester.makeini("[pytest]\nmultiarch_xfail =\n    arm64: example.com/known::TestFailsOnArm64\n")
+    fake = gopytester.path / "brokenemu"
+    fake.write_text(
+        '#!/bin/sh\nif [ "$1" = --version ]; then echo "qemu-aarch64 version 10.0.2"; exit 0; fi\n'
+        'echo "qemu: fatal: brokenemu lost its mind" >&2\nkill -SEGV $$\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("MULTIARCH_QEMU_ARM64", str(fake))
+    report = gopytester.path / "report.json"
+    result = run(gopytester, "--arch=amd64,arm64", "--arch-executor=qemu", f"--multiarch-report={report}")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    outcomes = outcomes_by_id(result)
+    assert outcomes[GO_ID.format("TestFailsOnArm64", "arm64")] == "infra error"
+    cells = {r["nodeid"]: r for r in json.loads(report.read_text())["results"]}
+    assert cells[GO_ID.format("TestFailsOnArm64", "arm64")]["outcome"] == "infra_error"
+    assert "brokenemu lost its mind" in cells[GO_ID.format("TestFailsOnArm64", "arm64")]["message"]
