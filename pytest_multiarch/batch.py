@@ -24,6 +24,15 @@ from .supervise import Attempt, Limits, NewParser, attempt
 T = TypeVar("T")
 
 ArgsFor = Callable[[Sequence[str], bool], list[str]]  # (tests, serial) → arguments
+# Why a process that exited with status 0 left tests without a result (see run_tests).
+ENDED_THE_PROCESS = (
+    "the test (or code it calls) ended the process (os.Exit or syscall.Exit in Go, "
+    "std::process::exit in Rust), or closed its standard output so that its result was lost"
+)
+NEVER_STARTED = (
+    "(it never started: the process ended before running it, e.g. a Go TestMain that calls "
+    "os.Exit without m.Run)"
+)
 
 
 @dataclass(frozen=True)
@@ -95,15 +104,6 @@ def run_tests(
                 fail(name, f"infra error, not a test failure: {blame} (reproduce: {reproduce})")
                 results[name].infra = blame
             break
-        if run.proc.returncode == 0 and not run.proc.timed_out and culprits:
-            # A test binary exits 0 only when every test it ran passed (Go even fails os.Exit(0)
-            # in a test): a running test whose result line never came (it closed stdout) passed,
-            # as `go test` and `cargo test` say. The tests that never started run again.
-            for name in culprits:
-                out = parsed.partial.get(name, "")
-                results[name] = TestOutcome(name, "passed", run.duration, out, log=att.out_log)
-            remaining = [n for n in rest if n not in culprits]
-            continue
         if att.expired in rest:  # over the per-test limit: that test is blamed, the others run again
             under = b.executor.describe(b.arch)
             fail(att.expired, f"timed out after {b.limits.test:.0f} s under {under} "
@@ -124,14 +124,21 @@ def run_tests(
                          f"each passes alone (reproduce: {reproduce})")  # fmt: skip
             remaining = [n for n in rest if n not in culprits]
             continue
+        exited_ok = run.proc.returncode == 0 and not run.proc.timed_out
         if not culprits:
-            # Died before any of these started (or exited early without a word about them).
+            # Died before any of these started (or exited early without a word about them): even
+            # an exit with status 0 is no verdict (a TestMain that never calls m.Run does that).
+            why = f" {NEVER_STARTED}" if exited_ok else ""
             for name in rest:
-                fail(name, f"the test process {how} before this test reported a result "
+                fail(name, f"the test process {how} before this test reported a result{why} "
                      f"(reproduce: {reproduce})", duration=0.0)  # fmt: skip
             break
+        # A test that started and never reported is never passed, whatever the exit status: with
+        # status 0, the test (or code it calls) ended the process (Go's os.Exit(0) panics under
+        # -test.paniconexit0, but syscall.Exit(0) does not; Rust's std::process::exit(0) exits).
+        why = f", before it reported a result: {ENDED_THE_PROCESS}" if exited_ok else ""
         for name in culprits:
-            fail(name, f"the test process {how} while this test was running (reproduce: {reproduce})")
+            fail(name, f"the test process {how} while this test was running{why} (reproduce: {reproduce})")
         remaining = [n for n in rest if n not in culprits]  # a fresh process for the rest
     failed = [n for n in tests if results[n].status == "failed" and not results[n].infra]
     for name in failed if reruns else []:

@@ -237,7 +237,8 @@ def make_run_on_arch(config: pytest.Config, arch: Arch) -> RunOnArch:
             return executors.run(
                 binary, [str(a) for a in args],
                 arch=arch, executor=executor,
-                env=proc.base_env(env), cwd=cwd if cwd is not None else Path.cwd(),
+                env=proc.base_env({**executors.arch_env(arch, executor), **(env or {})}),
+                cwd=cwd if cwd is not None else Path.cwd(),
                 timeout=timeout,
                 input=data,
             )  # fmt: skip

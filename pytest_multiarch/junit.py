@@ -17,7 +17,8 @@ from _pytest.junitxml import mangle_test_address
 from .files import write_atomic
 from .matrix import Matrix, Result
 
-_TAG = {"failed": "failure", "infra_error": "failure", "error": "error", "skipped": "skipped"}
+_TAG = {"failed": "failure", "infra_error": "failure", "error": "error", "skipped": "skipped",
+        "xfailed": "skipped"}  # fmt: skip
 _KINDS = (("failure", "failures"), ("error", "errors"), ("skipped", "skipped"))
 
 
@@ -71,7 +72,8 @@ def _case(r: Result) -> ET.Element:
             ET.SubElement(props, "property", name=name, value=value)
     tag = _TAG.get(r.outcome)
     if tag == "skipped":
-        ET.SubElement(case, tag, type="pytest.skip", message=r.message).text = r.message
+        kind = "pytest.xfail" if r.outcome == "xfailed" else "pytest.skip"  # as pytest's junitxml says
+        ET.SubElement(case, tag, type=kind, message=r.message).text = r.message
     elif tag is not None:
         ET.SubElement(case, tag, message=r.message).text = r.output
     return case

@@ -1,7 +1,7 @@
 """The per-architecture matrix as data: reading JSON reports, merging those of several CI jobs,
 and what is missing or conflicting. Pure: no pytest, no terminal (``matrix_text.py`` renders).
 
-A report (``--multiarch-report``, format version 2) holds one result per (test, architecture).
+A report (``--multiarch-report``, format version 3) holds one result per (test, architecture).
 Jobs of a CI matrix each run some architectures (or shards of one); merged, they make one matrix
 in which a test seen on one architecture but absent on another is a *missing* cell, and two
 different outcomes for the same cell are a *conflict*, never silently resolved.
@@ -15,10 +15,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-VERSION = 2
+VERSION = 3
 # infra_error: the emulator or the machinery around the test failed (qemu aborted, exec format
 # error, a loader missing), not the test: counted apart so that it is not taken for an arch bug.
-OUTCOMES = ("passed", "failed", "skipped", "error", "infra_error")
+# xfailed: a known failure (pytest's xfail, e.g. from the ini option multiarch_xfail) that still
+# fails: neither passed nor failed. Once it passes, strict xfail makes it "failed" (XPASS(strict)).
+OUTCOMES = ("passed", "failed", "skipped", "error", "infra_error", "xfailed")
 BAD = ("failed", "error", "infra_error")
 
 
@@ -100,6 +102,9 @@ class Matrix:
 
     def infra_errors(self) -> list[Result]:
         return [r for r in self.results.values() if r.outcome == "infra_error"]
+
+    def xfailed(self) -> list[Result]:
+        return [r for r in self.results.values() if r.outcome == "xfailed"]
 
     def wall(self) -> dict[str, float]:
         """Seconds the tests of each architecture took, summed."""

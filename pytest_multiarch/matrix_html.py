@@ -19,7 +19,7 @@ td.n{text-align:right}
 td.test{font-family:monospace;white-space:nowrap}
 .passed{background:#d7f5d7}.failed,.error,.missing{background:#f7c6c6}
 .skipped{background:#f2f2f2;color:#777}.infra_error{background:#ffe3a8}
-.flaky{background:#fff6bf}.not-run{color:#aaa}
+.flaky{background:#fff6bf}.xfailed{background:#fde8d0}.not-run{color:#aaa}
 a.cell-link{color:inherit;text-decoration:none;display:block}
 pre{background:#f8f8f8;border:1px solid #ddd;padding:.6em;overflow:auto;max-height:30em}
 section.failure:target{outline:3px solid #c33}
@@ -46,7 +46,7 @@ apply();
 """
 
 _CLASS = {".": "passed", "F": "failed", "E": "error", "s": "skipped", "!": "infra_error",
-          "R": "flaky", "?": "missing", "-": "not-run"}  # fmt: skip
+          "R": "flaky", "?": "missing", "-": "not-run", "x": "xfailed"}  # fmt: skip
 
 
 def render(m: Matrix, title: str = "pytest-multiarch results") -> str:

@@ -11,10 +11,13 @@ from .matrix import Matrix
 
 Segment = tuple[str, str | None]  # text, colour name ("green", "red", "yellow") or None
 
-SYMBOLS = {"passed": ".", "failed": "F", "error": "E", "skipped": "s", "infra_error": "!"}
+SYMBOLS = {"passed": ".", "failed": "F", "error": "E", "skipped": "s", "infra_error": "!", "xfailed": "x"}
 FLAKY, MISSING, NOT_RUN = "R", "?", "-"
 LEGEND = ". passed F failed E error s skipped ! infra error R flaky ? missing - not run"
-_COLOUR = {".": "green", "R": "yellow", "s": "yellow", "!": "yellow", "F": "red", "E": "red", "?": "red"}
+LEGEND_XFAILED = "x xfailed: a known failure (strict xfail) that still fails"  # when there are any
+_COLOUR = {".": "green", "R": "yellow", "x": "yellow", "s": "yellow", "!": "yellow", "F": "red", "E": "red",
+           "?": "red"}  # fmt: skip
+XPASS_STRICT = "[XPASS(strict)]"  # how pytest's message starts for a strict xfail that passed
 CELL = 3  # columns per architecture: 13 of them and a 40-column test name fit in 80
 
 
@@ -28,7 +31,7 @@ def symbol(m: Matrix, base: str, arch: str) -> str:
 def interesting(m: Matrix) -> list[str]:
     """The rows worth a look: outcome differs, flaky, an infra error or a missing cell."""
     differing = m.differing()
-    odd = {r.base for r in m.results.values() if r.flaky or r.outcome == "infra_error"}
+    odd = {r.base for r in m.results.values() if r.flaky or r.outcome in ("infra_error", "xfailed")}
     odd |= {b for b, _ in m.missing()}
     return [b for b in m.bases() if b in differing or b in odd]
 
@@ -69,12 +72,15 @@ def table_lines(m: Matrix, runs_on: Mapping[str, str] | None = None) -> list[tup
     extra = any(c["infra_error"] for c in counts.values()) or any(flaky.values())
     head = f"{'arch':<9} {'passed':>6} {'failed':>6} {'skipped':>7} {'errors':>6}"
     head += f" {'infra':>5} {'flaky':>5}" if extra else ""
+    known = any(c["xfailed"] for c in counts.values())  # a column of its own when there are any
+    head += f" {'xfailed':>7}" if known else ""
     head += f" {'time':>7} {'slowdown':>8}" + ("  runs on" if runs_on else "")
     rows: list[tuple[str, bool | None]] = [(head, None)]
     for a in m.arches:
         c = counts[a]
         line = f"{a:<9} {c['passed']:>6} {c['failed']:>6} {c['skipped']:>7} {c['error']:>6}"
         line += f" {c['infra_error']:>5} {flaky[a]:>5}" if extra else ""
+        line += f" {c['xfailed']:>7}" if known else ""
         slow = m.slowdown(a)
         line += f" {wall.get(a, 0.0):>6.2f}s {f'{slow:.1f}x' if slow is not None else '-':>8}"
         line += f"  {runs_on.get(a, '')}" if runs_on else ""
@@ -90,6 +96,12 @@ def diagnosis_lines(m: Matrix) -> list[str]:
     for base, per_arch in sorted(m.differing().items()):
         failed = [a for a in m.arches if per_arch.get(a) in ("failed", "error")]
         ok = [a for a in m.arches if per_arch.get(a) == "passed"]
+        fixed = [a for a in failed if m.results[(base, a)].message.startswith(XPASS_STRICT)]
+        if fixed:  # failed because it passes: not an architecture difference to explain
+            lines.append(f"{base}: passes on {', '.join(fixed)}, where it is marked as a known failure "
+                         f"({XPASS_STRICT}): remove the mark")  # fmt: skip
+            failed = [a for a in failed if a not in fixed]
+            ok += fixed
         if failed:
             lines.append(f"{base}: fails on {', '.join(failed)} (passes on {', '.join(ok) or 'none'})"
                          f"{shared_trait(failed, [*failed, *ok], m.runs_on)}")  # fmt: skip
@@ -98,6 +110,8 @@ def diagnosis_lines(m: Matrix) -> list[str]:
                      "not counted as an architecture difference)")  # fmt: skip
     for r in m.infra_errors():
         lines.append(f"{r.base}: infra error on {r.arch}, not a test failure: {r.message}")
+    for r in m.xfailed():
+        lines.append(f"{r.base}: known failure on {r.arch}, still failing ({r.message})")
     return lines
 
 
@@ -126,7 +140,7 @@ def shared_trait(failed: list[str], ran: list[str], runs_on: Mapping[str, str] |
 
 
 _MD_CELL = {".": "passed", "F": "**failed**", "E": "**error**", "s": "skipped", "!": "*infra error*",
-            "R": "passed (flaky)", "?": "**missing**", "-": "—"}  # fmt: skip
+            "R": "passed (flaky)", "?": "**missing**", "-": "—", "x": "xfailed (known)"}  # fmt: skip
 
 
 def markdown(m: Matrix, all_rows: bool = False) -> str:
@@ -135,10 +149,16 @@ def markdown(m: Matrix, all_rows: bool = False) -> str:
     counts, wall = m.counts(), m.wall()
     lines = ["| arch | passed | failed | skipped | errors | infra | time | runs on |",
              "|---|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+    known = any(c["xfailed"] for c in counts.values())  # a column of its own when there are any
+    if known:
+        lines = ["| arch | passed | failed | skipped | errors | infra | xfailed | time | runs on |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
     for a in m.arches:
         c = counts[a]
+        xfailed = f"{c['xfailed']} | " if known else ""
         lines.append(f"| {a} | {c['passed']} | {c['failed']} | {c['skipped']} | {c['error']} | "
-                     f"{c['infra_error']} | {wall.get(a, 0.0):.2f}s | {m.runs_on.get(a, '')} |")  # fmt: skip
+                     f"{c['infra_error']} | {xfailed}{wall.get(a, 0.0):.2f}s | "
+                     f"{m.runs_on.get(a, '')} |")  # fmt: skip
     rows = m.bases() if all_rows else interesting(m)
     if rows:
         lines += ["", "| test | " + " | ".join(m.arches) + " |", "|---|" + ":---:|" * len(m.arches)]

@@ -180,6 +180,13 @@ def add_options(parser: pytest.Parser) -> None:
         default=[],
         help="collect these kinds of tests without --arch: go, rust",
     )
+    parser.addini(
+        "multiarch_xfail",
+        type="linelist",
+        default=[],
+        help="known failures per architecture, one per line: `ARCHES: TEST[: REASON]`, e.g. "
+        "`s390x: example.com/m::TestDecodeWire` (strict xfail: XPASS fails)",
+    )
     parser.addini("multiarch_timeout", default=None, help="default for --arch-timeout (seconds)")
     parser.addini("multiarch_reruns", default=None, help="default for --arch-reruns")
     parser.addini("multiarch_test_timeout", default=None, help="default for --arch-test-timeout (seconds)")

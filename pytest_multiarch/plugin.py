@@ -18,6 +18,7 @@ from .executors import docker as docker_executor
 from .junit import regroup_per_arch
 from .report import MatrixReport, Outputs
 from .settings import STATE_KEY, Settings, State, get_state
+from .xfail import configure as configure_xfail
 
 _REPORT_KEY = pytest.StashKey[MatrixReport]()
 LOGS_KEPT_SECONDS = 7 * 24 * 3600  # failed batches' whole output, named in their reports
@@ -45,6 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
             except archmod.ArchError as exc:
                 raise pytest.UsageError(f"pytest_multiarch_arches: {exc}") from None
     settings = Settings.from_config(config)
+    configure_xfail(config)  # multiarch_xfail: checked now, applied to the collected items
     watchdog.adopt(start=bool(getattr(config.option, "numprocesses", None)))  # xdist controller: now
     docker_executor.configure_images(settings.docker_images)
     if config.getoption("multiarch_binfmt_install") and not hasattr(config, "workerinput"):
@@ -174,6 +176,9 @@ def pytest_runtest_makereport(
     report = yield
     if call.when == "call" and isinstance(item, collect.ArchItem) and item.outcome is not None:
         report.duration = item.outcome.duration  # the test's own time, not the batch's wait
+    if report.skipped and hasattr(report, "wasxfail") and "infra_error" in dict(report.user_properties):
+        report.outcome = "failed"  # the emulator failed, not the known failure: never hidden by xfail
+        del report.wasxfail
     return report
 
 

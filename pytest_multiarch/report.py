@@ -14,10 +14,18 @@ from _pytest.terminal import TerminalReporter  # pytest.TerminalReporter is pyte
 from . import matrix_html
 from .files import write_atomic
 from .matrix import VERSION, Matrix, Result
-from .matrix_text import LEGEND, diagnosis_lines, grid_lines, interesting, markdown, table_lines
+from .matrix_text import (
+    LEGEND,
+    LEGEND_XFAILED,
+    diagnosis_lines,
+    grid_lines,
+    interesting,
+    markdown,
+    table_lines,
+)
 
 REPORT_VERSION = VERSION  # the format matrix.load reads back
-_RANK = {"passed": 0, "skipped": 1, "infra_error": 2, "failed": 3, "error": 4}
+_RANK = {"passed": 0, "skipped": 1, "xfailed": 1, "infra_error": 2, "failed": 3, "error": 4}
 HEAD, TAIL = 2_000, 6_000  # characters of a failure's report kept in the JSON/HTML (head, tail)
 MATRIX_ROWS = ("differing", "all", "none")
 
@@ -98,7 +106,7 @@ class MatrixReport:
             if report.when == "call" and isinstance(props.get("infra_error"), str):
                 outcome = "infra_error"
         elif report.skipped:
-            outcome = "skipped"
+            outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
         elif report.when == "call":
             outcome = "passed"
         else:
@@ -114,10 +122,14 @@ class MatrixReport:
         elif report.failed:
             output = cut(report.longreprtext)
             message = next((line for line in output.splitlines() if line.strip()), "")[:300]
+        elif outcome == "xfailed":  # why it is expected to fail, and how it fails today
+            message, output = f"xfail: {report.wasxfail}"[:300], cut(report.longreprtext)
         elif report.skipped and isinstance(report.longrepr, tuple):
             message = str(report.longrepr[2]).removeprefix("Skipped: ")
         elif isinstance(props.get("flaky_first_failure"), str):
             message = str(props["flaky_first_failure"])[:300]
+        elif hasattr(report, "wasxfail"):  # a non-strict xfail that passed
+            message = f"XPASS: {report.wasxfail}"[:300]
         flaky = props.get("flaky", 0)
         self.cells[report.nodeid] = Cell(
             report.nodeid, base_id(report.nodeid, arch), arch, outcome, duration,
@@ -160,6 +172,8 @@ class MatrixReport:
                     tr.write(text, **({colour: True} if colour else {}))
                 tr.line("")
             tr.write_line(LEGEND)
+            if m.xfailed():
+                tr.write_line(LEGEND_XFAILED)
             tr.write_line("")
         for line, bad in table_lines(m):
             tr.write_line(line, red=bad is True, green=bad is False)

@@ -764,18 +764,18 @@ def test_closed_stdout_setpgid_and_children_that_outlive_the_test(gopytester: py
     start = time.monotonic()
     result = run(gopytester, BOTH, "-rP", "--arch-timeout=8")
     elapsed = time.monotonic() - start
-    assert result.ret == pytest.ExitCode.OK
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the test that closes stdout fails
     outcomes = outcomes_by_id(result)
     for a in (HOST, EMULATED):
         for name in ("TestA1Before", "TestB2Setpgid", "TestC3Forks", "TestD4ForksOwnGroup",
                      "TestE5ForksHoldingStdout", "TestF6After"):  # fmt: skip
             assert outcomes.pop(f"m/go.mod::pr::{name}[{a}]") == "passed"
         # Around the test that closes stdout, the others keep their results (the ones after it
-        # from a fresh process); its own result line was lost with its stdout, but the process
-        # exited 0, which a Go test binary does only when every test passed.
+        # from a fresh process); its own result line was lost with its stdout, and a test without
+        # a result is never passed, even though the process exited 0.
         assert outcomes.pop(f"m/go.mod::cl::TestA1Before[{a}]") == "passed"
         assert outcomes.pop(f"m/go.mod::cl::TestC3After[{a}]") == "passed"
-        assert outcomes.pop(f"m/go.mod::cl::TestB2ClosesStdout[{a}]") == "passed"
+        assert outcomes.pop(f"m/go.mod::cl::TestB2ClosesStdout[{a}]") == "failed"
         assert "=== RUN   TestB2ClosesStdout" in section(result, f"TestB2ClosesStdout [{a}]")
     assert outcomes == {}
     result.stdout.fnmatch_lines_random(["*pr_test.go:*: setpgid: operation not permitted"] * 2)
@@ -787,10 +787,23 @@ def test_closed_stdout_setpgid_and_children_that_outlive_the_test(gopytester: py
     assert_clean(result)
 
 
-def test_test_that_closes_stdout_passes_as_go_test_says(gopytester: pytest.Pytester) -> None:
+def test_test_that_closes_stdout_fails_and_the_others_keep_their_results(gopytester: pytest.Pytester) -> None:
+    # `go test` says ok here (test2json gives the running test the binary's final "ok"), but the
+    # test's result line never came: the plugin does not call that passed (issue 16).
     write_module(gopytester.path, "cl", {"cl_test.go": CLOSES_STDOUT_GO})
     result = run(gopytester, BOTH)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
     tests = ("TestA1Before", "TestB2ClosesStdout", "TestC3After")
     assert outcomes_by_id(result) == {
-        f"cl/go.mod::example.com/cl::{n}[{a}]": "passed" for n in tests for a in (HOST, EMULATED)
+        f"cl/go.mod::example.com/cl::{n}[{a}]": "failed" if n == "TestB2ClosesStdout" else "passed"
+        for n in tests
+        for a in (HOST, EMULATED)
     }
+    for a in (HOST, EMULATED):
+        text = section(result, f"TestB2ClosesStdout [{a}]")
+        assert text.startswith(
+            f"TestB2ClosesStdout on {a}: the test process exited with status 0 while this test was "
+            "running, before it reported a result: the test (or code it calls) ended the process"
+        ), text
+        assert "closed its standard output" in text.splitlines()[0]
+    assert_clean(result)

@@ -224,9 +224,9 @@ def test_conflicting_duplicates_are_reported(reports: dict[str, Path], tmp_path:
 @pytest.mark.parametrize(
     ("content", "says"),
     [
-        ('{"version": 2, "arches": ["arm64"], "resu', "not JSON (truncated or corrupt?)"),
-        ('{"version": 1, "arches": [], "results": []}', "report format version 1; this version reads 2"),
-        ('{"version": 2, "arches": [], "results": [{"nodeid": 3}]}', "results[0]: `outcome` is missing"),
+        ('{"version": 3, "arches": ["arm64"], "resu', "not JSON (truncated or corrupt?)"),
+        ('{"version": 1, "arches": [], "results": []}', "report format version 1; this version reads 3"),
+        ('{"version": 3, "arches": [], "results": [{"nodeid": 3}]}', "results[0]: `outcome` is missing"),
     ],
 )
 def test_a_bad_report_is_an_error_and_nothing_is_written(

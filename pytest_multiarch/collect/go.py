@@ -12,7 +12,7 @@ import pytest
 
 from .. import batch, proc
 from ..arch import Arch
-from ..executors import Executor, ExecutorUnavailable
+from ..executors import Executor, ExecutorUnavailable, arch_env
 from ..outcome import TestOutcome
 from ..settings import get_state
 from ..toolchains import go as gotool
@@ -219,7 +219,7 @@ class GoTestItem(PlainReasonItem):
         new_parser = functools.partial(gotest2json.GoStream, run_order=self.pkg.run_order())
         b = batch.Batch(
             binary, self.arch, executor, args_for, new_parser,
-            proc.base_env(), self.pkg.dir,
+            proc.base_env(arch_env(self.arch, executor)), self.pkg.dir,
             state.limits(self.arch, executor, quit_first=True),  # Go prints every goroutine on SIGQUIT
         )  # fmt: skip
         outcomes = batch.run_tests(b, tests, reuse=state.reuse, reruns=state.settings.reruns)

@@ -18,7 +18,7 @@ import pytest
 
 from .. import batch, proc, progress, supervise
 from ..arch import Arch
-from ..executors import Executor, ExecutorUnavailable
+from ..executors import Executor, ExecutorUnavailable, arch_env
 from ..outcome import TestOutcome
 from ..settings import get_state
 from ..toolchains import rust as rusttool
@@ -247,7 +247,8 @@ class RustTestItem(PlainReasonItem):
     def run_batch(self, tests: Sequence[str], executor: Executor) -> dict[str, TestOutcome]:
         binary = self.built.binary
         all_tests = [t.name for t in self.built.tests]
-        env = proc.base_env({**rusttool.cargo_env(binary, self.built.toolchain), **rusttool.RUN_ENV})
+        env = proc.base_env({**rusttool.cargo_env(binary, self.built.toolchain), **rusttool.RUN_ENV,
+                             **arch_env(self.arch, executor)})  # fmt: skip
         state = get_state(self.config)
         b = batch.Batch(
             binary.executable, self.arch, executor,
@@ -276,9 +277,10 @@ class RustProgramItem(PlainReasonItem):
     def run_batch(self, tests: Sequence[str], executor: Executor) -> dict[str, TestOutcome]:
         binary, name = self.built.binary, self.test_name
         limits = get_state(self.config).limits(self.arch, executor, quit_first=False)
+        env = proc.base_env(rusttool.cargo_env(binary, self.built.toolchain))
+        env.update(arch_env(self.arch, executor))
         att = supervise.attempt(
-            binary.executable, [], arch=self.arch, executor=executor,
-            env=proc.base_env(rusttool.cargo_env(binary, self.built.toolchain)), cwd=binary.package_dir,
+            binary.executable, [], arch=self.arch, executor=executor, env=env, cwd=binary.package_dir,
             limits=limits, new_parser=lambda size, log: supervise.PlainStream(name, size, log),
         )  # fmt: skip
         output, res = att.parsed.output + att.stderr, att.run

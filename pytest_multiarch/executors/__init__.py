@@ -23,6 +23,7 @@ __all__ = [
     "Invocation",
     "RunFailed",
     "RunResult",
+    "arch_env",
     "run",
     "runs_on",
     "select",
@@ -68,6 +69,12 @@ def runs_on(arch: Arch, executor: Executor) -> str:
         version = qemu.qemu_version(path) if path else None
         return "qemu " + (".".join(map(str, version)) if version else "(unknown version)")
     return executor.describe(arch)
+
+
+def arch_env(arch: Arch, executor: Executor) -> dict[str, str]:
+    """What every test process is told of where it runs: ``MULTIARCH_ARCH`` (the canonical arch
+    name) and ``MULTIARCH_EXECUTOR`` (native, qemu, binfmt, docker, or a hook executor's name)."""
+    return {"MULTIARCH_ARCH": arch.name, "MULTIARCH_EXECUTOR": executor.name}
 
 
 def run(

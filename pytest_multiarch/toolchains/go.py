@@ -134,6 +134,9 @@ def test_args(selected: Sequence[str], serial: bool = False) -> list[str]:
 
     Always a -test.run filter, even for all of them: nothing runs that no item reports on.
     ``serial`` runs t.Parallel tests one at a time (to find which one took a process down).
+    ``-test.paniconexit0`` as ``go test`` passes it: os.Exit(0) inside a test panics ("unexpected
+    call to os.Exit(0) during test") instead of ending the process as if all was well.
     """
     run = "-test.run=^(" + "|".join(re.escape(t) for t in selected) + ")$"
-    return ["-test.v=test2json", "-test.count=1", run, *(["-test.parallel=1"] if serial else [])]
+    return ["-test.paniconexit0", "-test.v=test2json", "-test.count=1", run,
+            *(["-test.parallel=1"] if serial else [])]  # fmt: skip
