@@ -185,3 +185,17 @@ def parse_list(values: Iterable[str], all_arches: Iterable[Arch] | None = None) 
             chosen = [get(token)]
         result.extend(a for a in chosen if a not in result)
     return result
+
+
+def reject_empty(values: Iterable[str]) -> None:
+    """Raise ArchError for a value that is empty or holds an empty name (``--arch=``,
+    ``--arch=arm64,``): an unset variable (``--arch=$ARCHES``) must not quietly mean "native" or
+    fewer architectures. (parse_list itself, for the other commands, skips empty names.)"""
+    for value in values:
+        if not value.strip() or any(not name.strip() for name in value.split(",")):
+            shown = "--arch=" + value
+            what = "names no architecture" if not value.strip(" ,") else "has an empty architecture name"
+            raise ArchError(
+                f"{shown!r} {what} (an unset variable, as in --arch=$ARCHES?). Fix: give names, "
+                "e.g. --arch=amd64,arm64, or leave --arch out to run on the native architecture only"
+            )

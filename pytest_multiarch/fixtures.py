@@ -86,11 +86,13 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
         cgo: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> Path:
+        named = gotool.named_problem()  # a MULTIARCH_GO that is not a go: a failure, not a skip
         go = gotool.find_go()
-        if go is None:
+        if go is None or named is not None:
             skip_or_fail(
                 config,
-                f"go_build({os.fspath(package)!r}) for {arch.name}: {gotool.not_found_reason()}",
+                f"go_build({os.fspath(package)!r}) for {arch.name}: {named or gotool.not_found_reason()}",
+                named=named is not None,
             )
             raise AssertionError("unreachable")
         pkg_path = Path(package)
@@ -184,12 +186,16 @@ def make_cargo_build(config: pytest.Config, arch: Arch) -> CargoBuild:
                 return found
             call = f"cargo_build({os.fspath(manifest_dir)!r})"
             unavailable: str | None = None
+            named = rusttool.named_settings(state.settings.cargo)  # CARGO, RUSTC...: a failure, not a skip
             try:
                 chosen = state.rust_toolchain(manifest.parent, arch)
             except rusttool.RustToolchainError as exc:
-                unavailable = f"{call} for {arch.name}: {exc}"
+                bad_name = rusttool.named_problem(state.settings.cargo)
+                unavailable = f"{call} for {arch.name}: {bad_name or str(exc).rstrip()}"
+                if named and not bad_name:
+                    unavailable += f" (the toolchain named by {', '.join(named)})"
             if unavailable is not None:  # outside the except block: no chained exception shown
-                skip_or_fail(config, unavailable)
+                skip_or_fail(config, unavailable, named=bool(named))
                 raise AssertionError("unreachable")
             if chosen.missing is not None:
                 skip_or_fail(config, f"{call} cannot build for {arch.name}: {chosen.missing}")
@@ -223,12 +229,13 @@ def make_run_on_arch(config: pytest.Config, arch: Arch) -> RunOnArch:
         timeout: float | None = None,
     ) -> RunResult:
         unavailable: str | None = None
+        named = False
         try:
             executor = state.executor(arch)
         except executors.ExecutorUnavailable as exc:
-            unavailable = str(exc)
+            unavailable, named = str(exc), exc.named
         if unavailable is not None:  # outside the except block: no chained exception shown
-            skip_or_fail(config, unavailable)
+            skip_or_fail(config, unavailable, named=named)
             raise AssertionError("unreachable")
         data = input.encode() if isinstance(input, str) else input
         if timeout is None:  # the scaled --arch-timeout, as for the test binaries

@@ -165,8 +165,14 @@ def pytest_collection_modifyitems(
         narrowed_out = item.get_closest_marker("arch") and not markers.arches_for(item, settings.arches)
         if isinstance(item, pytest.Function) and "arch" not in item.fixturenames and narrowed_out:
             item.add_marker(pytest.mark.skip(reason=markers.none_selected(item, settings.arches)))
-    if not config.option.collectonly:  # --collect-only must not build or run anything
-        collect.schedule_batches(items)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Batches are formed here, from the final item list: after every pytest_collection_modifyitems,
+    # wrappers included (cacheprovider deselects for --lf after the trylast ones have run).
+    if STATE_KEY in session.config.stash:
+        collect.schedule_batches(session)
 
 
 @pytest.hookimpl(wrapper=True)

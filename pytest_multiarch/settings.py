@@ -51,6 +51,7 @@ class Settings:
         values: list[str] = config.getoption("multiarch_arch") or []
         executor = config.getoption("multiarch_executor")
         try:
+            archmod.reject_empty(values)
             arches = archmod.parse_list(values, all_arches=runnable_arches(executor))
         except archmod.ArchError as exc:
             raise pytest.UsageError(f"--arch: {exc}") from None
@@ -170,8 +171,9 @@ def runnable_arches(executor: str) -> list[Arch]:
     for a in archmod.ARCHES:
         try:
             select(a, executor)
-        except ExecutorUnavailable:
-            continue
+        except ExecutorUnavailable as exc:
+            if not exc.named:  # an emulator the user named stays in, to fail rather than vanish
+                continue
         result.append(a)
     return result
 

@@ -222,10 +222,10 @@ def test_go_build_fixture_reuses_binaries_across_sessions(gopytester: pytest.Pyt
 
 @pytest.mark.parametrize(
     ("args", "scheduling"),
-    [(("-n", "2"), "BatchScheduling"), (("-n", "2", "--dist", "load"), "LoadScheduling"),
+    [(("-n", "2"), "BatchScheduling"), (("-n", "2", "--dist", "load"), "BatchScheduling"),
      (("-n", "2", "--dist=loadfile"), "LoadFileScheduling")],
 )  # fmt: skip
-def test_xdist_default_keeps_batches_together_but_a_chosen_dist_is_kept(
+def test_xdist_keeps_batches_together_and_keeps_a_dist_that_does(
     pytester: pytest.Pytester, args: tuple[str, ...], scheduling: str
 ) -> None:
     pytest.importorskip("xdist")

@@ -30,11 +30,19 @@ def ignore_dir(path: Path) -> bool:
     return path.name == "testdata" and any((p / "go.mod").is_file() for p in path.parents)
 
 
-def schedule_batches(items: list[pytest.Item]) -> None:
-    """Group the selected items into batches and start them, in item order, in the background.
+def schedule_batches(session: pytest.Session) -> None:
+    """Group the session's final items into batches and start them, in item order, in the background.
 
-    Runs after deselection (-k, --lf), so each batch runs exactly the tests pytest will report.
+    Called once collection is final (pytest_collection_finish): after -k, -m, --deselect, --lf and
+    any plugin's deselection, so each batch runs exactly the tests pytest will report. Nothing is
+    built or run under --collect-only, or when collection errors stop the run before any test.
     """
+    config = session.config
+    if config.option.collectonly:
+        return
+    if session.testsfailed and not config.option.continue_on_collection_errors:
+        return  # pytest stops after collection: "N errors during collection"
+    items = session.items
     groups: dict[object, list[ArchItem]] = {}
     for item in items:
         if isinstance(item, ArchItem):
@@ -44,7 +52,7 @@ def schedule_batches(items: list[pytest.Item]) -> None:
         names = [m.test_name for m in members]
         for m in members:
             m.batch_tests = names
-    if config_is_xdist_worker(items):
+    if hasattr(config, "workerinput"):
         return  # a worker runs only the items it is sent: start each batch when first needed
     for members in groups.values():
         if members[0].runnable():
@@ -52,6 +60,3 @@ def schedule_batches(items: list[pytest.Item]) -> None:
             for m in members:
                 m.batch_future = future
 
-
-def config_is_xdist_worker(items: list[pytest.Item]) -> bool:
-    return bool(items) and hasattr(items[0].config, "workerinput")

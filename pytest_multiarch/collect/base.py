@@ -121,13 +121,13 @@ class ArchItem(ParamIdItem):
         try:
             self.executor()
         except ExecutorUnavailable as exc:
-            skip_or_fail(self.config, str(exc))
+            skip_or_fail(self.config, str(exc), named=exc.named)
 
     def runtest(self) -> None:
         try:
             results: Any = self.wait()
         except ExecutorUnavailable as exc:  # e.g. a dynamic binary whose loader no sysroot holds
-            skip_or_fail(self.config, str(exc))
+            skip_or_fail(self.config, str(exc), named=exc.named)
             raise
         outcome: TestOutcome | None = results.get(self.test_name)
         if outcome is None:
@@ -172,23 +172,31 @@ class BuildFailed(Exception):
     """The test binary for this item could not be built; the compiler's message says why."""
 
 
-def skip_or_fail(config: pytest.Config, reason: str) -> None:
-    """A missing toolchain or emulator: a skip that says so, or an error under --arch-strict."""
+def skip_or_fail(config: pytest.Config, reason: str, *, named: bool = False) -> None:
+    """A missing toolchain or emulator: a skip that says so, or an error under --arch-strict.
+
+    ``named``: the user named the tool (MULTIARCH_GO, CARGO, RUSTC, multiarch_cargo,
+    MULTIARCH_QEMU_<ARCH>) and it does not work: always a failure, whose reason names the setting.
+    """
+    if named:
+        pytest.fail(reason, pytrace=False)
     if get_state(config).settings.strict:
         pytest.fail(f"{reason} (an error because of --arch-strict)", pytrace=False)
     raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 class UnavailableItem(ParamIdItem):
-    """Stands in for the tests of a module/crate we cannot even list (no toolchain)."""
+    """Stands in for the tests of a module/crate we cannot even list (no toolchain): a skip, or
+    a failure when the missing tool is one the user ``named`` (see skip_or_fail)."""
 
-    def __init__(self, *, reason: str, arch: Arch, **kwargs: Any) -> None:
+    def __init__(self, *, reason: str, arch: Arch, named: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.reason = reason
+        self.named = named
         self.user_properties.append(("arch", arch.name))
 
     def runtest(self) -> None:
-        skip_or_fail(self.config, self.reason)
+        skip_or_fail(self.config, self.reason, named=self.named)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, 0, self.name

@@ -36,12 +36,13 @@ class GoModule(pytest.File):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         state = get_state(self.config)
         settings = state.settings
+        named = gotool.named_problem()  # MULTIARCH_GO set to something that is not a working go
         go = gotool.find_go()
-        if go is None:
+        if go is None or named is not None:
             for a in settings.arches:
                 yield UnavailableItem.from_parent(
-                    self, name=f"[{a.name}]", arch=a,
-                    reason=f"cannot list the Go tests of {self.path}: {gotool.not_found_reason()}",
+                    self, name=f"[{a.name}]", arch=a, named=named is not None,
+                    reason=f"cannot list the Go tests of {self.path}: {named or gotool.not_found_reason()}",
                 )  # fmt: skip
             return
         module_dir = self.path.parent
@@ -97,21 +98,21 @@ class PlainReasonItem(ArchItem):
         try:
             self.executor()
         except ExecutorUnavailable as exc:
-            reason = str(exc)
+            reason, named = str(exc), exc.named
         else:
             return
-        skip_or_fail(self.config, reason)
+        skip_or_fail(self.config, reason, named=named)
 
     def runtest(self) -> None:
-        reason = None
+        reason, named = None, False
         try:
             self.wait()
         except ExecutorUnavailable as exc:  # e.g. a dynamic binary whose loader no sysroot holds
-            reason = str(exc)
+            reason, named = str(exc), exc.named
         except Exception:
             pass  # ArchItem.runtest below raises it again, and reports it
         if reason is not None:
-            skip_or_fail(self.config, reason)
+            skip_or_fail(self.config, reason, named=named)
             return
         super().runtest()
 

@@ -84,6 +84,15 @@ class CargoCrate(pytest.File):
             for a in settings.arches:
                 yield CollectErrorItem.from_parent(self, name=f"[{a.name}]", arch=a, message=problem)
             return
+        named = rusttool.named_settings(settings.cargo)  # CARGO, multiarch_cargo, RUSTC: not a skip
+        bad_name = rusttool.named_problem(settings.cargo)
+        if bad_name is not None:
+            for a in settings.arches:
+                yield UnavailableItem.from_parent(
+                    self, name=f"[{a.name}]", arch=a, named=True,
+                    reason=f"cannot collect the Rust tests of {self.path}: {bad_name}",
+                )  # fmt: skip
+            return
         # Our own target dir: the user's tree stays clean, and builds are shared across crates.
         target_dir = state.bin_dir / "cargo-target"
 
@@ -103,14 +112,21 @@ class CargoCrate(pytest.File):
                 executor = state.executor(a)
             except ExecutorUnavailable as exc:
                 executor, unavailable = None, str(exc)
+                if exc.named:  # an emulator the user named does not work: a failure, not a skip
+                    yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=unavailable,
+                                                      named=True)  # fmt: skip
+                    continue
             found = rust_cache.load(state.cache, keys[a])
             if found is not None and executor is not None:
                 results[a] = found  # nothing changed since it was built and listed
                 continue
             try:
                 chosen = state.rust_toolchain(self.path.parent, a)
-            except rusttool.RustToolchainError as exc:
-                yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=str(exc))
+            except rusttool.RustToolchainError as exc:  # named: that toolchain does not work
+                by = f" (the toolchain named by {', '.join(named)})" if named else ""
+                reason = str(exc).rstrip() + by
+                yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=reason,
+                                                  named=bool(named))  # fmt: skip
                 continue
             if chosen.missing:
                 unavailable = f"Rust tests of {self.path} cannot be built for {a.name}: {chosen.missing}"

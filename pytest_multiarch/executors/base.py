@@ -19,11 +19,14 @@ from ..proc import ProcResult
 class ExecutorUnavailable(Exception):
     """An architecture cannot run here by some (or any) executor; says why and how to fix it."""
 
-    def __init__(self, arch: Arch, reason: str, fix: str) -> None:
+    def __init__(self, arch: Arch, reason: str, fix: str, *, named: bool = False) -> None:
         super().__init__(f"cannot run {arch.name} binaries: {reason}. Fix: {fix}")
         self.arch = arch
         self.reason = reason
         self.fix = fix
+        # A program the user named (MULTIARCH_QEMU_<ARCH>) that does not work: an error, never a
+        # skip, since a skip would hide every failure of that architecture behind a green run.
+        self.named = named
 
 
 @dataclass(frozen=True)

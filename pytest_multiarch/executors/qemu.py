@@ -68,14 +68,18 @@ class QemuExecutor(LocalExecution):
     name = "qemu"
 
     def check(self, arch: Arch) -> None:
-        if find_qemu(arch) is None:
-            variable = f"MULTIARCH_QEMU_{arch.name.upper()}"
-            if os.environ.get(variable):
-                raise ExecutorUnavailable(
-                    arch, f"{variable}={os.environ[variable]} is not an executable", f"point it at a "
-                    f"qemu-{arch.qemu_name}, or unset it to use qemu-{arch.qemu_name}-static from PATH"
-                )  # fmt: skip
+        variable = f"MULTIARCH_QEMU_{arch.name.upper()}"
+        named = os.environ.get(variable)
+        found = find_qemu(arch)
+        if found is None and not named:
             raise ExecutorUnavailable(arch, f"qemu-{arch.qemu_name}-static is not on PATH", INSTALL_FIX)
+        if named and (found is None or qemu_version(found) is None):
+            # A program the user named that does not work: an error (named=True), not a skip.
+            what = "an executable" if found is None else f"a QEMU (`{found} --version` names no QEMU version)"
+            raise ExecutorUnavailable(
+                arch, f"{variable}={named} is not {what}", f"point it at a qemu-{arch.qemu_name}, or "
+                f"unset it to use qemu-{arch.qemu_name}-static from PATH", named=True,
+            )  # fmt: skip
 
     def describe(self, arch: Arch) -> str:
         path = find_qemu(arch)

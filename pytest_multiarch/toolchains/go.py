@@ -90,15 +90,41 @@ def _go_dir_version(go: Path) -> tuple[int, ...]:
     return (int(m.group(1)), int(m.group(2))) if m else (0,)
 
 
+_NAMED_FIX = "point it at a go (e.g. /usr/local/go/bin/go), or unset it to use the go on PATH"
+
+
 def not_found_reason() -> str:
     """Why find_go() found nothing, and the fix."""
     explicit = os.environ.get("MULTIARCH_GO")
     if explicit:
-        return f"MULTIARCH_GO={explicit} is not an executable go. Fix: point it at a go, or unset it"
+        return f"MULTIARCH_GO={explicit} is not an executable go. Fix: {_NAMED_FIX}"
     return (
         "Go toolchain not found (no `go` on PATH, /usr/local/go/bin/go or /usr/lib/go-1.*/bin/go). "
         f"Fix: {INSTALL_FIX}"
     )
+
+
+def named_problem() -> str | None:
+    """Why $MULTIARCH_GO, when set, is not a working go, with the fix; None when it is one, or is
+    not set. A go the user named that does not work is an error, never a skip: a skip would hide
+    every Go failure behind a green run. Only a named go is asked (`go version`, once)."""
+    explicit = os.environ.get("MULTIARCH_GO")
+    if not explicit:
+        return None
+    found = find_go()
+    if found is None:
+        return not_found_reason()
+    try:
+        said = version(found)
+    except OSError as exc:  # e.g. an executable text file without #!
+        return f"MULTIARCH_GO={explicit} is not a working go: {found} does not run ({exc}). Fix: {_NAMED_FIX}"
+    if not re.match(r"go\d", said):
+        shown = repr(said) if said else "nothing"
+        return (
+            f"MULTIARCH_GO={explicit} is not a working go: `{found} version` printed {shown}, not a Go "
+            f"version. Fix: {_NAMED_FIX}"
+        )
+    return None
 
 
 def build_env(arch: Arch, *, cgo: bool = False, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -25,6 +25,8 @@ from .discover import (
     installed_targets,
     known_targets,
     linker_env_var,
+    named_problem,
+    named_settings,
     readiness,
     toolchain_of,
 )
@@ -95,6 +97,8 @@ __all__ = [
     "known_targets",
     "linker_env_var",
     "list_tests_detailed",
+    "named_problem",
+    "named_settings",
     "parse_json_list",
     "parse_libtest_json",
     "parse_terse_list",

@@ -80,12 +80,51 @@ def find_rustc(cargo: str | os.PathLike[str], env: Mapping[str, str] | None = No
     another toolchain's rustc, whose std would not match. build_tests passes it as $RUSTC.
     """
     env = os.environ if env is None else env
+    if env.get("RUSTC"):  # named: the only candidate, never a silent fallback to another rustc
+        return shutil.which(env["RUSTC"], path=env.get("PATH"))
     sibling = Path(cargo).parent / "rustc"
-    for candidate in (env.get("RUSTC"), str(sibling) if os.access(sibling, os.X_OK) else None, "rustc"):
+    for candidate in (str(sibling) if os.access(sibling, os.X_OK) else None, "rustc"):
         if candidate:
             found = shutil.which(candidate, path=env.get("PATH"))
             if found:
                 return found
+    return None
+
+
+def named_settings(
+    explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> list[str]:
+    """The settings that name the Rust toolchain, as ``CARGO=...``, ``multiarch_cargo = ...``
+    and ``RUSTC=...`` (the ini option only when $CARGO does not override it); [] when none does."""
+    env = os.environ if env is None else env
+    named = []
+    if env.get("CARGO"):
+        named.append(f"CARGO={env['CARGO']}")
+    elif explicit:
+        named.append(f"multiarch_cargo = {os.fspath(explicit)}")
+    if env.get("RUSTC"):
+        named.append(f"RUSTC={env['RUSTC']}")
+    return named
+
+
+def named_problem(
+    explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> str | None:
+    """Why a cargo or rustc the user named (see :func:`named_settings`) is not an executable,
+    with the fix; None when each named one is. Such a setting is an error, never a skip: a skip
+    would hide every failure of the Rust tests behind a green run."""
+    env = os.environ if env is None else env
+    path = env.get("PATH")
+    fixes = {
+        "CARGO": "point CARGO at a cargo, or unset it",
+        "multiarch_cargo": "point the ini option multiarch_cargo at a cargo, or remove it",
+        "RUSTC": "point RUSTC at a rustc, or unset it (then the rustc beside cargo is used)",
+    }
+    for setting in named_settings(explicit, env):
+        name, _, value = setting.replace(" = ", "=", 1).partition("=")
+        if shutil.which(value, path=path) is None:
+            tool = "rustc" if name == "RUSTC" else "cargo"
+            return f"{setting} is not an executable {tool}. Fix: {fixes[name]}"
     return None
 
 
@@ -114,6 +153,8 @@ def toolchain_of(
     env = dict(os.environ if env is None else env)
     rustc = find_rustc(cargo, env)
     if rustc is None:
+        if env.get("RUSTC"):  # named_problem says so, with the fix
+            raise RustToolchainError(named_problem(env=env) or f"RUSTC={env['RUSTC']} is not a rustc")
         raise RustToolchainError(f"rustc not found beside {cargo} or on PATH. Fix: {INSTALL_FIX}")
     cwd = os.fspath(project_dir) if project_dir else "/"
     info = _query(rustc, ["-vV"], env, cwd)
