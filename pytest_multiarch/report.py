@@ -250,7 +250,8 @@ class MatrixReport:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             return  # xdist workers send their reports to the controller, which writes the files
-        self.interrupted = self.interrupted or session.exitstatus == pytest.ExitCode.INTERRUPTED
+        status = getattr(session, "exitstatus", None)
+        self.interrupted = self.interrupted or status == pytest.ExitCode.INTERRUPTED
         out = self.outputs
         m = self.matrix()
         if out.json is not None:
