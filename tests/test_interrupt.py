@@ -82,9 +82,12 @@ def _wait_for(what: str, path: Path, mark: str, proc: subprocess.Popen[bytes], s
         time.sleep(0.1)
 
 
-def _interrupted_run(project: Path, out: Path, env: Mapping[str, str], sig: int) -> tuple[int, str, str]:
-    """pytest in the background until b's first test passed on amd64, then ``sig``: its exit
-    status, its output and the mark its processes carry in their environment."""
+def _interrupted_run(
+    project: Path, out: Path, env: Mapping[str, str], sig: int, *args: str, first: str = FIRST
+) -> tuple[int, str, str]:
+    """pytest in the background until ``first`` is in its output (b's first test passed on
+    amd64) with an emulator running, then ``sig``: its exit status, its output and the mark its
+    processes carry in their environment."""
     mark = f"MULTIARCH_INTERRUPT_TEST={uuid.uuid4().hex}"
     name, value = mark.split("=")
     log = out / "pytest.out"
@@ -92,11 +95,11 @@ def _interrupted_run(project: Path, out: Path, env: Mapping[str, str], sig: int)
         proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-v",
              "--arch=amd64,arm64", f"--multiarch-report={out / 'r.json'}",
-             f"--multiarch-markdown={out / 'r.md'}", f"--multiarch-html={out / 'r.html'}"],
+             f"--multiarch-markdown={out / 'r.md'}", f"--multiarch-html={out / 'r.html'}", *args],
             cwd=project, env={**os.environ, **env, name: value}, stdout=f, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        _wait_for(FIRST, log, mark, proc, 180)
+        _wait_for(first, log, mark, proc, 180)
         time.sleep(0.5)
         proc.send_signal(sig)
         status = proc.wait(timeout=60)
@@ -119,11 +122,7 @@ def test_an_interrupted_run_is_marked_and_merge_fails_on_it(
     assert said in output, output
     assert ("Terminated: SIGTERM" if sig == signal.SIGTERM else "KeyboardInterrupt") in output
 
-    # Nothing of that run is left: no emulator, no test binary, no watchdog.
-    deadline = time.monotonic() + 5.0
-    while processes_with_env(mark) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert processes_with_env(mark) == [], "left running after the interrupted pytest ended"
+    _nothing_left(mark)  # no emulator, no test binary, no watchdog of that run
 
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["version"] == 3 and report["interrupted"] is True
@@ -150,6 +149,31 @@ def test_an_interrupted_run_is_marked_and_merge_fails_on_it(
 
 CELL = {"nodeid": "t.py::f[arm64]", "base": "t.py::f", "arch": "arm64"}
 PASSED = {**CELL, "outcome": "passed", "duration": 0.1}
+
+
+def _nothing_left(mark: str) -> None:
+    deadline = time.monotonic() + 5.0
+    while processes_with_env(mark) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_with_env(mark) == [], "left running after the interrupted pytest ended"
+
+
+def test_sigterm_to_the_xdist_controller_ends_the_workers_and_marks_the_report(
+    project: Path, go_env: Mapping[str, str], tmp_path: Path
+) -> None:
+    pytest.importorskip("xdist")
+    status, output, mark = _interrupted_run(
+        project, tmp_path, go_env, signal.SIGTERM, "-n", "2", first="PASSED a/go.mod::"
+    )
+    assert status == 2, output
+    assert "Terminated: SIGTERM" in output and "multiarch: the run was interrupted: " in output
+    _nothing_left(mark)  # the workers, their emulators and test binaries
+    report = json.loads((tmp_path / "r.json").read_text())
+    ran = {(r["base"], r["arch"]) for r in report["results"]}
+    never = {(n["base"], n["arch"]) for n in report["not_run"]}
+    assert report["interrupted"] is True and never and ran
+    assert ran | never == ALL and not ran & never  # every cell is either reported or named
+    assert _merge(tmp_path / "r.json").returncode == 1
 
 
 def test_a_run_of_the_rest_covers_the_cells_an_interrupted_run_never_ran(tmp_path: Path) -> None:
