@@ -65,6 +65,8 @@ def handle_sigterm(config: pytest.Config) -> None:
     """Handle SIGTERM for this session (main thread only: Python runs handlers nowhere else)."""
     if threading.current_thread() is not threading.main_thread():
         return
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        return  # ignored on purpose by whoever started us (Python leaves an ignored SIGINT alone too)
     handler = _Handler()
     config.stash[_PREVIOUS_KEY] = signal.signal(signal.SIGTERM, handler)
     config.stash[_HANDLER_KEY] = handler

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from gohelpers import processes_with_env, write_module
+from stubs import sigint_default
 
 SLOW = 20  # tests of module b, 1 s each on arm64 (one process runs them one after the other)
 FAST = {
@@ -97,6 +98,7 @@ def _interrupted_run(
              "--arch=amd64,arm64", f"--multiarch-report={out / 'r.json'}",
              f"--multiarch-markdown={out / 'r.md'}", f"--multiarch-html={out / 'r.html'}", *args],
             cwd=project, env={**os.environ, **env, name: value}, stdout=f, stderr=subprocess.STDOUT,
+            preexec_fn=sigint_default,  # a shell in the background hands SIGINT ignored
         )  # fmt: skip
     try:
         _wait_for(first, log, mark, proc, 180)
