@@ -130,6 +130,8 @@ class MatrixReport:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
         """The xdist controller collects nothing: the cells are in the workers' node ids."""
+        if self.config.option.collectonly:
+            return
         for nodeid in ids:
             arch = arch_in_nodeid(nodeid, self.arches)
             if arch is not None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -96,7 +97,8 @@ def _interrupted_run(
         proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-v",
              "--arch=amd64,arm64", f"--multiarch-report={out / 'r.json'}",
-             f"--multiarch-markdown={out / 'r.md'}", f"--multiarch-html={out / 'r.html'}", *args],
+             f"--multiarch-markdown={out / 'r.md'}", f"--multiarch-html={out / 'r.html'}",
+             f"--junitxml={out / 'j.xml'}", "--multiarch-junit-per-arch", *args],
             cwd=project, env={**os.environ, **env, name: value}, stdout=f, stderr=subprocess.STDOUT,
             preexec_fn=sigint_default,  # a shell in the background hands SIGINT ignored
         )  # fmt: skip
@@ -147,6 +149,8 @@ def test_an_interrupted_run_is_marked_and_merge_fails_on_it(
     said = "not run (interrupted): b/go.mod::example.com/b::TestNap19 on arm64"
     assert said in (tmp_path / "r.md").read_text()
     assert f"{len(never)} selected cells never ran" in (tmp_path / "r.html").read_text()
+    suites = ET.parse(tmp_path / "j.xml").getroot().findall("testsuite")
+    assert {x.get("name"): x.get("tests") for x in suites} == {"pytest[amd64]": "4", "pytest[arm64]": "3"}
 
 
 CELL = {"nodeid": "t.py::f[arm64]", "base": "t.py::f", "arch": "arm64"}
