@@ -6,8 +6,10 @@ report, no summary, and pytest's status 143. Here the first SIGTERM raises ``Ter
 ``KeyboardInterrupt``, in the main thread: pytest then stops as after Ctrl-C (the plugin kills
 every process it started, the reports and the summary are written, exit status 2).
 
+The handler is installed by the plugin's ``pytest_configure``; a SIGTERM that comes before
+collection starts is kept until then (raised earlier, pytest would skip ``pytest_sessionfinish``).
 A second SIGTERM while the session is ending does not interrupt the writing of the reports; it
-is said once on stderr (SIGKILL ends the process at once, and the watchdog still takes what it
+is said on stderr (SIGKILL ends the process at once, and the watchdog still takes what it
 started). Under pytest-xdist every worker has the handler too: a SIGTERM to the whole process
 group then ends each worker as Ctrl-C does, and xdist's controller stops the run as it does
 after a worker's Ctrl-C; a SIGTERM to the controller alone ends the workers through xdist's own
@@ -35,12 +37,27 @@ _PREVIOUS_KEY = pytest.StashKey[Any]()
 
 
 class _Handler:
-    """The SIGTERM handler of one session: raise once, then only say it."""
+    """The SIGTERM handler of one session: raise once, then only say it. Raised before the
+    session has started (other plugins' configure, sessionstart), pytest would end without
+    ``pytest_sessionfinish``, so without reports: the signal is then kept until collection starts."""
 
     def __init__(self) -> None:
         self.raised = False
+        self.started = False
+        self.pending = False
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self) -> None:
+        self.started = True  # from here on, pytest runs pytest_sessionfinish however it stops
+        if self.pending:
+            self.raised = True
+            raise Terminated("SIGTERM (while the session started): the run was cancelled; "
+                             "stopping as after Ctrl-C")  # fmt: skip
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if not self.started and not self.raised:
+            self.pending = True
+            return
         if self.raised:
             sys.stderr.write("multiarch: SIGTERM again while the session ends; the reports are being "
                              "written (SIGKILL ends pytest at once)\n")  # fmt: skip

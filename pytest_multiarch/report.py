@@ -221,8 +221,9 @@ class MatrixReport:
         if not self.cells:
             if self.interrupted:  # nothing ran: no table, but no doubt either
                 tr.write_sep("=", "multiarch: results per architecture")
-                tr.write_line(f"multiarch: the run was interrupted before any result; "
-                              f"{len(m.not_run)} selected cells never ran", red=True)  # fmt: skip
+                cells = f"{len(m.not_run)} selected cells never ran" if self.selected else (
+                    "collection had not ended: which cells would have run is not known")  # fmt: skip
+                tr.write_line(f"multiarch: the run was interrupted before any result; {cells}", red=True)
             return  # nothing ran (e.g. --collect-only): no table
         rows = {"all": m.bases(), "differing": interesting(m), "none": []}[self.outputs.rows]
         tr.write_sep("=", "multiarch: results per architecture")

@@ -258,3 +258,42 @@ def test_the_sigterm_handler_is_put_back_after_an_in_process_session(gopytester:
     res = gopytester.runpytest("--arch=amd64", f"--multiarch-report={gopytester.path}")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     assert signal.getsignal(signal.SIGTERM) == before  # after a usage error at configure too
+
+
+SLOW_START = """
+import time
+from pathlib import Path
+
+def pytest_sessionstart(session):
+    Path("started").write_text("")
+    time.sleep(5)  # a slow plugin: the SIGTERM comes now, before collection
+"""
+
+
+def test_a_sigterm_while_the_session_starts_still_writes_the_report(pytester: pytest.Pytester) -> None:
+    """Raised during another plugin's sessionstart, pytest would end without sessionfinish, so
+    without any report: the plugin keeps the signal until collection starts."""
+    pytester.makeconftest(SLOW_START)
+    pytester.makepyfile("def test_one(arch): pass")
+    with open(pytester.path / "out.txt", "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider",
+             "--arch=amd64", "--multiarch-report=r.json"],
+            cwd=pytester.path, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (pytester.path / "started").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "the session never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = (pytester.path / "out.txt").read_text()
+    assert status == 2, output
+    assert "Terminated: SIGTERM (while the session started)" in output
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["interrupted"] is True and report["results"] == []
