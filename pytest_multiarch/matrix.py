@@ -42,10 +42,6 @@ class Result:
     output: str = ""  # the failure's report, head and tail when long ("" when it passed)
     log: str = ""  # the file with the whole output of the test process, kept when it failed
 
-    @staticmethod
-    def _not_run_json(base: str, arch: str, n: NotRun) -> dict[str, str]:
-        return {"nodeid": n.nodeid, "base": base, "arch": arch, "why": n.why}
-
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
