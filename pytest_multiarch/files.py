@@ -1,4 +1,4 @@
-"""Writing a file whole or not at all."""
+"""Writing a file whole or not at all, and knowing beforehand whether it can be written."""
 
 from __future__ import annotations
 
@@ -20,6 +20,27 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def why_unwritable(path: Path) -> str | None:
+    """Why ``write_atomic(path, ...)`` would fail, or None: ``path`` is a directory, or its
+    nearest existing ancestor is not a directory or takes no new file (tried for real: root
+    passes every permission check but not a read-only file system)."""
+    path = Path(os.path.abspath(path))
+    if path.is_dir():
+        return "it is a directory"
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a directory"
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".multiarch-probe-")
+    except OSError as exc:
+        return f"no file can be created in {existing} ({exc.strerror})"
+    os.close(fd)
+    os.unlink(probe)
+    return None
 
 
 def remove_older_than(directory: Path, seconds: float) -> None:

@@ -1,10 +1,12 @@
 """The per-architecture matrix as data: reading JSON reports, merging those of several CI jobs,
 and what is missing or conflicting. Pure: no pytest, no terminal (``matrix_text.py`` renders).
 
-A report (``--multiarch-report``, format version 3) holds one result per (test, architecture).
+A report (``--multiarch-report``, format version 3) holds one result per (test, architecture),
+whether the run was interrupted, and the cells it selected but never ran.
 Jobs of a CI matrix each run some architectures (or shards of one); merged, they make one matrix
 in which a test seen on one architecture but absent on another is a *missing* cell, and two
-different outcomes for the same cell are a *conflict*, never silently resolved.
+different outcomes for the same cell are a *conflict*, never silently resolved. A cell an
+interrupted (or stopped) run never ran is *not run* unless another report has it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 VERSION = 3
+READS = (2, 3)  # version 2 has no `interrupted` nor `not_run`: a complete run, as far as it says
 # infra_error: the emulator or the machinery around the test failed (qemu aborted, exec format
 # error, a loader missing), not the test: counted apart so that it is not taken for an arch bug.
 # xfailed: a known failure (pytest's xfail, e.g. from the ini option multiarch_xfail) that still
@@ -45,6 +48,14 @@ class Result:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class NotRun:
+    """A cell a run selected and never ran: its node id, and why ("interrupted", "stopped early")."""
+
+    nodeid: str
+    why: str
+
+
 @dataclass
 class Matrix:
     arches: list[str] = field(default_factory=list)
@@ -58,6 +69,20 @@ class Matrix:
     not_applicable: dict[str, list[str]] = field(default_factory=dict)
     runs_on: dict[str, str] = field(default_factory=dict)  # arch → "native", "qemu 10.0.2", ...
     host: str = ""  # the machine's own architecture (the reference for slowdowns)
+    interrupted: bool = False  # a run (one report of a merge) was cut short: Ctrl-C, SIGTERM
+    # (test, arch) → a cell a run selected and never ran, and why
+    not_run: dict[tuple[str, str], NotRun] = field(default_factory=dict)
+
+    def never_ran(self) -> dict[tuple[str, str], NotRun]:
+        """The not-run cells no report has a result for (another job may have run one)."""
+        return {cell: why for cell, why in self.not_run.items() if cell not in self.results}
+
+    def not_run_lines(self) -> list[str]:
+        """``interrupted: ...`` and ``not run (interrupted): <test> on <arch>`` lines."""
+        cells = self.never_ran()
+        said = f"interrupted: a run was cut short; {len(cells)} selected cells never ran, named below"
+        lines = [said] if self.interrupted else []
+        return lines + [f"not run ({n.why}): {base} on {arch}" for (base, arch), n in cells.items()]
 
     def counts(self) -> dict[str, dict[str, int]]:
         table = {a: dict.fromkeys(OUTCOMES, 0) for a in self.arches}
@@ -76,7 +101,8 @@ class Matrix:
             for b in self.bases()
             for a in self.arches
             if (b, a) not in self.results and (b, a) not in self.deliberate and not self.left_out(b, a)
-        ]
+            and (b, a) not in self.not_run  # said apart: "not run (interrupted)"
+        ]  # fmt: skip
 
     def left_out(self, base: str, arch: str) -> bool:
         """Is ``base`` not applicable on ``arch`` (``t.py::f`` covers ``t.py::f[1]`` too)?"""
@@ -136,10 +162,15 @@ class Matrix:
     def failed(self) -> bool:
         return any(r.outcome in BAD for r in self.results.values())
 
+    @staticmethod
+    def _not_run_json(base: str, arch: str, n: NotRun) -> dict[str, str]:
+        return {"nodeid": n.nodeid, "base": base, "arch": arch, "why": n.why}
+
     def to_json(self) -> dict[str, Any]:
         """The report (``--multiarch-report``); a merged one adds what is missing or conflicting."""
         return {
             "version": VERSION,
+            "interrupted": self.interrupted,
             "arches": self.arches,
             "host": self.host,
             "runs_on": self.runs_on,
@@ -147,6 +178,7 @@ class Matrix:
             "results": [r.to_json() for r in self.results.values()],
             "notes": self.notes,
             "not_applicable": [{"test": t, "arches": a} for t, a in self.not_applicable.items()],
+            "not_run": [self._not_run_json(b, a, n) for (b, a), n in self.never_ran().items()],
             "missing": [{"base": b, "arch": a} for b, a in self.missing()],
             "conflicts": [
                 {"base": x.base, "arch": x.arch, "outcomes": [x.outcome, y.outcome]}
@@ -172,6 +204,8 @@ class Loaded:
     not_applicable: dict[str, list[str]] = field(default_factory=dict)  # test → arches
     runs_on: dict[str, str] = field(default_factory=dict)
     host: str = ""
+    interrupted: bool = False
+    not_run: dict[tuple[str, str], NotRun] = field(default_factory=dict)
 
 
 def load(path: Path) -> Loaded:
@@ -184,9 +218,10 @@ def load(path: Path) -> Loaded:
         raise ReportError(f"{path}: not JSON (truncated or corrupt?): {exc}") from None
     if not isinstance(data, dict):
         raise ReportError(f"{path}: not a pytest-multiarch report (a JSON object is expected)")
-    if data.get("version") != VERSION:
+    if data.get("version") not in READS:
         raise ReportError(
-            f"{path}: report format version {data.get('version')!r}; this version reads {VERSION} "
+            f"{path}: report format version {data.get('version')!r}; this version reads "
+            f"{' and '.join(map(str, READS))} "
             "(merge reports written by the same pytest-multiarch version)"
         )
     arches = [str(a) for a in _need(data, "arches", list, str(path))]
@@ -209,8 +244,18 @@ def load(path: Path) -> Loaded:
                 for e in data.get("not_applicable", []) if isinstance(e, dict) and "test" in e}  # fmt: skip
     runs_on = data.get("runs_on")
     runs_on = runs_on if isinstance(runs_on, dict) else {}
+    interrupted = data.get("interrupted", False)
+    if not isinstance(interrupted, bool):
+        raise ReportError(f"{path}: `interrupted` is not true or false")
+    not_run = {}
+    for i, e in enumerate(data.get("not_run", [])):
+        where = f"{path}: not_run[{i}]"
+        if not isinstance(e, dict):
+            raise ReportError(f"{where}: not an object")
+        cell = (_need(e, "base", str, where), _need(e, "arch", str, where))
+        not_run[cell] = NotRun(str(e.get("nodeid", cell[0])), str(e.get("why", "not run")))
     return Loaded(arches, results, notes, left_out, {str(k): str(v) for k, v in runs_on.items()},
-                  str(data.get("host", "")))  # fmt: skip
+                  str(data.get("host", "")), interrupted, not_run)  # fmt: skip
 
 
 def merge(reports: Iterable[Loaded]) -> Matrix:
@@ -228,6 +273,9 @@ def merge(reports: Iterable[Loaded]) -> Matrix:
         for a, how in rep.runs_on.items():
             m.runs_on.setdefault(a, how)
         m.host = m.host or rep.host
+        m.interrupted = m.interrupted or rep.interrupted
+        for cell, why in rep.not_run.items():
+            m.not_run.setdefault(cell, why)
         for r in rep.results:
             if r.arch not in m.arches:
                 m.arches.append(r.arch)

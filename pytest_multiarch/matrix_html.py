@@ -55,6 +55,9 @@ def render(m: Matrix, title: str = "pytest-multiarch results") -> str:
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
+        *(['<p id="interrupted" class="failed"><strong>The run was cut short</strong> (interrupted): '
+           f"{len(m.never_ran())} selected cells never ran; the results below are not complete.</p>"]
+          if m.interrupted else []),
         f"<p>{len(m.bases())} tests on {len(m.arches)} architectures"
         + (f" (host {escape(m.host)})" if m.host else "") + "</p>",
         '<h2>Per architecture</h2><table id="totals"><thead><tr><th>arch</th>'
@@ -74,6 +77,7 @@ def render(m: Matrix, title: str = "pytest-multiarch results") -> str:
     diagnosis = diagnosis_lines(m)
     diagnosis += [f"missing: {b} on {a} (no report has it)" for b, a in m.missing()]
     diagnosis += [f"conflict: {x.base} on {x.arch}: {x.outcome} and {y.outcome}" for x, y in m.conflicts]
+    diagnosis += m.not_run_lines()
     if diagnosis:
         out.append('<h2>Diagnosis</h2><ul id="diagnosis">')
         out += [f"<li>{escape(line)}</li>" for line in diagnosis]

@@ -23,6 +23,8 @@ CELL = 3  # columns per architecture: 13 of them and a 40-column test name fit i
 
 def symbol(m: Matrix, base: str, arch: str) -> str:
     r = m.results.get((base, arch))
+    if r is None and (base, arch) in m.not_run:
+        return MISSING  # selected, never ran (interrupted): not a deliberate "-"
     if r is None:
         return NOT_RUN if (base, arch) in m.deliberate or m.left_out(base, arch) else MISSING
     return FLAKY if r.flaky and r.outcome == "passed" else SYMBOLS[r.outcome]
@@ -165,11 +167,14 @@ def markdown(m: Matrix, all_rows: bool = False) -> str:
         for base in rows:
             cells = [_MD_CELL[symbol(m, base, a)] for a in m.arches]
             lines.append(f"| `{_md_escape(base)}` | " + " | ".join(cells) + " |")
+    head = ["**The run was cut short** (interrupted): the results below are not complete.", ""] if (
+        m.interrupted) else []  # fmt: skip
     notes = [*diagnosis_lines(m), *(f"missing: {b} on {a} (no report has it)" for b, a in m.missing())]
+    notes += m.not_run_lines()
     notes += [f"conflict: {x.base} on {x.arch}: {x.outcome} and {y.outcome}" for x, y in m.conflicts]
     if notes:
         lines += ["", *(f"- {_md_escape(n)}" for n in notes)]
-    return "\n".join(lines) + "\n"
+    return "\n".join(head + lines) + "\n"
 
 
 def _md_escape(text: str) -> str:

@@ -52,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"merge: --expect-arches: {exc}")
             return 2
         m.arches.extend(a.name for a in expected if a.name not in m.arches)
+    for path, rep in zip(args.reports, loaded, strict=True):
+        if rep.interrupted:
+            print(f"interrupted: {path} is the report of a run that was cut short (Ctrl-C, SIGTERM)")
     colour = sys.stdout.isatty()
     for line in render(m, args.all_rows, shutil.get_terminal_size().columns, colour):
         print(line)
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         write_atomic(args.html, matrix_html.render(m))
     bad = m.failed() or bool(m.conflicts) or (bool(m.missing()) and not args.allow_missing)
+    bad = bad or m.interrupted or bool(m.never_ran())  # a run cut short is never a green one
     return 1 if bad else 0
 
 
@@ -77,6 +81,7 @@ def render(m: matrix.Matrix, all_rows: bool = False, width: int = 80, colour: bo
         lines += [LEGEND, ""]
     lines += [line for line, _ in table_lines(m)] + diagnosis_lines(m)
     lines += [f"missing: {base} on {arch} (no report has it)" for base, arch in m.missing()]
+    lines += m.not_run_lines()
     for x, y in m.conflicts:
         lines.append(f"conflict: {x.base} on {x.arch}: {x.outcome} in one report, {y.outcome} in another")
     return lines

@@ -15,8 +15,9 @@ from . import binfmt, collect, distribution, files, fixtures, hookspecs, markers
 from .arch import Arch
 from .executors import ExecutorUnavailable, runs_on
 from .executors import docker as docker_executor
+from .interrupt import handle_sigterm, restore_sigterm
 from .junit import regroup_per_arch
-from .report import MatrixReport, Outputs
+from .report import MatrixReport, Outputs, check_outputs
 from .settings import STATE_KEY, Settings, State, get_state
 from .xfail import configure as configure_xfail
 
@@ -47,6 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise pytest.UsageError(f"pytest_multiarch_arches: {exc}") from None
     settings = Settings.from_config(config)
     configure_xfail(config)  # multiarch_xfail: checked now, applied to the collected items
+    if not hasattr(config, "workerinput"):  # xdist workers write no report file
+        check_outputs(config)  # a path that cannot be written: usage error now, before any build
+    handle_sigterm(config)  # SIGTERM (a CI job cancelled) stops the session as Ctrl-C does
     watchdog.adopt(start=bool(getattr(config.option, "numprocesses", None)))  # xdist controller: now
     docker_executor.configure_images(settings.docker_images)
     if config.getoption("multiarch_binfmt_install") and not hasattr(config, "workerinput"):
@@ -116,6 +120,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     proc.resume()  # the stop was for this session only (pytester runs sessions in one process)
+    restore_sigterm(config)
     if _BINFMT_KEY in config.stash:  # after passing, failing or Ctrl-C alike
         binfmt.restore(config.stash[_BINFMT_KEY])
     if _REPORT_KEY in config.stash:

@@ -12,8 +12,8 @@ import pytest
 from _pytest.terminal import TerminalReporter  # pytest.TerminalReporter is pytest 8.4+
 
 from . import matrix_html
-from .files import write_atomic
-from .matrix import VERSION, Matrix, Result
+from .files import why_unwritable, write_atomic
+from .matrix import VERSION, Matrix, NotRun, Result
 from .matrix_text import (
     LEGEND,
     LEGEND_XFAILED,
@@ -43,6 +43,16 @@ def base_id(nodeid: str, arch: str) -> str:
         if old in params:
             return head + params.replace(old, new, 1)
     return nodeid
+
+
+def arch_in_nodeid(nodeid: str, arches: list[str]) -> str | None:
+    """The selected architecture a node id's parameters name (``f[1-arm64]`` → arm64), or None.
+    For the xdist controller, which sees workers' node ids but not their items."""
+    start = nodeid.find("[", max(nodeid.find("::"), 0))
+    if start < 0 or not nodeid.endswith("]"):
+        return None
+    params = nodeid[start + 1 : -1].split("-")
+    return next((p for p in params if p in arches), None)
 
 
 def cut(text: str, head: int = HEAD, tail: int = TAIL) -> str:
@@ -75,6 +85,30 @@ class Outputs:
                    bool(config.getoption("multiarch_step_summary")), rows)  # fmt: skip
 
 
+# The files a session writes at its end: option, its dest, an example file name for the fix.
+_OUTPUT_OPTIONS = (("--multiarch-report", "multiarch_report", "multiarch.json"),
+                   ("--multiarch-markdown", "multiarch_markdown", "multiarch.md"),
+                   ("--multiarch-html", "multiarch_html", "multiarch.html"))  # fmt: skip
+
+
+def check_outputs(config: pytest.Config) -> None:
+    """Every report file this session will write can be written, or a usage error now (before any
+    build), naming the option, the path and why, instead of a traceback at the end."""
+    wanted = list(_OUTPUT_OPTIONS)
+    if config.getoption("multiarch_junit_per_arch"):  # we rewrite pytest's file: it must be writable
+        wanted.append(("--junitxml", "xmlpath", "junit.xml"))
+    for option, dest, example in wanted:
+        value = config.getoption(dest, None)
+        if not value:
+            continue
+        why = why_unwritable(Path(value))
+        if why is None:
+            continue
+        fix = (f"name a file in it, e.g. {option}={Path(value) / example}" if Path(value).is_dir()
+               else f"name a file in a directory you can write, e.g. {option}={example}")  # fmt: skip
+        raise pytest.UsageError(f"{option}={value}: cannot write the report there: {why}; {fix}")
+
+
 class MatrixReport:
     """Collects one cell per (test, arch) from reports and prints the matrix at the end."""
 
@@ -89,6 +123,31 @@ class MatrixReport:
         self.runs_on: dict[str, str] = {}  # arch → how it runs ("native", "qemu 10.0.2")
         self.host = ""
         self.not_applicable: dict[str, list[str]] = {}  # test → arches it is left out on, on purpose
+        self.selected: dict[str, str] = {}  # node id → arch: the cells this session means to run
+        self.interrupted = False  # Ctrl-C, SIGTERM, pytest.exit: cut short
+
+    @pytest.hookimpl
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.config.option.collectonly:
+            return  # nothing is meant to run
+        for item in session.items:  # after deselection (-k, -m, --lf)
+            arch = dict(item.user_properties).get("arch")
+            if isinstance(arch, str):
+                self.selected[item.nodeid] = arch
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        """The xdist controller collects nothing: the cells are in the workers' node ids."""
+        if self.config.option.collectonly:
+            return
+        for nodeid in ids:
+            arch = arch_in_nodeid(nodeid, self.arches)
+            if arch is not None:
+                self.selected.setdefault(nodeid, arch)
+
+    @pytest.hookimpl
+    def pytest_keyboard_interrupt(self) -> None:
+        self.interrupted = True
 
     @property
     def report_path(self) -> Path | None:
@@ -137,14 +196,22 @@ class MatrixReport:
             message=message, output=output, log=str(props.get("log", "")),
         )  # fmt: skip
 
+    def not_run(self) -> dict[tuple[str, str], NotRun]:
+        """(test, arch) cells selected for this session that have no result, and why."""
+        why = "interrupted" if self.interrupted else "stopped early"  # -x, --maxfail
+        return {(base_id(n, a), a): NotRun(n, why) for n, a in self.selected.items() if n not in self.cells}
+
     def matrix(self) -> Matrix:
         results = {(c.base, c.arch): c for c in self.cells.values()}
         bases = {c.base for c in self.cells.values()}
+        not_run = self.not_run()
         return Matrix(
             arches=list(self.arches),
             results=results,
-            # One run misses nothing: a cell it has not is deselected, left out or unavailable.
-            deliberate={(b, a) for b in bases for a in self.arches if (b, a) not in results},
+            # Else one run misses nothing: a cell it has not is deselected, left out or unavailable.
+            deliberate={(b, a) for b in bases for a in self.arches if (b, a) not in results} - set(not_run),
+            interrupted=self.interrupted,
+            not_run=not_run,
             notes=self.notes,
             not_applicable=self.not_applicable,
             runs_on=self.runs_on,
@@ -159,11 +226,17 @@ class MatrixReport:
         return self.matrix().differing()
 
     @pytest.hookimpl
-    def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
-        if not self.cells:
-            return  # nothing ran (e.g. --collect-only): no table
+    def pytest_terminal_summary(self, terminalreporter: TerminalReporter, exitstatus: int) -> None:
+        self.interrupted = self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED
         tr = terminalreporter
         m = self.matrix()
+        if not self.cells:
+            if self.interrupted:  # nothing ran: no table, but no doubt either
+                tr.write_sep("=", "multiarch: results per architecture")
+                cells = f"{len(m.not_run)} selected cells never ran" if self.selected else (
+                    "collection had not ended: which cells would have run is not known")  # fmt: skip
+                tr.write_line(f"multiarch: the run was interrupted before any result; {cells}", red=True)
+            return  # nothing ran (e.g. --collect-only): no table
         rows = {"all": m.bases(), "differing": interesting(m), "none": []}[self.outputs.rows]
         tr.write_sep("=", "multiarch: results per architecture")
         if rows:
@@ -184,11 +257,18 @@ class MatrixReport:
                 tr.write_line(line)
         for text in self.notes:
             tr.write_line(f"note: {text}")
+        if m.not_run or self.interrupted:
+            how = "the run was interrupted" if self.interrupted else "the run stopped early"
+            total = len(m.not_run) + len(self.cells)
+            said = f"multiarch: {how}: {len(m.not_run)} of {total} selected cells never ran"
+            tr.write_line(said + " (the report lists them; merge fails on them)", red=True)
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             return  # xdist workers send their reports to the controller, which writes the files
+        status = getattr(session, "exitstatus", None)
+        self.interrupted = self.interrupted or status == pytest.ExitCode.INTERRUPTED
         out = self.outputs
         m = self.matrix()
         if out.json is not None:

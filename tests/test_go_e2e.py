@@ -145,6 +145,7 @@ def test_json_report_one_result_per_test_and_arch(gopytester: pytest.Pytester) -
     )
     data = json.loads((gopytester.path / "out" / "report.json").read_text())
     assert data["version"] == 3
+    assert data["interrupted"] is False and data["not_run"] == []  # -k deselected the rest: not "not run"
     assert data["arches"] == [HOST, EMULATED]
     cells = {(r["base"], r["arch"]): r for r in data["results"]}
     assert len(cells) == len(data["results"]) == 3 * 2

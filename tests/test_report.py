@@ -169,6 +169,7 @@ def test_json_report(matrix: MatrixReport) -> None:
     assert matrix.report_path is not None
     data = json.loads(matrix.report_path.read_text())
     assert data["version"] == REPORT_VERSION == 3
+    assert data["interrupted"] is False and data["not_run"] == []
     assert data["arches"] == ["amd64", "386", "s390x"]
     assert data["counts"] == matrix.counts()
     assert data["notes"] == ["something worth saying"]
