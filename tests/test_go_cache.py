@@ -209,7 +209,8 @@ def test_go_build_fixture_reuses_binaries_across_sessions(gopytester: pytest.Pyt
         """
     )
     assert gopytester.runpytest(f"--arch={EMULATED}", "test_hello.py").ret == 0
-    assert [c.split()[0] for c in _calls(logged)] == ["build"]
+    # `go version`: a go named by MULTIARCH_GO is checked once per process (it is this wrapper).
+    assert [c.split()[0] for c in _calls(logged) if c != "version"] == ["build"]
     logged.unlink()
     assert gopytester.runpytest(f"--arch={EMULATED}", "test_hello.py").ret == 0
     assert _calls(logged) == []
