@@ -1,0 +1,273 @@
+"""Verdicts of pytest-multiarch against the toolchains' own, on real public Go modules and crates.
+
+    python benchmarks/real_suites.py [--arches amd64,arm64] [--only xxhash,smallvec] [--keep DIR]
+
+For every suite and architecture, one side is what a user runs today:
+- Go: ``go test -json -count=1 ./...`` natively, ``GOARCH=<a> go test -exec qemu-<q>-static ...``
+  for the others (CGO_ENABLED=0, as the plugin builds);
+- Rust: ``cargo test --target <triple> --lib --bins --tests`` with a qemu runner, the cargo and
+  rustc the plugin picks for that arch (benchmarks/perf.py's runner), read from libtest's
+  ``test <name> ... ok|FAILED|ignored`` lines;
+and the other one ``pytest --arch=<arches> --multiarch-report=...`` on a copy of the same source.
+Every (test, arch) cell of either side is compared; a cell that only one side has, or whose
+verdicts differ, is printed. The last line is the total. Sources come from the Go module proxy
+(``go mod download``) and crates.io (``cargo fetch``). Nothing is asserted: this is run by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import perf
+
+from pytest_multiarch import arch as archmod
+
+GO_SUITES = {
+    "xxhash": "github.com/cespare/xxhash/v2@v2.3.0",
+    "snappy": "github.com/golang/snappy@v0.0.4",
+    "uuid": "github.com/google/uuid@v1.6.0",
+    "x/crypto": "golang.org/x/crypto@v0.31.0",
+}
+RUST_SUITES = {"byteorder": "1.5.0", "memchr": "2.7.4", "rustc-hash": "2.1.0", "smallvec": "1.13.2"}
+TIMEOUT = 3600.0
+PACKAGE = "<package>"  # a Go package that failed as a whole, with no per-test verdicts
+Cell = tuple[str, str, int, str]  # (package or binary, test, occurrence, arch)
+_RUST_LINE = re.compile(r"^test (\S+)(?: - should panic)? \.\.\. (ok|FAILED|ignored)\b", re.M)
+_RUNNING = re.compile(r"^\s+Running (?:unittests )?(\S+)", re.M)
+
+
+@dataclass
+class Sides:
+    theirs: dict[Cell, str]
+    ours: dict[Cell, str]
+
+
+def run(argv: list[str], cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=TIMEOUT,
+                          check=False)  # fmt: skip
+
+
+def copy_writable(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    for dirpath, _, names in os.walk(dst):
+        os.chmod(dirpath, 0o755)
+        for n in names:
+            os.chmod(os.path.join(dirpath, n), 0o644)
+    return dst
+
+
+# --- Go ----------------------------------------------------------------------------------------
+def go_source(go: str, spec: str, work: Path, env: Mapping[str, str]) -> tuple[Path, str]:
+    res = run([go, "mod", "download", "-json", spec], work, env)
+    if res.returncode != 0:
+        raise SystemExit(f"go mod download {spec}: {res.stdout}{res.stderr}")
+    info = json.loads(res.stdout)
+    module = spec.split("@")[0]
+    dst = copy_writable(Path(info["Dir"]), work / module.replace("/", "_"))
+    got = run([go, "mod", "download"], dst, env)  # the module's own dependencies, for both sides
+    if got.returncode != 0:
+        raise SystemExit(f"go mod download in {dst}: {got.stderr}")
+    return dst, module
+
+
+def go_reference(go: str, src: Path, a: archmod.Arch, env: Mapping[str, str]) -> dict[Cell, str]:
+    argv = [go, "test", "-json", "-count=1"]
+    if a != archmod.host():
+        argv += ["-exec", perf.find_qemu(a)]
+    run_env = {**env, "GOOS": "linux", "GOARCH": a.goarch, "CGO_ENABLED": "0"}
+    if a.goarm:
+        run_env["GOARM"] = a.goarm
+    res = run([*argv, "./..."], src, run_env)
+    seen: collections.Counter[tuple[str, str]] = collections.Counter()
+    cells: dict[Cell, str] = {}
+    failed_packages: set[str] = set()
+    for line in res.stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        ev = json.loads(line)
+        test = ev.get("Test", "")
+        if ev.get("Action") in ("pass", "fail", "skip") and test and "/" not in test:
+            k = (ev["Package"], test)
+            cells[(*k, seen[k], a.name)] = ev["Action"]
+            seen[k] += 1
+        elif ev.get("Action") == "fail" and not test:
+            failed_packages.add(ev["Package"])
+    for pkg in failed_packages - {p for p, _ in seen}:  # no test verdicts: a build or TestMain failure
+        cells[(pkg, PACKAGE, 0, a.name)] = "fail"
+    return cells
+
+
+def go_ours(report: Mapping[str, object], module: str) -> dict[Cell, str]:
+    cells: dict[Cell, str] = {}
+    for r in report["results"]:  # type: ignore[attr-defined]
+        parts = r["base"].split("::")
+        if len(parts) < 3 or not parts[0].endswith("go.mod"):
+            continue
+        pkg, test = parts[1], parts[2]
+        if pkg != module and not pkg.startswith(module + "/"):
+            pkg = f"{module}/{pkg}"
+        occurrence = 0
+        if "." in test:  # an external test package's test whose name the package's own tests share
+            occurrence, test = 1, test.split(".", 1)[1]
+        cells[(pkg, test, occurrence, r["arch"])] = _ours(r["outcome"])
+    return cells
+
+
+# --- Rust --------------------------------------------------------------------------------------
+def rust_source(name: str, version: str, work: Path, env: Mapping[str, str]) -> Path:
+    cargo = shutil.which("cargo") or "cargo"
+    probe = work / f"fetch-{name}"
+    (probe / "src").mkdir(parents=True, exist_ok=True)
+    (probe / "src" / "lib.rs").write_text("")
+    (probe / "Cargo.toml").write_text(
+        f'[package]\nname = "probe"\nversion = "0.0.0"\nedition = "2021"\n\n'
+        f'[dependencies]\n{name} = "={version}"\n'
+    )
+    res = run([cargo, "fetch"], probe, env)
+    if res.returncode != 0:
+        raise SystemExit(f"cargo fetch {name} {version}: {res.stderr}")
+    home = Path(env.get("CARGO_HOME", Path.home() / ".cargo"))
+    found = sorted(home.glob(f"registry/src/*/{name}-{version}"))
+    if not found:
+        raise SystemExit(f"{name}-{version} not in {home}/registry/src after cargo fetch")
+    return copy_writable(found[0], work / f"{name}-{version}")
+
+
+def rust_reference(src: Path, a: archmod.Arch, runners: Path) -> dict[Cell, str]:
+    runners.mkdir(parents=True, exist_ok=True)
+    target = perf.cargo_target(a, src, runners, None)
+    env = dict(target.env)
+    if a == archmod.host():  # no emulator: cargo runs the binary itself
+        env.pop(f"CARGO_TARGET_{target.triple.upper().replace('-', '_')}_RUNNER", None)
+    argv = [target.cargo, "test", "--target", target.triple, "--lib", "--bins", "--tests", "--no-fail-fast"]
+    res = subprocess.run(argv, cwd=src, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         timeout=TIMEOUT, check=False)  # fmt: skip
+    cells: dict[Cell, str] = {}
+    binary = "?"
+    for line in res.stdout.splitlines():
+        if m := _RUNNING.match(line):
+            binary = _binary_id(m.group(1))
+        elif m := _RUST_LINE.match(line):
+            verdict = {"ok": "pass", "FAILED": "fail", "ignored": "skip"}[m.group(2)]
+            cells[(binary, m.group(1), 0, a.name)] = verdict
+    if not cells and res.returncode != 0:
+        cells[("<build>", "<build>", 0, a.name)] = "fail"
+    return cells
+
+
+def _binary_id(path: str) -> str:
+    """cargo's `Running` path → the node id's binary part (docs/reference/node-ids.md)."""
+    if path in ("src/lib.rs",):
+        return "lib"
+    p = Path(path)
+    if p.parts[:1] == ("tests",):
+        return f"tests/{p.stem}"
+    if p.parts[:1] == ("src",):  # src/main.rs or src/bin/<name>.rs
+        return f"bin/{p.stem}"
+    return path
+
+
+def rust_ours(report: Mapping[str, object]) -> dict[Cell, str]:
+    cells: dict[Cell, str] = {}
+    for r in report["results"]:  # type: ignore[attr-defined]
+        parts = r["base"].split("::")
+        if len(parts) < 3 or not parts[0].endswith("Cargo.toml"):
+            continue
+        cells[(parts[1], "::".join(parts[2:]), 0, r["arch"])] = _ours(r["outcome"])
+    return cells
+
+
+# --- ours, and the comparison ------------------------------------------------------------------
+def _ours(outcome: str) -> str:
+    return {"passed": "pass", "failed": "fail", "skipped": "skip"}.get(outcome, outcome)
+
+
+def pytest_report(src: Path, arches: str, out: Path, env: Mapping[str, str]) -> dict[str, object]:
+    argv = [sys.executable, "-m", "pytest", str(src), f"--arch={arches}", f"--multiarch-report={out}", "-q",
+            "-p", "no:randomly", "--rootdir", str(src), "-c", os.devnull, "--arch-matrix=none"]  # fmt: skip
+    res = run(argv, src, env)
+    if not out.is_file():
+        raise SystemExit(f"pytest wrote no report (exit {res.returncode}):\n{res.stdout[-3000:]}{res.stderr}")
+    data: dict[str, object] = json.loads(out.read_text())
+    return data
+
+
+def fold_failed_packages(sides: Sides) -> None:
+    """Where go test failed a package as a whole (TestMain, build), our cells of that package
+    become one: red when any of them is red."""
+    for pkg, _, _, a in [c for c in sides.theirs if c[1] == PACKAGE]:
+        mine = [c for c in sides.ours if c[0] == pkg and c[3] == a]
+        if mine:
+            red = any(sides.ours.pop(c) in ("fail", "error") for c in mine)
+            sides.ours[(pkg, PACKAGE, 0, a)] = "fail" if red else "pass"
+
+
+def compare(name: str, sides: Sides) -> tuple[int, int]:
+    fold_failed_packages(sides)
+    cells = set(sides.theirs) | set(sides.ours)
+    bad = 0
+    for cell in sorted(cells):
+        theirs, ours = sides.theirs.get(cell, "-"), sides.ours.get(cell, "-")
+        if theirs != ours:
+            bad += 1
+            if bad <= 25:
+                pkg, test, occ, a = cell
+                print(f"  DIFF {name} {pkg} {test}{'#' + str(occ) if occ else ''} [{a}]: "
+                      f"toolchain {theirs}, pytest-multiarch {ours}")  # fmt: skip
+    print(f"{name}: {len(cells)} cells, {len(cells) - bad} equal, {bad} differ", flush=True)
+    return len(cells), bad
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arches", default="amd64,arm64")
+    p.add_argument("--only", default="", help="comma list of suite names (default: all eight)")
+    p.add_argument("--keep", type=Path, help="work in this directory and leave it")
+    opts = p.parse_args(list(argv) if argv is not None else None)
+    only = {s for s in opts.only.split(",") if s}
+    arches = archmod.parse_list([opts.arches])
+    work = opts.keep or Path(tempfile.mkdtemp(prefix="real-suites-"))
+    work.mkdir(parents=True, exist_ok=True)
+    env = perf.base_env()
+    env.update(GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
+    go = perf.find_go()
+    total = differ = 0
+    for name, spec in GO_SUITES.items():
+        if only and name not in only:
+            continue
+        src, module = go_source(go, spec, work, env)
+        theirs: dict[Cell, str] = {}
+        for a in arches:
+            theirs.update(go_reference(go, src, a, env))
+        ours = go_ours(pytest_report(src, opts.arches, work / f"{src.name}.json", env), module)
+        n, bad = compare(name, Sides(theirs, ours))
+        total, differ = total + n, differ + bad
+    for name, version in RUST_SUITES.items():
+        if only and name not in only:
+            continue
+        src = rust_source(name, version, work, env)
+        theirs = {}
+        for a in arches:
+            theirs.update(rust_reference(src, a, work / f"runners-{name}"))
+        ours = rust_ours(pytest_report(src, opts.arches, work / f"{src.name}.json", env))
+        n, bad = compare(name, Sides(theirs, ours))
+        total, differ = total + n, differ + bad
+    print(f"total: {total} cells, {total - differ} equal, {differ} differ ({work})")
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
