@@ -140,7 +140,7 @@ def test_malformed_arch_marker_is_a_collection_error_naming_test_cause_and_fix(
     # The message alone: the test, the marker, the cause and the fix.
     text = section(result, "ERROR collecting test_bad.py").splitlines()
     assert text[0] == f"test_bad.py::test_marked: {message}"
-    assert text[1:] in ([], ["!!!!!!!!!!!!!!!!!!!! Interrupted: 1 error during collection !!!!!!!!!!!!!!!!!!!!"])
+    assert all(line.startswith("!!!") for line in text[1:])  # nothing else in the section
     result.stdout.fnmatch_lines(["*Interrupted: 1 error during collection*"])
     result.stdout.fnmatch_lines(["*collected 2 items / 1 error"])
     assert_clean(result)

@@ -409,6 +409,19 @@ def test_the_lister_is_built_once_per_go_and_its_source(go: str, tmp_path: Path)
     assert len(list((tmp_path / "entries").rglob("golister"))) == 1
 
 
+def test_the_lister_builds_whatever_go_env_w_set_for_the_code_under_test(
+    go: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `go env -w GOFLAGS=-race` (for the code under test) would fail the lister's cgo-less build;
+    # GOARCH=arm64 would build a lister this machine cannot run. Both are the user's, not ours.
+    monkeypatch.setenv("GOENV", str(tmp_path / "goenv"))
+    subprocess.run([go, "env", "-w", "GOFLAGS=-race", "GOARCH=arm64"], check=True, timeout=60)
+    assert "-race" in (tmp_path / "goenv").read_text()
+    exe = godiscover.lister(go, BuildCache(tmp_path / "cache"))
+    assert exe.is_file()
+    assert subprocess.run([exe], input=b"[]", capture_output=True, timeout=60).returncode == 0
+
+
 def test_the_sdist_and_the_wheel_ship_the_lister_source(tmp_path: Path) -> None:
     pytest.importorskip("build")
     # A copy of the source tree without build leftovers (a stale *.egg-info/SOURCES.txt would

@@ -65,12 +65,14 @@ def source_digest() -> str:
 
 def build_env() -> dict[str, str]:
     """A clean environment for building the lister for this machine, whatever the user set for
-    the code under test (GOARCH, GOFLAGS=-mod=vendor, a go.work, cgo...)."""
+    the code under test (GOARCH, GOFLAGS=-mod=vendor, a go.work, cgo...), in the environment or
+    with ``go env -w`` (GOENV=off: go reads an empty GOFLAGS from that file; the lister needs the
+    standard library only)."""
     env = proc.base_env()
     for name in ("GOARM", "GOAMD64", "GOARM64", "GO386", "GOEXPERIMENT", "CC", "CGO_CFLAGS", "CGO_LDFLAGS"):
         env.pop(name, None)
     env.update(GOOS="linux", GOARCH=archmod.host().goarch, CGO_ENABLED="0", GOFLAGS="", GOWORK="off",
-               GOTOOLCHAIN="local")  # fmt: skip
+               GOTOOLCHAIN="local", GOENV="off")  # fmt: skip
     return env
 
 
@@ -111,8 +113,9 @@ def _build(go: str, out_dir: Path) -> None:
         text = (res.stderr + res.stdout).decode(errors="replace").strip()
         raise ListerError(
             f"building pytest-multiarch's Go test lister with {go} failed ({res.describe_exit()}):\n{text}\n"
-            f"Fix: run `cd {SOURCE_DIR} && GOFLAGS= GOWORK=off CGO_ENABLED=0 {go} build -o /dev/null .` "
-            "to see the same error; the lister needs Go 1.21 or newer and only the standard library"
+            f"Fix: run `cd {SOURCE_DIR} && GOENV=off GOFLAGS= GOWORK=off CGO_ENABLED=0 {go} build "
+            "-o /dev/null .` to see the same error; the lister needs Go 1.21 or newer and only the "
+            "standard library"
         )
 
 
