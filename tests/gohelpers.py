@@ -36,9 +36,10 @@ def outcomes_by_id(result: pytest.RunResult) -> dict[str, str]:
     return found
 
 
-def section(result: pytest.RunResult, title: str) -> str:
-    """The text of one failure/error section (``____ title ____``) of an inner run's output."""
-    lines = result.outlines
+def sections(result: pytest.RunResult, title: str) -> list[str]:
+    """The text of every failure/error section titled ``title`` (``____ title ____``) of an inner
+    run's output: several when tests of one name ran in several packages."""
+    lines, found = result.outlines, []
     header = re.compile(r"^_{3,} " + re.escape(title) + r" _{3,}$")
     for i, line in enumerate(lines):
         if header.match(line):
@@ -47,8 +48,16 @@ def section(result: pytest.RunResult, title: str) -> str:
                 if re.match(r"^(_{3,} .* _{3,}|={3,} .* ={3,})$", rest):
                     break
                 body.append(rest)
-            return "\n".join(body)
-    raise AssertionError(f"no section {title!r} in the output:\n{result.stdout.str()}")
+            found.append("\n".join(body))
+    return found
+
+
+def section(result: pytest.RunResult, title: str) -> str:
+    """The text of the first failure/error section titled ``title``."""
+    found = sections(result, title)
+    if not found:
+        raise AssertionError(f"no section {title!r} in the output:\n{result.stdout.str()}")
+    return found[0]
 
 
 def processes_matching(needle: str) -> list[str]:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from gohelpers import outcomes_by_id, section, write_module
+from gohelpers import outcomes_by_id, section, sections, write_module
 from rusthelpers import write_crate
 
 from pytest_multiarch import arch as archmod
@@ -26,21 +26,6 @@ ARCHES = ("amd64", "arm64")
 TIMEOUT = 240  # for an inner pytest run: far above what any of them needs
 
 pytestmark = pytest.mark.skipif(HOST != "amd64", reason="pairs native amd64 with emulated arm64")
-
-
-def sections(result: pytest.RunResult, title: str) -> list[str]:
-    """Every failure section titled ``title`` (tests of one name in several packages)."""
-    lines, found = result.outlines, []
-    header = re.compile(r"^_{3,} " + re.escape(title) + r" _{3,}$")
-    for i, line in enumerate(lines):
-        if header.match(line):
-            body = []
-            for rest in lines[i + 1 :]:
-                if re.match(r"^(_{3,} .* _{3,}|={3,} .* ={3,})$", rest):
-                    break
-                body.append(rest)
-            found.append("\n".join(body))
-    return found
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
