@@ -11,8 +11,8 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.segments import InterpSegment
 
-from . import arch as archmod
-from .arch import Arch
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.arch import Arch
 
 # EF_MIPS_ABI2 marks the n32 ABI: a 64-bit CPU running 32-bit pointers, which no arch of ours is.
 _EF_MIPS_ABI2 = 0x20

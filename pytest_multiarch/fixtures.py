@@ -11,15 +11,16 @@ from typing import Protocol
 
 import pytest
 
-from . import cache as cachemod
-from . import elf, executors, proc
-from .arch import Arch
-from .collect.base import skip_or_fail
-from .executors import RunResult
-from .settings import State, get_state
-from .toolchains import go as gotool
-from .toolchains import gomodule, rust_cache
-from .toolchains import rust as rusttool
+from pytest_multiarch import elf, executors, proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.cache import store as cachemod
+from pytest_multiarch.collect.base import skip_or_fail
+from pytest_multiarch.executors import RunResult
+from pytest_multiarch.settings import State, get_state
+from pytest_multiarch.toolchains import rust as rusttool
+from pytest_multiarch.toolchains.go import module as gomodule
+from pytest_multiarch.toolchains.go import tool as gotool
+from pytest_multiarch.toolchains.rust import cache as rust_cache
 
 
 class GoBuild(Protocol):

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .arch import Arch
-    from .executors import Executor
-    from .outcome import TestOutcome
+    from pytest_multiarch.arch import Arch
+    from pytest_multiarch.executors import Executor
+    from pytest_multiarch.outcome import TestOutcome
 
 hookspec = pytest.hookspec
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 import pytest
 
-from . import arch as archmod
-from .arch import Arch
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.arch import Arch
 
 _USAGE = '@pytest.mark.arch("arm64", "s390x") or @pytest.mark.arch(exclude=["386"])'
 

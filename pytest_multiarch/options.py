@@ -6,9 +6,9 @@ import argparse
 
 import pytest
 
-from .executors import EXECUTOR_CHOICES
-from .report import MATRIX_ROWS
-from .settings import DEFAULT_TIMEOUT, parse_seconds
+from pytest_multiarch.executors import EXECUTOR_CHOICES
+from pytest_multiarch.report.plugin import MATRIX_ROWS
+from pytest_multiarch.settings import DEFAULT_TIMEOUT, parse_seconds
 
 
 def _seconds(text: str) -> float:

@@ -10,16 +10,19 @@ from typing import Any
 import pytest
 from _pytest import junitxml
 
-from . import arch as archmod
-from . import binfmt, collect, distribution, files, fixtures, hookspecs, markers, options, proc, watchdog
-from .arch import Arch
-from .executors import ExecutorUnavailable, runs_on
-from .executors import docker as docker_executor
-from .interrupt import handle_sigterm, restore_sigterm
-from .junit import regroup_per_arch
-from .report import MatrixReport, Outputs, check_outputs
-from .settings import STATE_KEY, Settings, State, get_state
-from .xfail import configure as configure_xfail
+from pytest_multiarch import arch as archmod
+from pytest_multiarch import collect, fixtures, hookspecs, markers, options, proc, watchdog
+from pytest_multiarch import outfile as files
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.executors import ExecutorUnavailable, runs_on
+from pytest_multiarch.executors import binfmt_misc as binfmt
+from pytest_multiarch.executors import docker as docker_executor
+from pytest_multiarch.interrupt import handle_sigterm, restore_sigterm
+from pytest_multiarch.report.junit import regroup_per_arch
+from pytest_multiarch.report.plugin import MatrixReport, Outputs, check_outputs
+from pytest_multiarch.run import xdist as distribution
+from pytest_multiarch.settings import STATE_KEY, Settings, State, get_state
+from pytest_multiarch.xfail import configure as configure_xfail
 
 _REPORT_KEY = pytest.StashKey[MatrixReport]()
 LOGS_KEPT_SECONDS = 7 * 24 * 3600  # failed batches' whole output, named in their reports

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import watchdog
+from pytest_multiarch import watchdog
 
 # After SIGTERM on timeout, how long the group gets to exit before SIGKILL.
 TERM_GRACE_SECONDS = 2.0

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from . import arch as archmod
-from . import timeouts
-from .arch import Arch
-from .batch import Once, Scheduler
-from .cache import DEFAULT_MAX_BYTES, BuildCache
-from .executors import Executor, ExecutorUnavailable, select
-from .outcome import DEFAULT_OUTPUT_LIMIT
-from .reuse import ReuseStore
-from .supervise import Limits
-from .toolchains.rust import Chosen, RustToolchain, choose_toolchain, toolchain_of
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.cache.store import DEFAULT_MAX_BYTES, BuildCache
+from pytest_multiarch.executors import Executor, ExecutorUnavailable, select
+from pytest_multiarch.outcome import DEFAULT_OUTPUT_LIMIT
+from pytest_multiarch.run import limits as timeouts
+from pytest_multiarch.run.batch import Once, Scheduler
+from pytest_multiarch.run.reuse import ReuseStore
+from pytest_multiarch.run.supervise import Limits
+from pytest_multiarch.toolchains.rust import Chosen, RustToolchain, choose_toolchain, toolchain_of
 
 DEFAULT_TIMEOUT = 600.0  # like `go test -timeout 10m`: per test process, emulation included
 COLLECT_KINDS = ("go", "rust")

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from . import arch as archmod
-from .report import base_id
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.report.plugin import base_id
 
 INI = "multiarch_xfail"
 # ARCHES (names, commas, spaces), a colon that is not half of a "::", then the test (and reason).

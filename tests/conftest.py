@@ -15,8 +15,8 @@ from collections.abc import Iterator, Mapping
 import pytest
 from rusthelpers import REAL_HOME, RUST_HOME
 
-from pytest_multiarch import binfmt
-from pytest_multiarch.toolchains import go as gotool
+from pytest_multiarch.executors import binfmt_misc as binfmt
+from pytest_multiarch.toolchains.go import tool as gotool
 
 
 @pytest.fixture(scope="session")

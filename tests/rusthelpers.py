@@ -8,7 +8,7 @@ import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
-from pytest_multiarch.toolchains import debian_rust
+from pytest_multiarch.toolchains.rust import debian as debian_rust
 
 
 def debian_rust_home() -> Path:

@@ -29,7 +29,7 @@ from rusthelpers import RUST_HOME, write_crate
 from stubs import write_executable
 
 from pytest_multiarch import arch as archmod
-from pytest_multiarch.toolchains import go as gotool
+from pytest_multiarch.toolchains.go import tool as gotool
 
 HOST = archmod.host().name
 # An architecture this machine never runs natively, so always through qemu-user.

@@ -16,7 +16,7 @@ from gohelpers import outcomes_by_id, processes_matching, write_module
 from stubs import sigint_default
 
 from pytest_multiarch import arch as archmod
-from pytest_multiarch import binfmt
+from pytest_multiarch.executors import binfmt_misc as binfmt
 
 ARM64, S390X = archmod.get("arm64"), archmod.get("s390x")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_multiarch.cache import IN_USE_SECONDS, STALE_TMP_SECONDS, BuildCache, key
+from pytest_multiarch.cache.store import IN_USE_SECONDS, STALE_TMP_SECONDS, BuildCache, key
 from pytest_multiarch.settings import parse_size
 
 
@@ -66,7 +66,7 @@ _WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from pytest_multiarch.cache import BuildCache
+    from pytest_multiarch.cache.store import BuildCache
 
     root, k, log, pause = sys.argv[1], sys.argv[2], Path(sys.argv[3]), float(sys.argv[4])
 

@@ -13,7 +13,7 @@ import pytest
 from gohelpers import write_module
 from rusthelpers import write_crate
 
-from pytest_multiarch.distribution import batch_scope
+from pytest_multiarch.run.xdist import batch_scope
 
 
 @pytest.mark.parametrize(

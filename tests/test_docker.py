@@ -18,7 +18,7 @@ from rusthelpers import write_crate
 from test_binfmt import CHILD_MODULE
 
 from pytest_multiarch import arch as archmod
-from pytest_multiarch import binfmt
+from pytest_multiarch.executors import binfmt_misc as binfmt
 
 
 def _engine_answers() -> bool:

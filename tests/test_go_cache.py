@@ -16,7 +16,7 @@ import pytest
 from gohelpers import outcomes_by_id, write_module
 from stubs import write_executable
 
-from pytest_multiarch.distribution import batch_scope
+from pytest_multiarch.run.xdist import batch_scope
 
 EMULATED = "arm64"
 

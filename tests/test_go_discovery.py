@@ -20,9 +20,9 @@ import pytest
 from gohelpers import outcomes_by_id, write_module
 
 from pytest_multiarch import arch as archmod
-from pytest_multiarch.cache import BuildCache
-from pytest_multiarch.toolchains import godiscover
-from pytest_multiarch.toolchains.gotest2json import GoStream
+from pytest_multiarch.cache.store import BuildCache
+from pytest_multiarch.toolchains.go import discover as godiscover
+from pytest_multiarch.toolchains.go.test2json import GoStream
 
 HOST = archmod.host().name
 EMULATED = "arm64" if HOST != "arm64" else "amd64"
@@ -445,8 +445,8 @@ def test_the_sdist_and_the_wheel_ship_the_lister_source(tmp_path: Path) -> None:
     with tarfile.open(sdist) as tar:
         in_sdist = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     for name in godiscover.SOURCE_FILES:
-        assert f"pytest_multiarch/toolchains/golister/{name}" in in_wheel
-        assert f"pytest_multiarch/toolchains/golister/{name}" in in_sdist
+        assert f"pytest_multiarch/toolchains/go/lister/{name}" in in_wheel
+        assert f"pytest_multiarch/toolchains/go/lister/{name}" in in_sdist
 
 
 def test_the_external_name_does_not_depend_on_the_architecture() -> None:

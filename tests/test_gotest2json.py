@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_multiarch.toolchains import gotest2json
+from pytest_multiarch.toolchains.go import test2json as gotest2json
 
 FIXTURE = Path(__file__).parent / "fixtures" / "t2j"
 Row = tuple[str, str, str, float | None]

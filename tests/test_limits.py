@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_multiarch import timeouts
 from pytest_multiarch.outcome import Clip
+from pytest_multiarch.run import limits as timeouts
 
 
 def test_factors_most_specific_first_and_measured_defaults() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from gohelpers import write_module
 
-from pytest_multiarch.matrix_text import LEGEND
+from pytest_multiarch.report.text import LEGEND
 
 ARCHES = ("arm64", "s390x", "386", "arm")
 # The CI matrix of the issue: three jobs; s390x's job in two shards (-k), as a big suite would be.

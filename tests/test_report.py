@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from pytest_multiarch import arch as archmod
-from pytest_multiarch.matrix import Matrix, Result
-from pytest_multiarch.matrix_text import LEGEND, grid_lines, shared_trait, table_lines
-from pytest_multiarch.report import REPORT_VERSION, MatrixReport, base_id
+from pytest_multiarch.report.matrix import Matrix, Result
+from pytest_multiarch.report.plugin import REPORT_VERSION, MatrixReport, base_id
+from pytest_multiarch.report.text import LEGEND, grid_lines, shared_trait, table_lines
 
 
 @pytest.mark.parametrize(("nodeid", "arch", "expected"), [

@@ -20,7 +20,7 @@ from gohelpers import outcomes_by_id, processes_matching, section, write_module
 from rusthelpers import REAL_HOME, debian_rust_home, write_crate
 
 from pytest_multiarch import elf
-from pytest_multiarch.toolchains import debian_rust
+from pytest_multiarch.toolchains.rust import debian as debian_rust
 
 RUSTUP_CARGO = REAL_HOME / ".cargo" / "bin" / "cargo"
 

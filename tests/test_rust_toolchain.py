@@ -19,10 +19,11 @@ import pytest
 from rusthelpers import debian_rust_home
 
 from pytest_multiarch import arch as archmod
-from pytest_multiarch import batch, executors, proc
+from pytest_multiarch import executors, proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.outcome import TestOutcome
-from pytest_multiarch.supervise import Limits
+from pytest_multiarch.run import batch
+from pytest_multiarch.run.supervise import Limits
 from pytest_multiarch.toolchains import rust
 from pytest_multiarch.toolchains.rust import build as rust_build
 

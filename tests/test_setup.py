@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from stubs import write_executable
 
-from pytest_multiarch import apt, cli
 from pytest_multiarch import arch as archmod
-from pytest_multiarch.plan import Command, WriteFile
-from pytest_multiarch.toolchains import debian_rust
+from pytest_multiarch.cli import main as cli
+from pytest_multiarch.provision import apt
+from pytest_multiarch.provision.plan import Command, WriteFile
 from pytest_multiarch.toolchains import rust as rusttool
+from pytest_multiarch.toolchains.rust import debian as debian_rust
 
 # --- pure parts ---------------------------------------------------------------------------------
 

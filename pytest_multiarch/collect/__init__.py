@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ..settings import get_state
-from .base import ArchItem
-from .go import GoModule
-from .rust import CargoCrate, has_package
+from pytest_multiarch.collect.base import ArchItem
+from pytest_multiarch.collect.go import GoModule
+from pytest_multiarch.collect.rust import CargoCrate, has_package
+from pytest_multiarch.settings import get_state
 
 __all__ = ["ArchItem", "collect_file", "ignore_dir", "schedule_batches"]
 

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from _pytest._code.code import ExceptionInfo, TerminalRepr
 
-from .. import distribution, progress
-from ..arch import Arch
-from ..executors import Executor, ExecutorUnavailable
-from ..outcome import TestOutcome, failure_headline
-from ..settings import get_state
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.executors import Executor, ExecutorUnavailable
+from pytest_multiarch.outcome import TestOutcome, failure_headline
+from pytest_multiarch.run import progress
+from pytest_multiarch.run import xdist as distribution
+from pytest_multiarch.settings import get_state
 
 
 class MultiarchFailure(Exception):

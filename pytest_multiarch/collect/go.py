@@ -10,14 +10,16 @@ from typing import Any
 
 import pytest
 
-from .. import batch, proc
-from ..arch import Arch
-from ..executors import Executor, ExecutorUnavailable, arch_env
-from ..outcome import TestOutcome
-from ..settings import get_state
-from ..toolchains import go as gotool
-from ..toolchains import gomodule, gotest2json
-from .base import ArchItem, BuildFailed, ParamIdItem, UnavailableItem, skip_or_fail
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.collect.base import ArchItem, BuildFailed, ParamIdItem, UnavailableItem, skip_or_fail
+from pytest_multiarch.executors import Executor, ExecutorUnavailable, arch_env
+from pytest_multiarch.outcome import TestOutcome
+from pytest_multiarch.run import batch
+from pytest_multiarch.settings import get_state
+from pytest_multiarch.toolchains.go import module as gomodule
+from pytest_multiarch.toolchains.go import test2json as gotest2json
+from pytest_multiarch.toolchains.go import tool as gotool
 
 
 class GoModule(pytest.File):

@@ -16,16 +16,17 @@ from typing import Any
 
 import pytest
 
-from .. import batch, proc, progress, supervise
-from ..arch import Arch
-from ..executors import Executor, ExecutorUnavailable, arch_env
-from ..outcome import TestOutcome
-from ..settings import get_state
-from ..toolchains import rust as rusttool
-from ..toolchains import rust_cache
-from ..toolchains.rust_cache import Built
-from .base import ParamIdItem, UnavailableItem, skip_or_fail
-from .go import CollectErrorItem, PlainReasonItem
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.collect.base import ParamIdItem, UnavailableItem, skip_or_fail
+from pytest_multiarch.collect.go import CollectErrorItem, PlainReasonItem
+from pytest_multiarch.executors import Executor, ExecutorUnavailable, arch_env
+from pytest_multiarch.outcome import TestOutcome
+from pytest_multiarch.run import batch, progress, supervise
+from pytest_multiarch.settings import get_state
+from pytest_multiarch.toolchains import rust as rusttool
+from pytest_multiarch.toolchains.rust import cache as rust_cache
+from pytest_multiarch.toolchains.rust.cache import Built
 
 
 def has_package(manifest: Any) -> bool:

@@ -6,15 +6,15 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .. import elf as elfmod
-from .. import proc
-from ..arch import Arch
-from . import qemu
-from .base import Executor, ExecutorUnavailable, Invocation, RunFailed, RunResult
-from .binfmt import BinfmtExecutor
-from .docker import DockerExecutor
-from .native import NativeExecutor, runs_natively
-from .qemu import QemuExecutor
+from pytest_multiarch import elf as elfmod
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.executors import qemu
+from pytest_multiarch.executors.base import Executor, ExecutorUnavailable, Invocation, RunFailed, RunResult
+from pytest_multiarch.executors.binfmt import BinfmtExecutor
+from pytest_multiarch.executors.docker import DockerExecutor
+from pytest_multiarch.executors.native import NativeExecutor, runs_natively
+from pytest_multiarch.executors.qemu import QemuExecutor
 
 __all__ = [
     "EXECUTOR_CHOICES",

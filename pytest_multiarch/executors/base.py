@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .. import proc
-from ..arch import Arch
-from ..elf import ElfInfo
-from ..proc import ProcResult
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.elf import ElfInfo
+from pytest_multiarch.proc import ProcResult
 
 
 class ExecutorUnavailable(Exception):

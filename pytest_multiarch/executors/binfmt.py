@@ -15,11 +15,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import binfmt, proc
-from ..arch import Arch
-from ..elf import ElfInfo
-from .base import ExecutorUnavailable, Invocation, LocalExecution
-from .qemu import guest_sysroot, qemu_version
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.elf import ElfInfo
+from pytest_multiarch.executors import binfmt_misc as binfmt
+from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, LocalExecution
+from pytest_multiarch.executors.qemu import guest_sysroot, qemu_version
 
 _TINY_C = "int main(void) { return 0; }\n"
 _TINY_GO = "package main\n\nfunc main() {}\n"
@@ -65,7 +66,7 @@ def _tiny_binary(arch: Arch) -> Path | None:
         if res.ok:
             os.replace(tmp, out)
             return out
-    from ..toolchains import go as gotool
+    from pytest_multiarch.toolchains.go import tool as gotool
 
     go = gotool.find_go()
     if go is not None:

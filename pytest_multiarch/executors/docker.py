@@ -23,13 +23,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import arch as archmod
-from .. import binfmt, proc
-from ..arch import Arch
-from ..elf import ElfInfo
-from ..proc import ProcResult
-from .base import ExecutorUnavailable, Invocation
-from .native import runs_natively
+from pytest_multiarch import arch as archmod
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.elf import ElfInfo
+from pytest_multiarch.executors import binfmt_misc as binfmt
+from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation
+from pytest_multiarch.executors.native import runs_natively
+from pytest_multiarch.proc import ProcResult
 
 LABEL = "pytest-multiarch"
 PING_TIMEOUT = 10

@@ -6,10 +6,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import arch as archmod
-from ..arch import Arch
-from ..elf import ElfInfo
-from .base import ExecutorUnavailable, Invocation, LocalExecution
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.elf import ElfInfo
+from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, LocalExecution
 
 # 64-bit x86 kernels run 32-bit x86 binaries (IA32 emulation is on in every distro kernel we
 # target). arm64 kernels often lack AArch32, so we do not assume it.

@@ -9,10 +9,10 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import proc
-from ..arch import Arch
-from ..elf import ElfInfo
-from .base import ExecutorUnavailable, Invocation, LocalExecution
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.elf import ElfInfo
+from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, LocalExecution
 
 # QEMU before 8 breaks Go's os/exec under emulation (golang/go#68976).
 MIN_GOOD_QEMU = (8, 0)

@@ -6,14 +6,14 @@ One module per job; this package re-exports them (``from ..toolchains import rus
 
 from __future__ import annotations
 
-from .build import (
+from pytest_multiarch.toolchains.rust.build import (
     build_binary,
     build_env,
     build_tests,
     cargo_env,
     has_doctests,
 )
-from .discover import (
+from pytest_multiarch.toolchains.rust.discover import (
     CargoCandidate,
     Chosen,
     cargo_candidates,
@@ -30,7 +30,7 @@ from .discover import (
     readiness,
     toolchain_of,
 )
-from .libtest import (
+from pytest_multiarch.toolchains.rust.libtest import (
     LibtestStream,
     list_tests_detailed,
     parse_json_list,
@@ -38,7 +38,7 @@ from .libtest import (
     parse_terse_list,
     test_args,
 )
-from .model import (
+from pytest_multiarch.toolchains.rust.model import (
     BUILD_STD_FIX,
     BUILD_TIMEOUT,
     DEBIAN_NO_STD,

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ... import proc
-from ...arch import Arch
-from .discover import find_linker, linker_env_var
-from .model import (
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.toolchains.rust.discover import find_linker, linker_env_var
+from pytest_multiarch.toolchains.rust.model import (
     BUILD_TIMEOUT,
     RustBuildError,
     RustError,

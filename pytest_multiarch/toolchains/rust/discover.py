@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ... import proc
-from ...arch import Arch
-from .. import debian_rust
-from .model import (
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.toolchains.rust import debian as debian_rust
+from pytest_multiarch.toolchains.rust.model import (
     DEBIAN_NO_STD,
     INSTALL_FIX,
     NOT_FOUND,

@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ... import executors, proc
-from ...arch import Arch
-from ...outcome import DEFAULT_OUTPUT_LIMIT, Clip, ParsedRun, TestOutcome
-from .model import LIST_TIMEOUT, RUN_ENV, ListedTest, RustError
+from pytest_multiarch import executors, proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.outcome import DEFAULT_OUTPUT_LIMIT, Clip, ParsedRun, TestOutcome
+from pytest_multiarch.toolchains.rust.model import LIST_TIMEOUT, RUN_ENV, ListedTest, RustError
 
 # The prefix every libtest JSON line starts with; lets us split off uncaptured text before it.
 _JSON_START = '{ "type": "'

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...arch import Arch
+from pytest_multiarch.arch import Arch
 
 INSTALL_FIX = (
     "python -m pytest_multiarch setup (installs Debian's Rust with cross standard libraries, found "

@@ -10,10 +10,18 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import arch as archmod
-from . import junit, matrix, matrix_html
-from .files import write_atomic
-from .matrix_text import LEGEND, diagnosis_lines, grid_lines, interesting, markdown, table_lines
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.outfile import write_atomic
+from pytest_multiarch.report import html as matrix_html
+from pytest_multiarch.report import junit, matrix
+from pytest_multiarch.report.text import (
+    LEGEND,
+    diagnosis_lines,
+    grid_lines,
+    interesting,
+    markdown,
+    table_lines,
+)
 
 _ANSI = {"green": "\x1b[32m", "red": "\x1b[31m", "yellow": "\x1b[33m"}
 

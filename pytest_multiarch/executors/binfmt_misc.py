@@ -25,9 +25,9 @@ from typing import Literal
 from elftools.elf.enums import ENUM_E_MACHINE
 from filelock import FileLock
 
-from . import arch as archmod
-from . import proc
-from .arch import Arch
+from pytest_multiarch import arch as archmod
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
 
 MOUNT = Path("/proc/sys/fs/binfmt_misc")
 PREFIX = "pytest-multiarch-"
@@ -161,7 +161,7 @@ def distro_magic(arch: Arch) -> tuple[bytes, bytes] | None:
 
 def interpreter_for(arch: Arch, flags: str) -> str:
     """The QEMU to register: qemu-<name>-static (argv[0] preserving wrapper when ``P``)."""
-    from .executors import qemu  # executors use this module: import late, one way
+    from pytest_multiarch.executors import qemu  # executors use this module: import late, one way
 
     found = qemu.find_qemu(arch)
     if found is None:
@@ -282,7 +282,9 @@ def uninstall(arches: Sequence[Arch] | None = None, *, mount_point: Path = MOUNT
 
 
 def _native(arch: Arch) -> bool:
-    from .executors.native import runs_natively  # executors use this module: import late, one way
+    from pytest_multiarch.executors.native import (
+        runs_natively,  # executors use this module: import late, one way
+    )
 
     return runs_natively(arch)
 

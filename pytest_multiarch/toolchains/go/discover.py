@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import arch as archmod
-from .. import fingerprint, proc
-from ..cache import BuildCache, key
+from pytest_multiarch import arch as archmod
+from pytest_multiarch import proc
+from pytest_multiarch.cache import fingerprint
+from pytest_multiarch.cache.store import BuildCache, key
 
-SOURCE_DIR = Path(__file__).parent / "golister"
+SOURCE_DIR = Path(__file__).parent / "lister"
 SOURCE_FILES = ("go.mod", "main.go")
 BUILD_TIMEOUT = 300.0
 RUN_TIMEOUT = 120.0

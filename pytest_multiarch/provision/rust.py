@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import shutil
 
-from . import apt
-from . import arch as archmod
-from .arch import Arch
-from .plan import APT_UPDATE, Action, Command, Finding, Plan, Request, Step, WriteFile, apt_install
-from .toolchains import debian_rust
-from .toolchains import rust as rusttool
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.provision import apt
+from pytest_multiarch.provision.plan import (
+    APT_UPDATE,
+    Action,
+    Command,
+    Finding,
+    Plan,
+    Request,
+    Step,
+    WriteFile,
+    apt_install,
+)
+from pytest_multiarch.toolchains import rust as rusttool
+from pytest_multiarch.toolchains.rust import debian as debian_rust
 
 
 def _rust_missing(req: Request) -> dict[Arch, rusttool.Chosen | None]:

@@ -14,12 +14,13 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from . import apt, provision_rust
-from . import arch as archmod
-from .arch import Arch
-from .executors import qemu
-from .executors.native import runs_natively
-from .plan import (
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.executors import qemu
+from pytest_multiarch.executors.native import runs_natively
+from pytest_multiarch.provision import apt
+from pytest_multiarch.provision import rust as provision_rust
+from pytest_multiarch.provision.plan import (
     APT_UPDATE,
     COMPONENTS,
     Action,
@@ -32,7 +33,7 @@ from .plan import (
     backports_source,
     run_action,
 )
-from .toolchains import go as gotool
+from pytest_multiarch.toolchains.go import tool as gotool
 
 __all__ = ["COMPONENTS", "PHASES", "Request", "plan_phase", "run_setup"]
 

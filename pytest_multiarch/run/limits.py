@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from . import arch as archmod
+from pytest_multiarch import arch as archmod
 
 DEFAULT_FACTORS: Mapping[str, float] = {
     "arm": 14, "arm64": 14, "ppc64le": 11, "ppc64": 11, "riscv64": 32, "s390x": 12,

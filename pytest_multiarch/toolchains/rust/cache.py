@@ -26,10 +26,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import fingerprint
-from ..arch import Arch
-from ..cache import BuildCache, key
-from . import rust as rusttool
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.cache import fingerprint
+from pytest_multiarch.cache.store import BuildCache, key
+from pytest_multiarch.toolchains import rust as rusttool
 
 SCHEMA = 1
 _ANCESTOR_FILES = ("Cargo.toml", "Cargo.lock", "rust-toolchain", "rust-toolchain.toml", ".cargo/config",

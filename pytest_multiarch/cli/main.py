@@ -10,9 +10,13 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import arch as archmod
-from . import binfmt_cli, doctor, exec_cli, merge_cli, provision
-from .executors import EXECUTOR_CHOICES
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.cli import binfmt as binfmt_cli
+from pytest_multiarch.cli import doctor
+from pytest_multiarch.cli import exec as exec_cli
+from pytest_multiarch.cli import merge as merge_cli
+from pytest_multiarch.executors import EXECUTOR_CHOICES
+from pytest_multiarch.provision import setup as provision
 
 
 def _arch_args(parser: argparse.ArgumentParser, default: str) -> None:

@@ -6,8 +6,8 @@ import argparse
 import json
 from collections.abc import Sequence
 
-from . import arch as archmod
-from . import binfmt
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.executors import binfmt_misc as binfmt
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from . import arch as archmod
-from .matrix import Matrix
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.report.matrix import Matrix
 
 Segment = tuple[str, str | None]  # text, colour name ("green", "red", "yellow") or None
 

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import arch as archmod
-from .. import proc
-from ..arch import Arch
-from .godiscover import Found, run_order
+from pytest_multiarch import arch as archmod
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.toolchains.go.discover import Found, run_order
 
 INSTALL_FIX = (
     "python -m pytest_multiarch setup (installs Go from the distribution, from backports on Debian 12), "

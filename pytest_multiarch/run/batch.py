@@ -14,12 +14,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from . import executors, infra
-from .arch import Arch
-from .outcome import TestOutcome, failure_headline
-from .progress import Progress
-from .reuse import ReuseStore
-from .supervise import Attempt, Limits, NewParser, attempt
+from pytest_multiarch import executors
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.outcome import TestOutcome, failure_headline
+from pytest_multiarch.run import blame as infra
+from pytest_multiarch.run.progress import Progress
+from pytest_multiarch.run.reuse import ReuseStore
+from pytest_multiarch.run.supervise import Attempt, Limits, NewParser, attempt
 
 T = TypeVar("T")
 

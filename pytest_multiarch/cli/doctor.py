@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .arch import Arch
-from .executors import ExecutorUnavailable, select
-from .toolchains import go as gotool
-from .toolchains import rust as rusttool
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.executors import ExecutorUnavailable, select
+from pytest_multiarch.toolchains import rust as rusttool
+from pytest_multiarch.toolchains.go import tool as gotool
 
 
 @dataclass

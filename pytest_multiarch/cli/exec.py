@@ -17,9 +17,9 @@ import stat
 import sys
 from pathlib import Path
 
-from . import arch as archmod
-from . import elf, executors, proc
-from .executors import EXECUTOR_CHOICES
+from pytest_multiarch import arch as archmod
+from pytest_multiarch import elf, executors, proc
+from pytest_multiarch.executors import EXECUTOR_CHOICES
 
 CANNOT_RUN, NOT_FOUND = 126, 127
 

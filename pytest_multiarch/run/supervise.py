@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from . import executors, proc
-from .arch import Arch
-from .outcome import DEFAULT_OUTPUT_LIMIT, Clip, ParsedRun, StreamParser
+from pytest_multiarch import executors, proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.outcome import DEFAULT_OUTPUT_LIMIT, Clip, ParsedRun, StreamParser
 
 NewParser = Callable[[int, str], StreamParser]  # (characters kept per test, log path) → parser
 STDERR_KEPT = 16_000  # characters of a process's stderr kept for crash reports (its tail)

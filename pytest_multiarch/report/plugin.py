@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from _pytest.terminal import TerminalReporter  # pytest.TerminalReporter is pytest 8.4+
 
-from . import matrix_html
-from .files import why_unwritable, write_atomic
-from .matrix import VERSION, Matrix, NotRun, Result
-from .matrix_text import (
+from pytest_multiarch.outfile import why_unwritable, write_atomic
+from pytest_multiarch.report import html as matrix_html
+from pytest_multiarch.report.matrix import VERSION, Matrix, NotRun, Result
+from pytest_multiarch.report.text import (
     LEGEND,
     LEGEND_XFAILED,
     diagnosis_lines,

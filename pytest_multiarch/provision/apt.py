@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import proc
+from pytest_multiarch import proc
 
 QUERY_TIMEOUT = 120.0
 LISTS_DIR = Path("/var/lib/apt/lists")

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..outcome import DEFAULT_OUTPUT_LIMIT, Clip, ParsedRun, TestOutcome
+from pytest_multiarch.outcome import DEFAULT_OUTPUT_LIMIT, Clip, ParsedRun, TestOutcome
 
 MARKER = b"\x16"
 _UPDATES = (b"=== RUN   ", b"=== PAUSE ", b"=== CONT  ", b"=== NAME  ", b"=== PASS  ", b"=== FAIL  ",

@@ -17,9 +17,9 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from . import fingerprint
-from .cache import BuildCache, key
-from .outcome import TestOutcome
+from pytest_multiarch.cache import fingerprint
+from pytest_multiarch.cache.store import BuildCache, key
+from pytest_multiarch.outcome import TestOutcome
 
 SCHEMA = 1
 # Variables that change from one shell or run to the next without changing what a test does.

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import fingerprint, proc
-from ..arch import Arch
-from ..cache import BuildCache, key
-from .go import (
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.cache import fingerprint
+from pytest_multiarch.cache.store import BuildCache, key
+from pytest_multiarch.toolchains.go.discover import Found, ListerError, PackageFiles, list_tests
+from pytest_multiarch.toolchains.go.tool import (
     BUILD_TIMEOUT,
     LIST_TIMEOUT,
     GoError,
@@ -32,7 +34,6 @@ from .go import (
     decode_json_stream,
     release,
 )
-from .godiscover import Found, ListerError, PackageFiles, list_tests
 
 SCHEMA = 3  # bump when what a listing record holds changes
 # The variables `go` reads that change what it builds (beyond GOOS/GOARCH, which are the arch).

@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import apt, proc
-from .arch import Arch
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.provision import apt
 
 SETUP_TIMEOUT = 1800.0  # one apt-get install of cross compilers on a slow mirror
 APT_ENV = (("DEBIAN_FRONTEND", "noninteractive"),)
