@@ -8,14 +8,12 @@ them in ``pytest_addhooks``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:
-    from pytest_multiarch.arch import Arch
-    from pytest_multiarch.executors import Executor
-    from pytest_multiarch.outcome import TestOutcome
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.executors import Executor
+from pytest_multiarch.outcome import TestOutcome
 
 hookspec = pytest.hookspec
 

@@ -28,6 +28,8 @@ from filelock import FileLock
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
+from pytest_multiarch.executors import qemu
+from pytest_multiarch.executors.native import runs_natively
 
 MOUNT = Path("/proc/sys/fs/binfmt_misc")
 PREFIX = "pytest-multiarch-"
@@ -161,8 +163,6 @@ def distro_magic(arch: Arch) -> tuple[bytes, bytes] | None:
 
 def interpreter_for(arch: Arch, flags: str) -> str:
     """The QEMU to register: qemu-<name>-static (argv[0] preserving wrapper when ``P``)."""
-    from pytest_multiarch.executors import qemu  # executors use this module: import late, one way
-
     found = qemu.find_qemu(arch)
     if found is None:
         raise BinfmtError(f"qemu-{arch.qemu_name}-static is not installed. Fix: {qemu.INSTALL_FIX}")
@@ -282,10 +282,6 @@ def uninstall(arches: Sequence[Arch] | None = None, *, mount_point: Path = MOUNT
 
 
 def _native(arch: Arch) -> bool:
-    from pytest_multiarch.executors.native import (
-        runs_natively,  # executors use this module: import late, one way
-    )
-
     return runs_natively(arch)
 
 
