@@ -1,1 +1,2 @@
-"""cli."""
+"""The ``python -m pytest_multiarch`` command and its subcommands: doctor, setup, binfmt, merge,
+exec and shims; one module per command."""
