@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -116,9 +117,9 @@ def go_reference(go: str, src: Path, a: archmod.Arch, env: Mapping[str, str]) ->
     return cells
 
 
-def go_ours(report: Mapping[str, object], module: str) -> dict[Cell, str]:
+def go_ours(report: Mapping[str, Any], module: str) -> dict[Cell, str]:
     cells: dict[Cell, str] = {}
-    for r in report["results"]:  # type: ignore[attr-defined]
+    for r in report["results"]:
         parts = r["base"].split("::")
         if len(parts) < 3 or not parts[0].endswith("go.mod"):
             continue
@@ -186,9 +187,9 @@ def _binary_id(path: str) -> str:
     return path
 
 
-def rust_ours(report: Mapping[str, object]) -> dict[Cell, str]:
+def rust_ours(report: Mapping[str, Any]) -> dict[Cell, str]:
     cells: dict[Cell, str] = {}
-    for r in report["results"]:  # type: ignore[attr-defined]
+    for r in report["results"]:
         parts = r["base"].split("::")
         if parts[0].endswith("Cargo.toml") and parts[1:] == [""]:  # the crate did not build
             cells[("<build>", "<build>", 0, r["arch"])] = _ours(r["outcome"])
@@ -204,13 +205,13 @@ def _ours(outcome: str) -> str:
     return {"passed": "pass", "failed": "fail", "skipped": "skip"}.get(outcome, outcome)
 
 
-def pytest_report(src: Path, arches: str, out: Path, env: Mapping[str, str]) -> dict[str, object]:
+def pytest_report(src: Path, arches: str, out: Path, env: Mapping[str, str]) -> dict[str, Any]:
     argv = [sys.executable, "-m", "pytest", str(src), f"--arch={arches}", f"--multiarch-report={out}", "-q",
             "-p", "no:randomly", "--rootdir", str(src), "-c", os.devnull, "--arch-matrix=none"]  # fmt: skip
     res = run(argv, src, env)
     if not out.is_file():
         raise SystemExit(f"pytest wrote no report (exit {res.returncode}):\n{res.stdout[-3000:]}{res.stderr}")
-    data: dict[str, object] = json.loads(out.read_text())
+    data: dict[str, Any] = json.loads(out.read_text())
     return data
 
 

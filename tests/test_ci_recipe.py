@@ -245,7 +245,7 @@ def test_github_test_jobs_run_and_keep_their_reports(github: Pipeline) -> None:
         junit = ET.parse(job.workspace / "reports" / f"junit-{arch}.xml")
         suites = {s.get("name"): s for s in junit.iter("testsuite")}
         assert {f"pytest[{a}]" for a in arch.split(",")} == set(suites) - {"pytest"}
-        plain = [case.get("name") for case in suites.get("pytest", ET.Element("x")).iter("testcase")]
+        plain = [case.get("name", "") for case in suites.get("pytest", ET.Element("x")).iter("testcase")]
         assert all(name.endswith("[no-arch]") for name in plain), plain  # the `arch` marker left none
         assert (github.store / f"reports-{arch}" / f"multiarch-{arch}.json").is_file()
 

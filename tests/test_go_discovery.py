@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gohelpers import outcomes_by_id, write_module
@@ -273,7 +274,7 @@ def lister_cache(tmp_path_factory: pytest.TempPathFactory) -> BuildCache:
 
 
 def listed(go: str, cache: BuildCache, tmp_path: Path, files: Mapping[str, str], *,
-           ignored: tuple[str, ...] = ()) -> dict[str, object]:  # fmt: skip
+           ignored: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
     """The lister's raw JSON answer for one package made of ``files``."""
     for name, text in files.items():
         (tmp_path / name).write_text(text)
@@ -287,12 +288,12 @@ def listed(go: str, cache: BuildCache, tmp_path: Path, files: Mapping[str, str],
     assert res.returncode == 0, res.stderr
     answer = json.loads(res.stdout)
     assert len(answer) == 1
-    result: dict[str, object] = answer[0]
+    result: dict[str, Any] = answer[0]
     return result
 
 
-def names(answer: Mapping[str, object], key: str = "tests") -> list[str]:
-    return [t["name"] for t in answer[key]]  # type: ignore[attr-defined]
+def names(answer: Mapping[str, Any], key: str = "tests") -> list[str]:
+    return [t["name"] for t in answer[key]]
 
 
 def test_lister_json_names_kinds_order_lines_and_package(
@@ -315,7 +316,7 @@ def test_lister_json_names_kinds_order_lines_and_package(
         go, lister_cache, tmp_path, {"a_test.go": own.replace("func TestTwo(a, b *testing.T) {}\n", "")}
     )
     assert names(answer) == ["TestB", "TestMain", "Test", "Test_under", "TestÉ", "FuzzF", "ExampleZ"]
-    tests = {t["name"]: t for t in answer["tests"]}  # type: ignore[attr-defined]
+    tests = {t["name"]: t for t in answer["tests"]}
     assert tests["FuzzF"]["kind"] == "fuzz" and tests["ExampleZ"]["kind"] == "example"
     assert tests["TestB"] == {"name": "TestB", "kind": "test", "file": str(tmp_path / "a_test.go"),
                               "line": lines.index("func TestB(t *q.T) {}") + 1,
@@ -340,14 +341,14 @@ def test_lister_json_external_package_and_files_left_out(
         "d_test.go": "//go:build ignore\n\nthis is not Go\n",
     }
     answer = listed(go, lister_cache, tmp_path, files, ignored=("c_test.go", "d_test.go"))
-    assert [(t["name"], t["external"]) for t in answer["tests"]] == [  # type: ignore[attr-defined]
+    assert [(t["name"], t["external"]) for t in answer["tests"]] == [
         ("TestDup", False),
         ("TestDup", True),
         ("TestX", True),
     ]
     assert answer["xtest_package"] == "x_test"
     assert names(answer, "elsewhere") == ["TestBig"]
-    found = godiscover.read_answer(answer)  # type: ignore[arg-type]
+    found = godiscover.read_answer(answer)
     assert [(t.name, t.go_name) for t in found.tests] == [
         ("TestDup", "TestDup"),
         ("x_test.TestDup", "TestDup"),
@@ -374,7 +375,7 @@ def test_lister_json_errors_are_gos(
 ) -> None:
     answer = listed(go, lister_cache, tmp_path, {"a_test.go": source})
     assert where in str(answer["error"])
-    assert godiscover.read_answer(answer).error == answer["error"]  # type: ignore[arg-type]
+    assert godiscover.read_answer(answer).error == answer["error"]
 
 
 def test_a_shared_go_name_runs_twice_and_each_run_is_its_own_item() -> None:

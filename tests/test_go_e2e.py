@@ -21,7 +21,7 @@ from gohelpers import outcomes_by_id, processes_matching, section, write_module
 from stubs import sigint_default
 
 from pytest_multiarch import arch as archmod
-from pytest_multiarch.executors import runs_natively
+from pytest_multiarch.executors.native import runs_natively
 
 HOST = archmod.host().name
 # An architecture this machine never runs natively (big-endian, so also a "different" one).

@@ -202,12 +202,12 @@ def test_linker_from_cargo_config(tmp_path: Path) -> None:
     ws_cargo = tmp_path / "ws" / ".cargo"
     ws_cargo.mkdir()
     (ws_cargo / "config.toml").write_text('[target.s390x-unknown-linux-gnu]\nlinker = "ws-ld"\n')
-    assert rust.find_linker(_record(), s390x, project, env).program == "ws-ld"  # type: ignore[union-attr]
+    assert rust.find_linker(_record(), s390x, project, env).program == "ws-ld"  # type: ignore[union-attr]  # None fails
     (ws_cargo / "config").write_text('[target.s390x-unknown-linux-gnu]\nlinker = "legacy-ld"\n')
-    assert rust.find_linker(_record(), s390x, project, env).program == "legacy-ld"  # type: ignore[union-attr]
+    assert rust.find_linker(_record(), s390x, project, env).program == "legacy-ld"  # type: ignore[union-attr]  # None fails
     (project / ".cargo").mkdir()
     (project / ".cargo" / "config.toml").write_text("[target.aarch64-unknown-linux-gnu]\nlinker = 'x'\n")
-    assert rust.find_linker(_record(), s390x, project, env).program == "legacy-ld"  # type: ignore[union-attr]
+    assert rust.find_linker(_record(), s390x, project, env).program == "legacy-ld"  # type: ignore[union-attr]  # None fails
 
     assert rust.find_linker(_record(), s390x, project, {**env, var: "env-ld"}) == rust.Linker(
         "env-ld", f"env {var}"

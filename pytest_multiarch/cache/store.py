@@ -86,7 +86,7 @@ class BuildCache:
             return None
         return path
 
-    def store(self, k: str, fill: Callable[[Path], None]) -> Path:
+    def store(self, k: str, fill: Callable[[Path], object]) -> Path:
         """Make entry ``k`` from ``fill(directory)`` unless it exists; its path.
 
         ``fill`` writes into a fresh temporary directory that becomes the entry by one rename.
