@@ -18,8 +18,9 @@ from pytest_multiarch.collect.base import skip_or_fail
 from pytest_multiarch.executors import RunResult
 from pytest_multiarch.settings import State, get_state
 from pytest_multiarch.toolchains import rust as rusttool
-from pytest_multiarch.toolchains.go import module as gomodule
-from pytest_multiarch.toolchains.go import tool as gotool
+from pytest_multiarch.toolchains.go import build as gobuild
+from pytest_multiarch.toolchains.go import find as gofind
+from pytest_multiarch.toolchains.go import list as golist
 from pytest_multiarch.toolchains.rust import cache as rust_cache
 
 
@@ -87,12 +88,12 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
         cgo: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> Path:
-        named = gotool.named_problem()  # a MULTIARCH_GO that is not a go: a failure, not a skip
-        go = gotool.find_go()
+        named = gofind.named_problem()  # a MULTIARCH_GO that is not a go: a failure, not a skip
+        go = gofind.find_go()
         if go is None or named is not None:
             skip_or_fail(
                 config,
-                f"go_build({os.fspath(package)!r}) for {arch.name}: {named or gotool.not_found_reason()}",
+                f"go_build({os.fspath(package)!r}) for {arch.name}: {named or gofind.not_found_reason()}",
                 named=named is not None,
             )
             raise AssertionError("unreachable")
@@ -116,14 +117,14 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
         name = Path(target).name.strip(".") or cwd.name
         out = state.bin_dir / "go-build" / arch.name / f"{name}-{_cache_name(*key)}"
 
-        def build() -> Path | gotool.GoError:
+        def build() -> Path | gofind.GoError:
             module_dir = next((d for d in (cwd, *cwd.parents) if (d / "go.mod").is_file()), None)
             if module_dir is None:
                 return run_go()
             # Across sessions: reused while nothing in the module (nor toolchain, flags) changed.
-            request = gomodule.Request(go, module_dir, arch, tag_list, cgo)
-            stamp = gomodule.module_stamp(module_dir, state.cache)
-            content_key = cachemod.key("go_build", gomodule.listing_key(request, stamp), *key)
+            request = gobuild.Request(go, module_dir, arch, tag_list, cgo)
+            stamp = golist.module_stamp(module_dir, state.cache)
+            content_key = cachemod.key("go_build", golist.listing_key(request, stamp), *key)
             with state.cache.lock(content_key):
                 found = state.cache.entry(content_key)
                 if found is not None:
@@ -131,19 +132,13 @@ def make_go_build(config: pytest.Config, arch: Arch) -> GoBuild:
                 built = run_go()
                 return state.cache.store_file(content_key, built, name) if isinstance(built, Path) else built
 
-        def run_go() -> Path | gotool.GoError:
-            argv = [go, "test", "-c"] if test else [go, "build"]
-            argv += ["-o", str(out)]
-            if tag_list:
-                argv.append("-tags=" + ",".join(tag_list))
-            if ldflags is not None:
-                argv.append("-ldflags=" + ldflags)
-            argv.append(target)
+        def run_go() -> Path | gofind.GoError:
+            argv = gobuild.build_argv(go, [target], out=str(out), test=test, tags=tag_list, ldflags=ldflags)
             res = proc.run(
-                argv, env=gotool.build_env(arch, cgo=cgo, extra=env), cwd=cwd, timeout=gotool.BUILD_TIMEOUT
+                argv, env=gobuild.build_env(arch, cgo=cgo, extra=env), cwd=cwd, timeout=gobuild.BUILD_TIMEOUT
             )
             if not res.ok:
-                return gotool.GoError(
+                return gofind.GoError(
                     f"go_build({os.fspath(package)!r}) for {arch.name}: `{' '.join(argv)}` "
                     f"{res.describe_exit()}:\n" + (res.stderr + res.stdout).decode(errors="replace")
                 )
