@@ -32,6 +32,8 @@ class Arch:
     oci_platform: str
     elf_machine: str  # pyelftools' e_machine name
     elf_class: int  # 32 or 64
+    goos: str = "linux"  # the OS its programs are built for: Go's GOOS
+    binary_format: str = "elf"  # the file format of its programs, which executors check
 
     def __repr__(self) -> str:
         return f"Arch({self.name!r})"

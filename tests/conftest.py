@@ -16,12 +16,12 @@ import pytest
 from rusthelpers import REAL_HOME, RUST_HOME
 
 from pytest_multiarch.executors import binfmt_misc as binfmt
-from pytest_multiarch.toolchains.go import tool as gotool
+from pytest_multiarch.toolchains.go import find as gofind
 
 
 @pytest.fixture(scope="session")
 def go() -> str:
-    found = gotool.find_go()  # as the plugin finds it (PATH, /usr/local/go, Debian's /usr/lib/go-1.N)
+    found = gofind.find_go()  # as the plugin finds it (PATH, /usr/local/go, Debian's /usr/lib/go-1.N)
     if found is None:
         pytest.fail("these tests need the real Go toolchain: install Go 1.21+ (scripts/bootstrap.sh)")
     return found

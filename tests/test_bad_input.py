@@ -29,7 +29,8 @@ from rusthelpers import RUST_HOME, write_crate
 from stubs import write_executable
 
 from pytest_multiarch import arch as archmod
-from pytest_multiarch.toolchains.go import tool as gotool
+from pytest_multiarch.toolchains.go import build as gobuild
+from pytest_multiarch.toolchains.go import find as gofind
 
 HOST = archmod.host().name
 # An architecture this machine never runs natively, so always through qemu-user.
@@ -322,7 +323,7 @@ def test_run_on_arch_refuses_non_elf_and_foreign_binaries_naming_the_file(
     for a in (HOST, EMULATED):
         subprocess.run(
             [go, "build", "-o", str(pytester.path / f"hello-{a}"), "."],
-            cwd=hello, env=gotool.build_env(archmod.get(a)), check=True, timeout=300, capture_output=True,
+            cwd=hello, env=gobuild.build_env(archmod.get(a)), check=True, timeout=300, capture_output=True,
         )  # fmt: skip
     shutil.rmtree(hello)  # not a module to collect
     write_executable(pytester.path / "tool.sh", f"#!/bin/sh\ntouch {pytester.path / 'script-ran'}\n")
@@ -459,7 +460,7 @@ def test_missing_go_skips_naming_the_fix(pytester: pytest.Pytester, monkeypatch:
     assert result.ret != 97, result.stderr.str()
     reason = (
         "Go toolchain not found (no `go` on PATH, /usr/local/go/bin/go or /usr/lib/go-1.*/bin/go). "
-        f"Fix: {gotool.INSTALL_FIX}"
+        f"Fix: {gofind.INSTALL_FIX}"
     )
     assert result.ret == pytest.ExitCode.OK
     assert outcomes_by_id(result) == {

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.executors import ExecutorUnavailable, select
 from pytest_multiarch.toolchains import rust as rusttool
-from pytest_multiarch.toolchains.go import tool as gotool
+from pytest_multiarch.toolchains.go import find as gofind
 
 
 @dataclass
@@ -20,11 +20,11 @@ class Check:
 
 
 def check_go(arch: Arch) -> Check:
-    go = gotool.find_go()
+    go = gofind.find_go()
     if go is None:
-        reason, _, fix = gotool.not_found_reason().partition(". Fix: ")
+        reason, _, fix = gofind.not_found_reason().partition(". Fix: ")
         return Check("go", False, reason, fix)
-    return Check("go", True, f"builds GOARCH={arch.goarch} with {go} ({gotool.version(go)})")
+    return Check("go", True, f"builds GOARCH={arch.goarch} with {go} ({gofind.version(go)})")
 
 
 def check_run(arch: Arch, executor: str) -> Check:

@@ -17,9 +17,11 @@ from pytest_multiarch.executors import Executor, ExecutorUnavailable, arch_env
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.run import batch
 from pytest_multiarch.settings import get_state
-from pytest_multiarch.toolchains.go import module as gomodule
+from pytest_multiarch.toolchains.go import build as gobuild
+from pytest_multiarch.toolchains.go import find as gofind
+from pytest_multiarch.toolchains.go import list as golist
 from pytest_multiarch.toolchains.go import test2json as gotest2json
-from pytest_multiarch.toolchains.go import tool as gotool
+from pytest_multiarch.toolchains.go.discover import GoPackage
 
 
 class GoModule(pytest.File):
@@ -27,41 +29,41 @@ class GoModule(pytest.File):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.selected: dict[str, dict[str, gotool.GoPackage]] = {}  # arch → packages with items
+        self.selected: dict[str, dict[str, GoPackage]] = {}  # arch → packages with items
 
-    def request(self, go: str, arch: Arch) -> gomodule.Request:
+    def request(self, go: str, arch: Arch) -> gobuild.Request:
         state = get_state(self.config)
         extra = state.build_env("go", str(self.path.parent), arch)
-        return gomodule.Request(go, self.path.parent, arch, state.settings.go_tags, state.settings.go_cgo,
+        return gobuild.Request(go, self.path.parent, arch, state.settings.go_tags, state.settings.go_cgo,
                                 tuple(sorted(extra.items())))  # fmt: skip
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         state = get_state(self.config)
         settings = state.settings
-        named = gotool.named_problem()  # MULTIARCH_GO set to something that is not a working go
-        go = gotool.find_go()
+        named = gofind.named_problem()  # MULTIARCH_GO set to something that is not a working go
+        go = gofind.find_go()
         if go is None or named is not None:
             for a in settings.arches:
                 yield UnavailableItem.from_parent(
                     self, name=f"[{a.name}]", arch=a, named=named is not None,
-                    reason=f"cannot list the Go tests of {self.path}: {named or gotool.not_found_reason()}",
+                    reason=f"cannot list the Go tests of {self.path}: {named or gofind.not_found_reason()}",
                 )  # fmt: skip
             return
         module_dir = self.path.parent
 
-        stamp = gomodule.module_stamp(module_dir, state.cache)  # one walk of the tree for every arch
+        stamp = golist.module_stamp(module_dir, state.cache)  # one walk of the tree for every arch
 
-        def list_for(a: Arch) -> list[gotool.GoPackage] | gotool.GoError:
+        def list_for(a: Arch) -> list[GoPackage] | gofind.GoError:
             try:
-                return gomodule.list_packages(self.request(go, a), state.cache, stamp)
-            except gotool.GoError as exc:  # e.g. a go.mod that does not parse
+                return golist.list_packages(self.request(go, a), state.cache, stamp)
+            except gofind.GoError as exc:  # e.g. a go.mod that does not parse
                 return exc
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             listed = list(pool.map(list_for, settings.arches))
-        by_path: dict[str, dict[Arch, gotool.GoPackage]] = {}
+        by_path: dict[str, dict[Arch, GoPackage]] = {}
         for a, packages in zip(settings.arches, listed, strict=True):
-            if isinstance(packages, gotool.GoError):
+            if isinstance(packages, gofind.GoError):
                 # An error item per arch rather than a collection error, which would stop the
                 # whole run: the other modules and crates still run.
                 yield CollectErrorItem.from_parent(
@@ -83,9 +85,9 @@ class GoModule(pytest.File):
         the future of a ``dict[import path, Path | GoError]``."""
         state = get_state(self.config)
 
-        def build() -> dict[str, Path | gotool.GoError]:
+        def build() -> dict[str, Path | gofind.GoError]:
             packages = list(self.selected.get(arch.name, {}).values())
-            return gomodule.build(self.request(go, arch), packages, state.cache)
+            return gobuild.build(self.request(go, arch), packages, state.cache)
 
         label = f"Go tests of {self.path.parent.name or self.path.parent} for {arch.name}"
         return state.scheduler.build(("go-build", str(self.path), arch.name), build, label)
@@ -140,11 +142,11 @@ class CollectErrorItem(ParamIdItem):
         return self.path, 0, self.name
 
 
-_EMPTY = gotool.GoPackage("", Path(), ())  # a package not built for an arch: no tests
+_EMPTY = GoPackage("", Path(), ())  # a package not built for an arch: no tests
 
 
 class GoPackageNode(pytest.Collector):
-    def __init__(self, *, go: str, per_arch: dict[Arch, gotool.GoPackage], **kwargs: Any) -> None:
+    def __init__(self, *, go: str, per_arch: dict[Arch, GoPackage], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.go = go
         self.per_arch = per_arch
@@ -182,7 +184,7 @@ class GoPackageNode(pytest.Collector):
 
 
 class GoTestItem(PlainReasonItem):
-    def __init__(self, *, go: str, pkg: gotool.GoPackage, arch: Arch, test: str, **kwargs: Any) -> None:
+    def __init__(self, *, go: str, pkg: GoPackage, arch: Arch, test: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.go = go
         self.pkg = pkg
@@ -205,18 +207,18 @@ class GoTestItem(PlainReasonItem):
 
     def run_batch(self, tests: Sequence[str], executor: Executor) -> dict[str, TestOutcome]:
         module = self.module()
-        built: dict[str, Path | gotool.GoError] = module.binaries(self.go, self.arch).result()  # type: ignore[assignment]
+        built: dict[str, Path | gofind.GoError] = module.binaries(self.go, self.arch).result()  # type: ignore[assignment]
         binary = built.get(self.pkg.import_path)
         if binary is None:  # not among the selected packages (cannot happen through pytest)
             request = module.request(self.go, self.arch)
-            binary = gomodule.build(request, [self.pkg], get_state(self.config).cache)[self.pkg.import_path]
-        if isinstance(binary, gotool.GoError):
+            binary = gobuild.build(request, [self.pkg], get_state(self.config).cache)[self.pkg.import_path]
+        if isinstance(binary, gofind.GoError):
             raise BuildFailed(str(binary))
         state = get_state(self.config)
         go_names = self.pkg.go_names()  # m_test.TestDup runs as TestDup
 
         def args_for(tests: Sequence[str], serial: bool) -> list[str]:
-            return gotool.test_args(list(dict.fromkeys(go_names.get(t, t) for t in tests)), serial)
+            return gotest2json.test_args(list(dict.fromkeys(go_names.get(t, t) for t in tests)), serial)
 
         # Go runs a package's TestDup, then its external test package's, both as TestDup.
         new_parser = functools.partial(gotest2json.GoStream, run_order=self.pkg.run_order())

@@ -21,6 +21,8 @@ from pytest_multiarch.elf import ElfInfo
 from pytest_multiarch.executors import binfmt_misc as binfmt
 from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, LocalExecution
 from pytest_multiarch.executors.qemu import guest_sysroot, qemu_version
+from pytest_multiarch.toolchains.go import build as gobuild
+from pytest_multiarch.toolchains.go import find as gofind
 
 _TINY_C = "int main(void) { return 0; }\n"
 _TINY_GO = "package main\n\nfunc main() {}\n"
@@ -66,16 +68,14 @@ def _tiny_binary(arch: Arch) -> Path | None:
         if res.ok:
             os.replace(tmp, out)
             return out
-    from pytest_multiarch.toolchains.go import tool as gotool
-
-    go = gotool.find_go()
+    go = gofind.find_go()
     if go is not None:
         src_dir = out_dir / "tinygo"
         src_dir.mkdir(exist_ok=True)
         (src_dir / "main.go").write_text(_TINY_GO)
         (src_dir / "go.mod").write_text("module tiny\n\ngo 1.21\n")
-        argv = [go, "build", "-o", str(tmp), "."]
-        res = proc.run(argv, env=gotool.build_env(arch), cwd=src_dir, timeout=300)
+        argv = gobuild.build_argv(go, ["."], out=str(tmp))
+        res = proc.run(argv, env=gobuild.build_env(arch), cwd=src_dir, timeout=300)
         if res.ok:
             os.replace(tmp, out)
             return out

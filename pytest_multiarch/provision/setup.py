@@ -33,7 +33,7 @@ from pytest_multiarch.provision.plan import (
     backports_source,
     run_action,
 )
-from pytest_multiarch.toolchains.go import tool as gotool
+from pytest_multiarch.toolchains.go import find as gofind
 
 __all__ = ["COMPONENTS", "PHASES", "Request", "plan_phase", "run_setup"]
 
@@ -70,10 +70,10 @@ def _qemu_need(req: Request, plan: Plan) -> bool:
 def _go_need(req: Request, plan: Plan) -> bool:
     if "go" not in req.components:
         return False
-    go = gotool.find_go()
+    go = gofind.find_go()
     if go is not None:
-        gotool.version.cache_clear()  # a reinstalled go answers anew
-        version = gotool.release(go)
+        gofind.version.cache_clear()  # a reinstalled go answers anew
+        version = gofind.release(go)
         if version >= MIN_GO:
             plan.present.append(Finding("go", f"Go {'.'.join(map(str, version))} ({go})"))
             return False
@@ -150,7 +150,7 @@ def plan_system(req: Request, phase: int, plan: Plan) -> None:
 def _manual_fix(what: str, req: Request) -> str:
     return {
         "qemu": "install QEMU 8 or newer user-mode emulators (qemu-user-static) with your package manager",
-        "go": gotool.INSTALL_FIX,
+        "go": gofind.INSTALL_FIX,
         "cross": "install gcc cross compilers and C libraries for "
         + ", ".join(a.gnu_triple for a in req.arches if a != archmod.host()),
     }[what]

@@ -1,2 +1,3 @@
-"""Go: finding the toolchain, listing a module's packages per GOARCH, discovering the tests `go
-test` would run, building test binaries, and decoding test2json output."""
+"""Go: find the go command (find), list a module's packages per architecture (list), with the
+tests each test binary runs (discover), build the test binaries (build), read their output
+(test2json)."""

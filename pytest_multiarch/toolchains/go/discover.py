@@ -1,11 +1,12 @@
 """Which tests `go test` runs in a package, found by a small Go program that applies cmd/go's own
-rules (golister/main.go, shipped with this package), not by reading text with patterns.
+rules (lister/main.go, shipped with this package), not by reading text with patterns.
 
 The program is built once per Go version by the user's `go` into the build cache, and is given
 every package of one listing at once (one process per module and architecture). What it says is
 turned here into the tests of each package, with the item names pytest shows: a test of the
 external test package (``package m_test``) whose name is also a test of package ``m`` is named
-``m_test.TestName``; Go runs both under one name, the package's own first.
+``m_test.TestName``; Go runs both under one name, the package's own first. A
+:class:`GoPackage` is one package with what its test binary runs.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def build_env() -> dict[str, str]:
     env = proc.base_env()
     for name in ("GOARM", "GOAMD64", "GOARM64", "GO386", "GOEXPERIMENT", "CC", "CGO_CFLAGS", "CGO_LDFLAGS"):
         env.pop(name, None)
-    env.update(GOOS="linux", GOARCH=archmod.host().goarch, CGO_ENABLED="0", GOFLAGS="", GOWORK="off",
+    host = archmod.host()
+    env.update(GOOS=host.goos, GOARCH=host.goarch, CGO_ENABLED="0", GOFLAGS="", GOWORK="off",
                GOTOOLCHAIN="local", GOENV="off")  # fmt: skip
     return env
 
@@ -179,3 +181,32 @@ def run_order(tests: Sequence[Found]) -> dict[str, list[str]]:
     for t in tests:
         by_go.setdefault(t.go_name, []).append(t.name)
     return {g: names for g, names in by_go.items() if names != [g]}
+
+
+@dataclass(frozen=True)
+class GoPackage:
+    import_path: str
+    dir: Path
+    test_files: tuple[Path, ...]  # _test.go files this GOARCH compiles (build constraints applied)
+    error: str | None = None
+    found: tuple[Found, ...] = ()  # what its test binary runs, in order (see this module)
+    key: str = ""  # content key of its test binary (see list.py)
+    deps: tuple[str, ...] = ()  # packages of the same module its test binary is built from
+    elsewhere: tuple[str, ...] = ()  # tests in _test.go files build constraints leave out here
+
+    @functools.cached_property  # looked up per test and arch at collection: built once
+    def where(self) -> dict[str, tuple[Path, int]]:
+        """Item test name → (file, 0-based line) of each test, in the order they run."""
+        return {t.name: (t.file, t.line) for t in self.found}
+
+    @property
+    def tests(self) -> tuple[str, ...]:
+        return tuple(self.where)
+
+    def go_names(self) -> dict[str, str]:
+        """Item test name → the name Go runs it under, for the tests where the two differ."""
+        return {t.name: t.go_name for t in self.found if t.name != t.go_name}
+
+    def run_order(self) -> dict[str, list[str]]:
+        """See run_order: which item each top-level run of a shared Go name is."""
+        return run_order(self.found)

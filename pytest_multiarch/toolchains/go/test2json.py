@@ -5,7 +5,8 @@ A Go test binary run with ``-test.v=test2json`` marks each framing line (``=== R
 cannot be mistaken for the framing. ``go tool test2json`` turns that stream into JSON events;
 this module follows the same rules to produce the same events (the test suite compares the two
 on real binaries), without starting a ``go`` process per batch (~70 ms each with Go 1.24+,
-which builds the tool on demand).
+which builds the tool on demand). :func:`test_args` is how a test binary is asked to run
+in that mode.
 """
 
 from __future__ import annotations
@@ -236,7 +237,7 @@ class GoStream:
     """A StreamParser (outcome.py) for ``-test.v=test2json`` output: converted and folded line
     by line as it arrives; a line longer than test2json's buffer is output, in pieces.
     ``run_order`` names the items of Go names that run more than once, or under another item
-    name (see godiscover.run_order)."""
+    name (see discover.run_order)."""
 
     def __init__(
         self, limit: int = DEFAULT_OUTPUT_LIMIT, log: str = "", *, run_order: RunOrder | None = None
@@ -296,3 +297,16 @@ def skip_reason(text: str) -> str:
     reason = [ln for ln in lines if not ln.startswith("--- SKIP")]
     # The item's location already names file and line: keep just t.Skip's words.
     return re.sub(r"^\S+_test\.go:\d+: ", "", reason[-1]) if reason else "skipped by the Go test"
+
+
+def test_args(selected: Sequence[str], serial: bool = False) -> list[str]:
+    """Arguments for one run of a Go test binary over ``selected`` of its tests.
+
+    Always a -test.run filter, even for all of them: nothing runs that no item reports on.
+    ``serial`` runs t.Parallel tests one at a time (to find which one took a process down).
+    ``-test.paniconexit0`` as ``go test`` passes it: os.Exit(0) inside a test panics ("unexpected
+    call to os.Exit(0) during test") instead of ending the process as if all was well.
+    """
+    run = "-test.run=^(" + "|".join(re.escape(t) for t in selected) + ")$"
+    return ["-test.paniconexit0", "-test.v=test2json", "-test.count=1", run,
+            *(["-test.parallel=1"] if serial else [])]  # fmt: skip

@@ -1,0 +1,192 @@
+"""Building Go programs for an architecture: the environment go builds with, the one go build
+command line (test binaries of the collected packages, ``go_build``'s programs, the binfmt probe),
+and all of a module's test binaries built by one ``go test -c -o DIR/ ./p1 ./p2 ...`` into the
+content-addressed cache (keyed as the listing computed: see list.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_multiarch import arch as archmod
+from pytest_multiarch import proc
+from pytest_multiarch.arch import Arch
+from pytest_multiarch.cache import fingerprint
+from pytest_multiarch.cache.store import BuildCache, key
+from pytest_multiarch.toolchains.go.discover import GoPackage
+from pytest_multiarch.toolchains.go.find import GoError, release
+
+BUILD_TIMEOUT = 900.0  # a cold build compiles the standard library for the target: minutes at worst
+# The variables `go` reads that change what it builds (beyond GOOS/GOARCH, which are the arch).
+BUILD_VARIABLES = (
+    "GOFLAGS", "GOEXPERIMENT", "GOAMD64", "GOARM", "GOARM64", "GO386", "GOMIPS", "GOMIPS64",
+    "GOPPC64", "GORISCV64", "GOFIPS140", "GOROOT", "GOWORK", "GOTOOLCHAIN", "GOOS", "GOARCH",
+    "CGO_ENABLED", "CGO_CFLAGS", "CGO_CPPFLAGS", "CGO_CXXFLAGS", "CGO_LDFLAGS", "CGO_FFLAGS",
+    "CC", "CXX", "PKG_CONFIG", "GOPATH", "GOMODCACHE",
+)  # fmt: skip
+_SECTION = re.compile(r"^# (\S+)", re.M)  # `# example.com/m/p [example.com/m/p.test]`
+
+
+def build_env(arch: Arch, *, cgo: bool = False, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment go builds for ``arch`` with (GOOS, GOARCH, GOARM, cgo and its cross
+    compiler), plus ``extra``."""
+    env = proc.base_env()
+    env.update(GOOS=arch.goos, GOARCH=arch.goarch, CGO_ENABLED="1" if cgo else "0")
+    env.pop("GOARM", None)
+    if arch.goarm:
+        env["GOARM"] = arch.goarm
+    if cgo and arch != archmod.host():
+        # The cross compiler, not a CC meant for the host; MULTIARCH_CC_<ARCH> overrides.
+        env["CC"] = os.environ.get(f"MULTIARCH_CC_{arch.name.upper()}", f"{arch.gnu_triple}-gcc")
+    if extra:
+        env.update(extra)
+    return env
+
+
+@dataclass(frozen=True)
+class Request:
+    """What is built: a module, for an arch, with the go command, tags and cgo setting."""
+
+    go: str
+    module_dir: Path
+    arch: Arch
+    tags: tuple[str, ...] = ()
+    cgo: bool = False
+    extra_env: tuple[tuple[str, str], ...] = ()  # from pytest_multiarch_build_env hooks
+
+    def env(self) -> dict[str, str]:
+        return {**build_env(self.arch, cgo=self.cgo), **dict(self.extra_env)}
+
+    def identity(self) -> list[object]:
+        """What besides the sources decides a build: toolchain, arch, flags, environment."""
+        go = os.path.realpath(self.go)
+        env = self.env()
+        return [go, fingerprint.file_stamp(go), self.arch.name, list(self.tags), self.cgo,
+                sorted((k, env[k]) for k in BUILD_VARIABLES if k in env), sorted(self.extra_env)]  # fmt: skip
+
+
+def build_argv(
+    go: str,
+    targets: Sequence[str],
+    *,
+    out: str,
+    test: bool = False,
+    tags: Sequence[str] = (),
+    ldflags: str | None = None,
+) -> list[str]:
+    """The go command line that builds ``targets`` into ``out`` (a file, or a directory ending
+    in a separator for several test binaries): ``go build``, or ``go test -c`` for ``test``."""
+    argv = [go, "test", "-c"] if test else [go, "build"]
+    argv += ["-o", out]
+    if tags:
+        argv.append("-tags=" + ",".join(tags))
+    if ldflags is not None:
+        argv.append("-ldflags=" + ldflags)
+    return [*argv, *targets]
+
+
+def exec_name(import_path: str) -> str:
+    """The file name `go test -c -o DIR/` gives a package's test binary (its last path element,
+    or the one before a major-version suffix such as /v2)."""
+    parts = import_path.split("/")
+    last = parts[-1]
+    if len(parts) > 1 and re.fullmatch(r"v(?:[2-9]|[1-9]\d+)", last):
+        last = parts[-2]
+    return f"{last}.test"
+
+
+def _rounds(packages: Sequence[GoPackage]) -> list[list[GoPackage]]:
+    """Split packages into go invocations whose test binaries have different file names."""
+    rounds: list[list[GoPackage]] = []
+    for p in packages:
+        for r in rounds:
+            if all(exec_name(q.import_path) != exec_name(p.import_path) for q in r):
+                r.append(p)
+                break
+        else:
+            rounds.append([p])
+    return rounds
+
+
+def binary_name(pkg: GoPackage) -> str:
+    return exec_name(pkg.import_path)
+
+
+def cached_binaries(packages: Sequence[GoPackage], cache: BuildCache) -> dict[str, Path]:
+    found = {}
+    for p in packages:
+        entry = cache.entry(p.key)
+        if entry is not None:
+            found[p.import_path] = entry / binary_name(p)
+    return found
+
+
+def build(req: Request, packages: Sequence[GoPackage], cache: BuildCache) -> dict[str, Path | GoError]:
+    """Test binaries of ``packages`` for ``req.arch``: from the cache, else built together.
+
+    One ``go test -c`` builds every missing binary (Go's own parallelism across packages); a
+    package that fails to compile gets its compiler messages, the others their binaries.
+    Processes building the same module and arch wait for each other, then reuse what was built.
+    """
+    results: dict[str, Path | GoError] = dict(cached_binaries(packages, cache))
+    if len(results) == len(packages):
+        return results
+    with cache.lock(key("go-build", str(req.module_dir), req.arch.name)):
+        results.update(cached_binaries(packages, cache))  # built meanwhile by another process
+        missing = [p for p in packages if p.import_path not in results]
+        # -o DIR/ for several packages needs Go 1.21; older ones build one package at a time.
+        rounds = [[p] for p in missing] if missing and release(req.go) < (1, 21) else _rounds(missing)
+        for group in rounds:
+            results.update(_build_round(req, group, cache))
+    return results
+
+
+def _build_round(req: Request, group: Sequence[GoPackage], cache: BuildCache) -> dict[str, Path | GoError]:
+    with tempfile.TemporaryDirectory(dir=cache.tmp_dir()) as out:
+        # What `go test` itself links its test binaries with when it runs them (no symbol table,
+        # no DWARF): linking is most of a warm build's time.
+        ldflags = None if "-ldflags" in req.env().get("GOFLAGS", "") else "-s -w"
+        argv = build_argv(
+            req.go, [_relative(req.module_dir, p.dir) for p in group],
+            out=os.path.join(out, binary_name(group[0])) if len(group) == 1 else out + os.sep,
+            test=True, tags=req.tags, ldflags=ldflags,
+        )  # fmt: skip
+        timeout = BUILD_TIMEOUT + 30.0 * len(group)
+        res = proc.run(argv, env=req.env(), cwd=req.module_dir, timeout=timeout)
+        text = (res.stderr + res.stdout).decode(errors="replace")
+        results: dict[str, Path | GoError] = {}
+        for p in group:
+            produced = Path(out, binary_name(p))
+            if produced.is_file():
+                results[p.import_path] = cache.store_file(p.key, produced, binary_name(p))
+                continue
+            shown = _sections_for(p, text) or text
+            results[p.import_path] = GoError(
+                f"go test -c {p.import_path} for {req.arch.name} (GOARCH={req.arch.goarch}) "
+                f"{res.describe_exit() if not res.ok else 'wrote no test binary'}:\n{shown}"
+            )
+        return results
+
+
+def _relative(module_dir: Path, pkg_dir: Path) -> str:
+    rel = pkg_dir.relative_to(module_dir).as_posix() if pkg_dir.is_relative_to(module_dir) else None
+    if rel is None:
+        return str(pkg_dir)
+    return "." if rel == "." else "./" + rel
+
+
+def _sections_for(pkg: GoPackage, text: str) -> str:
+    """The parts of go's output about ``pkg`` or a package of the module it is built from."""
+    own = {pkg.import_path, pkg.import_path + "_test", *pkg.deps}
+    starts = [(m.start(), m.group(1)) for m in _SECTION.finditer(text)]
+    parts = []
+    for i, (start, name) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        if name in own:
+            parts.append(text[start:end])
+    return "".join(parts)
