@@ -18,8 +18,8 @@ import pytest
 
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.collect.base import ParamIdItem, UnavailableItem, skip_or_fail
-from pytest_multiarch.collect.go import CollectErrorItem, PlainReasonItem
+from pytest_multiarch.collect.base import ArchItem, ParamIdItem, UnavailableItem, skip_or_fail
+from pytest_multiarch.collect.go import CollectErrorItem
 from pytest_multiarch.executors import Executor, ExecutorUnavailable, arch_env
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.run import batch, progress, supervise
@@ -244,7 +244,7 @@ class RustPathNode(pytest.Collector):
                     )  # fmt: skip
 
 
-class RustTestItem(PlainReasonItem):
+class RustTestItem(ArchItem):
     def __init__(self, *, built: Built, arch: Arch, listed: rusttool.ListedTest, **kw: Any) -> None:
         super().__init__(**kw)
         self.built = built
@@ -280,7 +280,7 @@ class RustTestItem(PlainReasonItem):
         return outcomes
 
 
-class RustProgramItem(PlainReasonItem):
+class RustProgramItem(ArchItem):
     """A `harness = false` test target: a plain program that passes when it exits 0."""
 
     def __init__(self, *, built: Built, arch: Arch, test_name: str, **kw: Any) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
+from pytest_multiarch.errors import MultiarchError
 from pytest_multiarch.toolchains.go.discover import Found, run_order
 
 INSTALL_FIX = (
@@ -24,7 +25,7 @@ INSTALL_FIX = (
 LIST_TIMEOUT = 120.0
 BUILD_TIMEOUT = 900.0  # a cold build compiles the standard library for the target: minutes at worst
 
-class GoError(Exception):
+class GoError(MultiarchError):
     """A go command failed; the message holds its output."""
 
 
