@@ -83,12 +83,16 @@ class ArchItem(ParamIdItem):
     def executor(self) -> Executor:
         return get_state(self.config).executor(self.arch)
 
-    def runnable(self) -> bool:
+    def why_not_runnable(self) -> ExecutorUnavailable | None:
+        """Why ``arch`` cannot run here (no executor), or None when it can."""
         try:
             self.executor()
-        except ExecutorUnavailable:
-            return False
-        return True
+        except ExecutorUnavailable as exc:
+            return exc
+        return None
+
+    def runnable(self) -> bool:
+        return self.why_not_runnable() is None
 
     def schedule(self) -> Future[object]:
         """Start this item's batch in the background (once per batch); its future."""
@@ -120,22 +124,21 @@ class ArchItem(ParamIdItem):
                 )
                 progress.say(self.config, line)
 
-    def unavailable(self, exc: ExecutorUnavailable) -> BaseException:
+    def cannot_run(self, exc: ExecutorUnavailable) -> BaseException:
         """What ``arch`` not running here becomes (errors.py): raise it ``from None``, so that the
         report shows the reason alone, not also the exception it replaces."""
         return errors.verdict(exc, strict=get_state(self.config).settings.strict).exception()
 
     def setup(self) -> None:
-        try:
-            self.executor()
-        except ExecutorUnavailable as exc:
-            raise self.unavailable(exc) from None
+        unavailable = self.why_not_runnable()
+        if unavailable is not None:
+            raise self.cannot_run(unavailable)
 
     def runtest(self) -> None:
         try:
             results: Any = self.wait()
         except ExecutorUnavailable as exc:  # e.g. a dynamic binary whose loader no sysroot holds
-            raise self.unavailable(exc) from None
+            raise self.cannot_run(exc) from None
         outcome: TestOutcome | None = results.get(self.test_name)
         if outcome is None:
             raise MultiarchFailure(f"{self.test_name} on {self.arch.name}: no result was reported")
