@@ -229,10 +229,9 @@ def make_run_on_arch(config: pytest.Config, arch: Arch) -> RunOnArch:
         cwd: str | os.PathLike[str] | None = None,
         timeout: float | None = None,
     ) -> RunResult:
-        try:
-            executor = state.executor(arch)
-        except executors.ExecutorUnavailable as exc:  # from None: no chained exception shown
-            raise errors.verdict(exc, strict=state.settings.strict).exception() from None
+        executor = state.choose_executor(arch)
+        if isinstance(executor, executors.ExecutorUnavailable):
+            raise errors.verdict(executor, strict=state.settings.strict).exception()
         data = input.encode() if isinstance(input, str) else input
         if timeout is None:  # the scaled --arch-timeout, as for the test binaries
             timeout = state.limits(arch, executor, quit_first=False).batch

@@ -82,10 +82,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _runs_on(state: State, a: Arch) -> str:
     """How ``a`` runs, for the table, with the executor the session chose (hooks included)."""
-    try:
-        return runs_on(a, state.executor(a))
-    except ExecutorUnavailable as exc:
-        return f"cannot run: {exc.reason}"
+    found = state.choose_executor(a)
+    return f"cannot run: {found.why}" if isinstance(found, ExecutorUnavailable) else runs_on(a, found)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -237,6 +237,13 @@ class State:
     def executor(self, arch: Arch) -> Executor:
         """The executor for ``arch``, chosen once per session (raises ExecutorUnavailable): a
         ``pytest_multiarch_executor`` hook's, else the plugin's choice."""
+        found = self.choose_executor(arch)
+        if isinstance(found, ExecutorUnavailable):
+            raise found
+        return found
+
+    def choose_executor(self, arch: Arch) -> Executor | ExecutorUnavailable:
+        """The executor for ``arch``, or why there is none: chosen once per session."""
         found = self.executors.get(arch.name)
         if found is None:
             try:
@@ -249,8 +256,6 @@ class State:
             except ExecutorUnavailable as exc:
                 found = exc
             self.executors[arch.name] = found
-        if isinstance(found, ExecutorUnavailable):
-            raise found
         return found
 
     def limits(self, arch: Arch, executor: Executor, *, quit_first: bool) -> Limits:

@@ -25,6 +25,7 @@ from pytest_multiarch.interrupt import Terminated
 from pytest_multiarch.markers import ArchMarkerError
 from pytest_multiarch.report.matrix import ReportError
 from pytest_multiarch.run.limits import ScaleError
+from pytest_multiarch.settings import Settings, State
 from pytest_multiarch.toolchains.go.tool import GoError
 from pytest_multiarch.toolchains.rust import RustBuildError, RustError, RustToolchainError
 
@@ -182,3 +183,19 @@ def test_raised_from_none_the_report_shows_the_reason_alone(pytester: pytest.Pyt
         "cannot run s390x binaries: no emulator. Fix: install it (an error because of --arch-strict)",
         "SKIPPED ?1? *: cannot run s390x binaries: no emulator. Fix: install it",
     ])
+
+
+def test_the_session_chooses_an_executor_or_keeps_why_not_once(tmp_path: Path) -> None:
+    settings = Settings(arches=[ARM64], executor="native", timeout=1.0, strict=False, collect=frozenset(),
+                        go_tags=(), go_cgo=False, cargo=None, report_path=None)  # fmt: skip
+    state = State(settings=settings, bin_dir=tmp_path)
+    s390x = archmod.get("s390x")  # never the host's: native cannot run it
+    why = state.choose_executor(s390x)
+    assert isinstance(why, ExecutorUnavailable) and why.arch is s390x
+    assert state.choose_executor(s390x) is why  # chosen once per session
+    with pytest.raises(ExecutorUnavailable) as raised:
+        state.executor(s390x)
+    assert raised.value is why
+    host = archmod.host()
+    assert state.choose_executor(host) is state.executor(host)
+    assert state.executor(host).name == "native"

@@ -85,11 +85,8 @@ class ArchItem(ParamIdItem):
 
     def why_not_runnable(self) -> ExecutorUnavailable | None:
         """Why ``arch`` cannot run here (no executor), or None when it can."""
-        try:
-            self.executor()
-        except ExecutorUnavailable as exc:
-            return exc
-        return None
+        found = get_state(self.config).choose_executor(self.arch)
+        return found if isinstance(found, ExecutorUnavailable) else None
 
     def runnable(self) -> bool:
         return self.why_not_runnable() is None

@@ -109,11 +109,13 @@ class CargoCrate(pytest.File):
         results: dict[Arch, list[Built] | rusttool.RustError] = {}
         ready: list[tuple[Arch, Executor, rusttool.RustToolchain]] = []
         for a in settings.arches:
-            try:
-                executor = state.executor(a)
-            except ExecutorUnavailable as exc:
-                executor, unavailable = None, str(exc)
-                if exc.named:  # an emulator the user named does not work: a failure, not a skip
+            executor: Executor | None = None
+            found_executor = state.choose_executor(a)
+            if not isinstance(found_executor, ExecutorUnavailable):
+                executor = found_executor
+            else:
+                unavailable = str(found_executor)
+                if found_executor.named:  # an emulator the user named does not work: a failure, not a skip
                     yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=unavailable,
                                                       named=True)  # fmt: skip
                     continue
