@@ -22,7 +22,6 @@ from typing import ClassVar, Literal
 import pytest
 
 Becomes = Literal["skip", "fail", "usage", "infra"]
-BECOMES: tuple[Becomes, ...] = ("skip", "fail", "usage", "infra")
 FIX_SEPARATOR = ". Fix: "  # how a one-line message joins its fix: "<what>. Fix: <fix>"
 STRICT_SUFFIX = " (an error because of --arch-strict)"
 
