@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from pytest_multiarch.errors import MultiarchError
+
 Endian = Literal["little", "big"]
 
 
@@ -116,8 +118,10 @@ def register(a: Arch) -> None:
         _BY_NAME[n.lower()] = a
 
 
-class ArchError(ValueError):
+class ArchError(MultiarchError, ValueError):
     """A user-given architecture name we do not know."""
+
+    becomes = "usage"  # an --arch value, an ini entry, a hook's architecture
 
 
 def known_names() -> list[str]:

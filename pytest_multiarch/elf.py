@@ -13,12 +13,13 @@ from elftools.elf.segments import InterpSegment
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.arch import Arch
+from pytest_multiarch.errors import MultiarchError
 
 # EF_MIPS_ABI2 marks the n32 ABI: a 64-bit CPU running 32-bit pointers, which no arch of ours is.
 _EF_MIPS_ABI2 = 0x20
 
 
-class ElfMismatch(Exception):
+class ElfMismatch(MultiarchError):
     """A binary is not for the architecture it was going to run as."""
 
 

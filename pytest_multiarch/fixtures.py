@@ -15,7 +15,7 @@ from typing import Protocol
 
 import pytest
 
-from pytest_multiarch import elf, executors, proc
+from pytest_multiarch import elf, errors, executors, proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.cache import store as cachemod
 from pytest_multiarch.collect.base import skip_or_fail
@@ -321,15 +321,9 @@ def make_run_on_arch(config: pytest.Config, arch: Arch) -> RunOnArch:
         cwd: str | os.PathLike[str] | None = None,
         timeout: float | None = None,
     ) -> RunResult:
-        unavailable: str | None = None
-        named = False
-        try:
-            executor = state.executor(arch)
-        except executors.ExecutorUnavailable as exc:
-            unavailable, named = str(exc), exc.named
-        if unavailable is not None:  # outside the except block: no chained exception shown
-            skip_or_fail(config, unavailable, named=named)
-            raise AssertionError("unreachable")
+        executor = state.choose_executor(arch)
+        if isinstance(executor, executors.ExecutorUnavailable):
+            raise errors.verdict(executor, strict=state.settings.strict).exception()
         data = input.encode() if isinstance(input, str) else input
         if timeout is None:  # the scaled --arch-timeout, as for the test binaries
             timeout = state.limits(arch, executor, quit_first=False).batch

@@ -8,11 +8,12 @@ import pytest
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.arch import Arch
+from pytest_multiarch.errors import MultiarchError
 
 _USAGE = '@pytest.mark.arch("arm64", "s390x") or @pytest.mark.arch(exclude=["386"])'
 
 
-class ArchMarkerError(pytest.Collector.CollectError, ValueError):
+class ArchMarkerError(pytest.Collector.CollectError, MultiarchError, ValueError):
     """A malformed ``@pytest.mark.arch``: a collection error that names the test.
 
     A ``CollectError``, so that pytest shows its message alone, without a traceback of the plugin.

@@ -11,7 +11,7 @@ import pytest
 from _pytest import junitxml
 
 from pytest_multiarch import arch as archmod
-from pytest_multiarch import collect, fixtures, hookspecs, markers, options, proc, watchdog
+from pytest_multiarch import collect, errors, fixtures, hookspecs, markers, options, proc, watchdog
 from pytest_multiarch import outfile as files
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.executors import ExecutorUnavailable, runs_on
@@ -48,7 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
             try:
                 archmod.register(a)
             except archmod.ArchError as exc:
-                raise pytest.UsageError(f"pytest_multiarch_arches: {exc}") from None
+                raise errors.usage_error(exc, "pytest_multiarch_arches") from None
     settings = Settings.from_config(config)
     configure_xfail(config)  # multiarch_xfail: checked now, applied to the collected items
     if not hasattr(config, "workerinput"):  # xdist workers write no report file
@@ -60,7 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             config.stash[_BINFMT_KEY] = binfmt.install_for_session(settings.arches)
         except binfmt.BinfmtError as exc:
-            raise pytest.UsageError(f"--binfmt-install: {exc}") from None
+            raise errors.usage_error(exc, "--binfmt-install") from None
     cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
     if settings.cache_dir is not None:
         bin_dir = settings.cache_dir
@@ -82,10 +82,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _runs_on(state: State, a: Arch) -> str:
     """How ``a`` runs, for the table, with the executor the session chose (hooks included)."""
-    try:
-        return runs_on(a, state.executor(a))
-    except ExecutorUnavailable as exc:
-        return f"cannot run: {exc.reason}"
+    found = state.choose_executor(a)
+    return f"cannot run: {found.why}" if isinstance(found, ExecutorUnavailable) else runs_on(a, found)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_multiarch import watchdog
+from pytest_multiarch.errors import MultiarchError
 
 # After SIGTERM on timeout, how long the group gets to exit before SIGKILL.
 TERM_GRACE_SECONDS = 2.0
@@ -90,8 +91,10 @@ _live_lock = threading.Lock()
 _stopping = threading.Event()
 
 
-class Stopped(Exception):
+class Stopped(MultiarchError):
     """run() was called after stop_all(): the session is over, start nothing new."""
+
+    becomes = "infra"  # the session stops the run, not the test
 
 
 def stop_all() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_multiarch import arch as archmod
+from pytest_multiarch import errors
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.cache.store import DEFAULT_MAX_BYTES, BuildCache
 from pytest_multiarch.executors import Executor, ExecutorUnavailable, select
@@ -54,7 +55,7 @@ class Settings:
             archmod.reject_empty(values)
             arches = archmod.parse_list(values, all_arches=runnable_arches(executor))
         except archmod.ArchError as exc:
-            raise pytest.UsageError(f"--arch: {exc}") from None
+            raise errors.usage_error(exc, "--arch") from None
         entries: list[str] = config.getini("multiarch_collect")
         collect = {kind.strip().lower() for entry in entries for kind in entry.split(",") if kind.strip()}
         unknown = collect - set(COLLECT_KINDS)
@@ -70,12 +71,12 @@ class Settings:
             given = config.getoption("multiarch_timeout_scale") or []
             factors = timeouts.parse_factors([*config.getini("multiarch_timeout_scale"), *given])
         except timeouts.ScaleError as exc:
-            raise pytest.UsageError(f"--arch-timeout-scale / multiarch_timeout_scale: {exc}") from None
+            raise errors.usage_error(exc, "--arch-timeout-scale / multiarch_timeout_scale") from None
         limit_text = config.getoption("multiarch_output_limit") or config.getini("multiarch_output_limit")
         try:
             output_limit = parse_size(limit_text) if limit_text else DEFAULT_OUTPUT_LIMIT
         except ValueError as exc:
-            raise pytest.UsageError(f"--arch-output-limit / multiarch_output_limit: {exc}") from None
+            raise errors.usage_error(exc, "--arch-output-limit / multiarch_output_limit") from None
         if output_limit < 1024:
             raise pytest.UsageError(f"--arch-output-limit: {limit_text!r} is too small; use 1K or more")
         report = config.getoption("multiarch_report")
@@ -92,14 +93,14 @@ class Settings:
             try:
                 arch = archmod.get(name)
             except archmod.ArchError as exc:
-                raise pytest.UsageError(f"multiarch_docker_images: {exc}") from None
+                raise errors.usage_error(exc, "multiarch_docker_images") from None
             if not sep or not image:
                 raise pytest.UsageError(f"multiarch_docker_images: {entry!r} is not ARCH=IMAGE")
             images[arch.name] = image
         try:
             max_bytes = parse_size(config.getini("multiarch_cache_max_size") or str(DEFAULT_MAX_BYTES))
         except ValueError as exc:
-            raise pytest.UsageError(f"multiarch_cache_max_size: {exc}") from None
+            raise errors.usage_error(exc, "multiarch_cache_max_size") from None
         reruns = config.getoption("multiarch_reruns")
         if reruns is None:
             text = config.getini("multiarch_reruns") or "0"
@@ -154,7 +155,7 @@ def _seconds(config: pytest.Config, name: str, default: float) -> float:
     try:
         return parse_seconds(text)
     except ValueError as exc:
-        raise pytest.UsageError(f"{name}: {exc}") from None
+        raise errors.usage_error(exc, name) from None
 
 
 def parse_size(text: str) -> int:
@@ -236,6 +237,13 @@ class State:
     def executor(self, arch: Arch) -> Executor:
         """The executor for ``arch``, chosen once per session (raises ExecutorUnavailable): a
         ``pytest_multiarch_executor`` hook's, else the plugin's choice."""
+        found = self.choose_executor(arch)
+        if isinstance(found, ExecutorUnavailable):
+            raise found
+        return found
+
+    def choose_executor(self, arch: Arch) -> Executor | ExecutorUnavailable:
+        """The executor for ``arch``, or why there is none: chosen once per session."""
         found = self.executors.get(arch.name)
         if found is None:
             try:
@@ -248,8 +256,6 @@ class State:
             except ExecutorUnavailable as exc:
                 found = exc
             self.executors[arch.name] = found
-        if isinstance(found, ExecutorUnavailable):
-            raise found
         return found
 
     def limits(self, arch: Arch, executor: Executor, *, quit_first: bool) -> Limits:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pytest
 
 from pytest_multiarch import arch as archmod
+from pytest_multiarch import errors
 from pytest_multiarch.report.plugin import base_id
 
 INI = "multiarch_xfail"
@@ -58,7 +59,7 @@ def parse(lines: Sequence[str]) -> list[Rule]:
         try:
             names = frozenset(archmod.get(n).name for n in m["arches"].split(",") if n.strip())
         except archmod.ArchError as exc:
-            raise pytest.UsageError(f"{INI}: {line!r}: {exc}") from None
+            raise errors.usage_error(exc, f"{INI}: {line!r}") from None
         test, _, reason = m["rest"].partition(": ")
         test = test.strip()
         why = reason.strip() or f"known failure on {', '.join(sorted(names))}"

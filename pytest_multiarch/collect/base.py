@@ -8,12 +8,14 @@ import time
 from collections.abc import Hashable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from _pytest._code.code import ExceptionInfo, TerminalRepr
 
+from pytest_multiarch import errors
 from pytest_multiarch.arch import Arch
+from pytest_multiarch.errors import MultiarchError
 from pytest_multiarch.executors import Executor, ExecutorUnavailable
 from pytest_multiarch.outcome import TestOutcome, failure_headline
 from pytest_multiarch.run import progress
@@ -21,7 +23,7 @@ from pytest_multiarch.run import xdist as distribution
 from pytest_multiarch.settings import get_state
 
 
-class MultiarchFailure(Exception):
+class MultiarchFailure(MultiarchError):
     """A test failed on an architecture; its output is the report."""
 
 
@@ -81,12 +83,13 @@ class ArchItem(ParamIdItem):
     def executor(self) -> Executor:
         return get_state(self.config).executor(self.arch)
 
+    def why_not_runnable(self) -> ExecutorUnavailable | None:
+        """Why ``arch`` cannot run here (no executor), or None when it can."""
+        found = get_state(self.config).choose_executor(self.arch)
+        return found if isinstance(found, ExecutorUnavailable) else None
+
     def runnable(self) -> bool:
-        try:
-            self.executor()
-        except ExecutorUnavailable:
-            return False
-        return True
+        return self.why_not_runnable() is None
 
     def schedule(self) -> Future[object]:
         """Start this item's batch in the background (once per batch); its future."""
@@ -118,18 +121,21 @@ class ArchItem(ParamIdItem):
                 )
                 progress.say(self.config, line)
 
+    def cannot_run(self, exc: ExecutorUnavailable) -> BaseException:
+        """What ``arch`` not running here becomes (errors.py): raise it ``from None``, so that the
+        report shows the reason alone, not also the exception it replaces."""
+        return errors.verdict(exc, strict=get_state(self.config).settings.strict).exception()
+
     def setup(self) -> None:
-        try:
-            self.executor()
-        except ExecutorUnavailable as exc:
-            skip_or_fail(self.config, str(exc), named=exc.named)
+        unavailable = self.why_not_runnable()
+        if unavailable is not None:
+            raise self.cannot_run(unavailable)
 
     def runtest(self) -> None:
         try:
             results: Any = self.wait()
         except ExecutorUnavailable as exc:  # e.g. a dynamic binary whose loader no sysroot holds
-            skip_or_fail(self.config, str(exc), named=exc.named)
-            raise
+            raise self.cannot_run(exc) from None
         outcome: TestOutcome | None = results.get(self.test_name)
         if outcome is None:
             raise MultiarchFailure(f"{self.test_name} on {self.arch.name}: no result was reported")
@@ -169,21 +175,17 @@ class ArchItem(ParamIdItem):
         return self.source_path or self.path, self.source_line, f"{self.test_name} [{self.arch.name}]"
 
 
-class BuildFailed(Exception):
+class BuildFailed(MultiarchError):
     """The test binary for this item could not be built; the compiler's message says why."""
 
 
-def skip_or_fail(config: pytest.Config, reason: str, *, named: bool = False) -> None:
+def skip_or_fail(config: pytest.Config, reason: str, *, named: bool = False) -> NoReturn:
     """A missing toolchain or emulator: a skip that says so, or an error under --arch-strict.
 
     ``named``: the user named the tool (MULTIARCH_GO, CARGO, RUSTC, multiarch_cargo,
     MULTIARCH_QEMU_<ARCH>) and it does not work: always a failure, whose reason names the setting.
     """
-    if named:
-        pytest.fail(reason, pytrace=False)
-    if get_state(config).settings.strict:
-        pytest.fail(f"{reason} (an error because of --arch-strict)", pytrace=False)
-    raise pytest.skip.Exception(reason, _use_item_location=True)
+    raise errors.unavailable(reason, strict=get_state(config).settings.strict, named=named).exception()
 
 
 class UnavailableItem(ParamIdItem):

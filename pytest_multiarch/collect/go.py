@@ -12,8 +12,8 @@ import pytest
 
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.collect.base import ArchItem, BuildFailed, ParamIdItem, UnavailableItem, skip_or_fail
-from pytest_multiarch.executors import Executor, ExecutorUnavailable, arch_env
+from pytest_multiarch.collect.base import ArchItem, BuildFailed, ParamIdItem, UnavailableItem
+from pytest_multiarch.executors import Executor, arch_env
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.run import batch
 from pytest_multiarch.settings import get_state
@@ -93,34 +93,6 @@ class GoModule(pytest.File):
         return state.scheduler.build(("go-build", str(self.path), arch.name), build, label)
 
 
-class PlainReasonItem(ArchItem):
-    """An ArchItem whose skip, or error under --arch-strict, for an architecture that cannot run
-    shows the reason alone. (ArchItem calls skip_or_fail inside its except blocks, and pytest then
-    also shows the exception it caught: "During handling of the above exception...".)"""
-
-    def setup(self) -> None:
-        try:
-            self.executor()
-        except ExecutorUnavailable as exc:
-            reason, named = str(exc), exc.named
-        else:
-            return
-        skip_or_fail(self.config, reason, named=named)
-
-    def runtest(self) -> None:
-        reason, named = None, False
-        try:
-            self.wait()
-        except ExecutorUnavailable as exc:  # e.g. a dynamic binary whose loader no sysroot holds
-            reason, named = str(exc), exc.named
-        except Exception:
-            pass  # ArchItem.runtest below raises it again, and reports it
-        if reason is not None:
-            skip_or_fail(self.config, reason, named=named)
-            return
-        super().runtest()
-
-
 class CollectErrorItem(ParamIdItem):
     """Stands in for the tests of a module, crate or package that cannot be listed for an
     architecture (a go.mod or Cargo.toml that does not parse): an error in setup with the cause
@@ -183,7 +155,7 @@ class GoPackageNode(pytest.Collector):
         return self.per_arch.get(a, _EMPTY).where
 
 
-class GoTestItem(PlainReasonItem):
+class GoTestItem(ArchItem):
     def __init__(self, *, go: str, pkg: GoPackage, arch: Arch, test: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.go = go

@@ -18,8 +18,8 @@ import pytest
 
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.collect.base import ParamIdItem, UnavailableItem, skip_or_fail
-from pytest_multiarch.collect.go import CollectErrorItem, PlainReasonItem
+from pytest_multiarch.collect.base import ArchItem, ParamIdItem, UnavailableItem, skip_or_fail
+from pytest_multiarch.collect.go import CollectErrorItem
 from pytest_multiarch.executors import Executor, ExecutorUnavailable, arch_env
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.run import batch, progress, supervise
@@ -109,11 +109,13 @@ class CargoCrate(pytest.File):
         results: dict[Arch, list[Built] | rusttool.RustError] = {}
         ready: list[tuple[Arch, Executor, rusttool.RustToolchain]] = []
         for a in settings.arches:
-            try:
-                executor = state.executor(a)
-            except ExecutorUnavailable as exc:
-                executor, unavailable = None, str(exc)
-                if exc.named:  # an emulator the user named does not work: a failure, not a skip
+            executor: Executor | None = None
+            found_executor = state.choose_executor(a)
+            if not isinstance(found_executor, ExecutorUnavailable):
+                executor = found_executor
+            else:
+                unavailable = str(found_executor)
+                if found_executor.named:  # an emulator the user named does not work: a failure, not a skip
                     yield UnavailableItem.from_parent(self, name=f"[{a.name}]", arch=a, reason=unavailable,
                                                       named=True)  # fmt: skip
                     continue
@@ -244,7 +246,7 @@ class RustPathNode(pytest.Collector):
                     )  # fmt: skip
 
 
-class RustTestItem(PlainReasonItem):
+class RustTestItem(ArchItem):
     def __init__(self, *, built: Built, arch: Arch, listed: rusttool.ListedTest, **kw: Any) -> None:
         super().__init__(**kw)
         self.built = built
@@ -280,7 +282,7 @@ class RustTestItem(PlainReasonItem):
         return outcomes
 
 
-class RustProgramItem(PlainReasonItem):
+class RustProgramItem(ArchItem):
     """A `harness = false` test target: a plain program that passes when it exits 0."""
 
     def __init__(self, *, built: Built, arch: Arch, test_name: str, **kw: Any) -> None:

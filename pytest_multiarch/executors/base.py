@@ -13,20 +13,24 @@ from typing import Protocol
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.elf import ElfInfo
+from pytest_multiarch.errors import MultiarchError
 from pytest_multiarch.proc import ProcResult
 
 
-class ExecutorUnavailable(Exception):
-    """An architecture cannot run here by some (or any) executor; says why and how to fix it."""
+class ExecutorUnavailable(MultiarchError):
+    """An architecture cannot run here by some (or any) executor; says why and how to fix it.
+
+    A skip (see errors.py); a failure when ``named``: a program the user named
+    (MULTIARCH_QEMU_<ARCH>) that does not work.
+    """
+
+    becomes = "skip"
 
     def __init__(self, arch: Arch, reason: str, fix: str, *, named: bool = False) -> None:
-        super().__init__(f"cannot run {arch.name} binaries: {reason}. Fix: {fix}")
+        what = f"cannot run {arch.name} binaries"
+        super().__init__(f"{what}: {reason}. Fix: {fix}", what=what, why=reason, fix=fix, named=named)
         self.arch = arch
         self.reason = reason
-        self.fix = fix
-        # A program the user named (MULTIARCH_QEMU_<ARCH>) that does not work: an error, never a
-        # skip, since a skip would hide every failure of that architecture behind a green run.
-        self.named = named
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,7 @@ class RunResult:
         return self
 
 
-class RunFailed(Exception):
+class RunFailed(MultiarchError):
     def __init__(self, result: RunResult) -> None:
         self.result = result
         tail = (result.stderr or result.stdout)[-2000:]

@@ -28,6 +28,7 @@ from filelock import FileLock
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
+from pytest_multiarch.errors import MultiarchError
 from pytest_multiarch.executors import qemu
 from pytest_multiarch.executors.native import runs_natively
 
@@ -39,8 +40,10 @@ FLAGS = "POCF"  # preserve argv[0], use the interpreter's credentials, open the 
 KNOWN_BAD = ((7, 2), "QEMU 7.2 breaks Go's os/exec under emulation (golang/go#68976): use QEMU 8 or newer")
 
 
-class BinfmtError(Exception):
+class BinfmtError(MultiarchError):
     """A binfmt_misc operation that cannot be done; the message says why and what to do."""
+
+    becomes = "usage"  # --binfmt-install, the binfmt command
 
 
 @dataclass(frozen=True)

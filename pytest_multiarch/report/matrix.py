@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_multiarch.errors import MultiarchError
+
 VERSION = 3
 READS = (2, 3)  # version 2 has no `interrupted` nor `not_run`: a complete run, as far as it says
 # infra_error: the emulator or the machinery around the test failed (qemu aborted, exec format
@@ -27,8 +29,10 @@ OUTCOMES = ("passed", "failed", "skipped", "error", "infra_error", "xfailed")
 BAD = ("failed", "error", "infra_error")
 
 
-class ReportError(Exception):
+class ReportError(MultiarchError):
     """A report file that cannot be read: what is wrong, and where."""
+
+    becomes = "usage"  # a file given to `merge`
 
 
 @dataclass(frozen=True)

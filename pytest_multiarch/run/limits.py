@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from pytest_multiarch import arch as archmod
+from pytest_multiarch.errors import MultiarchError
 
 DEFAULT_FACTORS: Mapping[str, float] = {
     "arm": 14, "arm64": 14, "ppc64le": 11, "ppc64": 11, "riscv64": 32, "s390x": 12,
@@ -24,8 +25,10 @@ UNKNOWN_EMULATED = 16.0  # an emulated arch with no measurement
 EXECUTORS = ("native", "qemu", "binfmt", "docker")
 
 
-class ScaleError(ValueError):
+class ScaleError(MultiarchError, ValueError):
     """A factor entry that does not parse."""
+
+    becomes = "usage"  # --arch-timeout-scale, multiarch_timeout_scale
 
 
 def parse_factors(entries: Iterable[str]) -> dict[str, float]:

@@ -24,6 +24,7 @@ from pytest_multiarch import arch as archmod
 from pytest_multiarch import proc
 from pytest_multiarch.cache import fingerprint
 from pytest_multiarch.cache.store import BuildCache, key
+from pytest_multiarch.errors import MultiarchError
 
 SOURCE_DIR = Path(__file__).parent / "lister"
 SOURCE_FILES = ("go.mod", "main.go")
@@ -32,7 +33,7 @@ RUN_TIMEOUT = 120.0
 EXECUTABLE = "golister"
 
 
-class ListerError(Exception):
+class ListerError(MultiarchError):
     """The lister could not be built or run; the message says why and what to do."""
 
 

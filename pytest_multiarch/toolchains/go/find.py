@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from pytest_multiarch import proc
+from pytest_multiarch.errors import MultiarchError
 
 INSTALL_FIX = (
     "python -m pytest_multiarch setup (installs Go from the distribution, from backports on Debian 12), "
@@ -17,7 +18,7 @@ INSTALL_FIX = (
 )
 
 
-class GoError(Exception):
+class GoError(MultiarchError):
     """A go command failed; the message holds its output."""
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_multiarch.arch import Arch
+from pytest_multiarch.errors import MultiarchError
 
 INSTALL_FIX = (
     "python -m pytest_multiarch setup (installs Debian's Rust with cross standard libraries, found "
@@ -51,12 +52,14 @@ def tier3(arch: Arch) -> bool:
     return entry is not None and entry[1] == BUILD_STD_FIX
 
 
-class RustError(Exception):
+class RustError(MultiarchError):
     """A cargo, rustc or test-binary step failed; the message says what, why and what to do."""
 
 
 class RustToolchainError(RustError):
     """No usable cargo/rustc."""
+
+    becomes = "skip"  # a missing toolchain (see errors.py)
 
 
 class RustBuildError(RustError):
