@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from pytest_multiarch import arch as archmod
-from pytest_multiarch.report.matrix import Matrix, Result
+from pytest_multiarch.report.matrix import Matrix
+from pytest_multiarch.report.model import Result
 from pytest_multiarch.report.plugin import REPORT_VERSION, MatrixReport, base_id
 from pytest_multiarch.report.text import LEGEND, grid_lines, shared_trait, table_lines
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from html import escape
 
-from pytest_multiarch.report.matrix import OUTCOMES, Matrix, Result
+from pytest_multiarch.report.matrix import Matrix
+from pytest_multiarch.report.model import OUTCOMES, Result
 from pytest_multiarch.report.text import diagnosis_lines, interesting, symbol
 
 _CSS = """

@@ -15,7 +15,8 @@ from pathlib import Path
 from _pytest.junitxml import mangle_test_address
 
 from pytest_multiarch.outfile import write_atomic
-from pytest_multiarch.report.matrix import Matrix, Result
+from pytest_multiarch.report.matrix import Matrix
+from pytest_multiarch.report.model import Result
 
 _TAG = {"failed": "failure", "infra_error": "failure", "error": "error", "skipped": "skipped",
         "xfailed": "skipped"}  # fmt: skip
