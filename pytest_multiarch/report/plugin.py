@@ -15,17 +15,11 @@ from _pytest.terminal import TerminalReporter  # pytest.TerminalReporter is pyte
 from pytest_multiarch.outcome import MultiarchFailure, arch_of
 from pytest_multiarch.outfile import why_unwritable, write_atomic
 from pytest_multiarch.report import html as matrix_html
+from pytest_multiarch.report.diagnosis import diagnosis_lines, interesting
+from pytest_multiarch.report.markdown import markdown
 from pytest_multiarch.report.matrix import VERSION, Matrix
 from pytest_multiarch.report.model import Cell, NotRun, arch_in_nodeid, base_id, cell_from_report, set_verdict
-from pytest_multiarch.report.text import (
-    LEGEND,
-    LEGEND_XFAILED,
-    diagnosis_lines,
-    grid_lines,
-    interesting,
-    markdown,
-    table_lines,
-)
+from pytest_multiarch.report.text import LEGEND, LEGEND_XFAILED, grid_lines, table_lines
 
 REPORT_VERSION = VERSION  # the format matrix.load reads back
 MATRIX_ROWS = ("differing", "all", "none")
