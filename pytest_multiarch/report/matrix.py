@@ -138,9 +138,10 @@ class Matrix:
     def _not_run_json(base: str, arch: str, n: NotRun) -> dict[str, str]:
         return {"nodeid": n.nodeid, "base": base, "arch": arch, "why": n.why}
 
-    def to_json(self) -> dict[str, Any]:
-        """The report (``--multiarch-report``); a merged one adds what is missing or conflicting."""
-        return {
+    def to_json(self, merged: bool = True) -> dict[str, Any]:
+        """The report (``--multiarch-report``); a ``merged`` one adds what is missing or conflicting
+        (a merge's findings: one run has neither)."""
+        data = {
             "version": VERSION,
             "interrupted": self.interrupted,
             "arches": self.arches,
@@ -157,6 +158,9 @@ class Matrix:
                 for x, y in self.conflicts
             ],
         }
+        if not merged:
+            del data["missing"], data["conflicts"]
+        return data
 
 
 def _need(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:

@@ -44,6 +44,11 @@ class Result:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def props(self) -> CellProps:
+        """The cell's properties as its test item had them (for a JUnit file made from a matrix)."""
+        infra = self.message if self.outcome == "infra_error" else ""
+        return CellProps(self.cached, self.flaky, self.message if self.flaky else "", infra, self.log)
+
 
 Cell = Result
 

@@ -207,9 +207,7 @@ class MatrixReport:
         out = self.outputs
         m = self.matrix()
         if out.json is not None:
-            data = m.to_json()
-            del data["missing"], data["conflicts"]  # a merge's findings; one run has neither
-            write_atomic(out.json, json.dumps(data, indent=2) + "\n")
+            write_atomic(out.json, json.dumps(m.to_json(merged=False), indent=2) + "\n")
         text = markdown(m, all_rows=out.rows == "all") if out.markdown or out.step_summary else ""
         if out.markdown is not None:
             write_atomic(out.markdown, text)
