@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from pytest_multiarch.errors import MultiarchError
 
 Status = Literal["passed", "failed", "skipped"]
 
@@ -117,3 +120,77 @@ def failure_headline(outcome: TestOutcome) -> str:
             follow = lines[i + 1].strip() if i + 1 < len(lines) else ""
             return f"panicked at {m.group(2)} {follow}".strip()
     return ""
+
+
+# What a cell tells its report besides passed/failed/skipped travels as pytest's user_properties:
+# pytest writes them to the JUnit XML and xdist carries them to the controller. Their keys, named
+# here once; the report reads them back with CellProps.from_properties.
+ARCH = "arch"
+CACHED = "cached"
+FLAKY = "flaky"
+FLAKY_FIRST_FAILURE = "flaky_first_failure"
+INFRA_ERROR = "infra_error"
+LOG = "log"
+
+Properties = list[tuple[str, object]]
+
+
+def add_arch(properties: Properties, arch: str) -> None:
+    """Say which architecture a test item runs for: the report's column, JUnit's ``arch``."""
+    properties.append((ARCH, arch))
+
+
+def arch_of(properties: Iterable[tuple[str, object]]) -> str | None:
+    """The architecture ``add_arch`` gave an item or its report, or None."""
+    value = dict(properties).get(ARCH)
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class CellProps:
+    """A cell's facts beyond its status: reused, flaky, an infra error, where its log is."""
+
+    cached: bool = False
+    flaky: int = 0  # failed runs before the one that passed; 0 = not flaky
+    first_failure: str = ""  # what the first failed run said, when flaky
+    infra_error: str = ""  # the evidence that the emulator failed, not the test
+    log: str = ""  # the whole output of a failed test's process
+
+    @classmethod
+    def from_outcome(cls, outcome: TestOutcome) -> CellProps:
+        log = outcome.log if outcome.status == "failed" else ""
+        return cls(outcome.cached, outcome.flaky, outcome.first_failure, outcome.infra, log)
+
+    def to_properties(self) -> Properties:
+        """The user_properties, in the order the JUnit XML has always listed them."""
+        props: Properties = [(CACHED, True)] if self.cached else []
+        if self.flaky:
+            props += [(FLAKY, self.flaky), (FLAKY_FIRST_FAILURE, self.first_failure)]
+        if self.infra_error:
+            props.append((INFRA_ERROR, self.infra_error))
+        if self.log:
+            props.append((LOG, self.log))
+        return props
+
+    @classmethod
+    def from_properties(cls, properties: Iterable[tuple[str, object]]) -> CellProps:
+        props = dict(properties)
+        flaky, first, infra = props.get(FLAKY, 0), props.get(FLAKY_FIRST_FAILURE), props.get(INFRA_ERROR)
+        return cls(
+            cached=props.get(CACHED) is True,
+            flaky=flaky if isinstance(flaky, int) else 0,
+            first_failure=first if isinstance(first, str) else "",
+            infra_error=infra if isinstance(infra, str) else "",
+            log=str(props.get(LOG, "")),
+        )
+
+
+class MultiarchFailure(MultiarchError):
+    """A test failed on an architecture: its ``verdict`` (the one line its report cell says) and
+    the test's output, which together are the failure's report."""
+
+    def __init__(self, verdict: str, details: str | None = None) -> None:
+        text = verdict if details is None else f"{verdict}\n{details}"
+        super().__init__(text)
+        # The first line of the report pytest prints (it strips the text), carried as data.
+        self.verdict = (text.strip().splitlines() or [""])[0]

@@ -18,6 +18,7 @@ from pytest_multiarch.executors import ExecutorUnavailable, runs_on
 from pytest_multiarch.executors import binfmt_misc as binfmt
 from pytest_multiarch.executors import docker as docker_executor
 from pytest_multiarch.interrupt import handle_sigterm, restore_sigterm
+from pytest_multiarch.outcome import INFRA_ERROR, CellProps, add_arch
 from pytest_multiarch.report.junit import regroup_per_arch
 from pytest_multiarch.report.plugin import MatrixReport, Outputs, check_outputs
 from pytest_multiarch.run import xdist as distribution
@@ -188,7 +189,7 @@ def pytest_runtest_makereport(
     report = yield
     if call.when == "call" and isinstance(item, collect.ArchItem) and item.outcome is not None:
         report.duration = item.outcome.duration  # the test's own time, not the batch's wait
-    if report.skipped and hasattr(report, "wasxfail") and "infra_error" in dict(report.user_properties):
+    if report.skipped and hasattr(report, "wasxfail") and INFRA_ERROR in dict(report.user_properties):
         report.outcome = "failed"  # the emulator failed, not the known failure: never hidden by xfail
         del report.wasxfail
     return report
@@ -199,12 +200,12 @@ def pytest_report_teststatus(
 ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
     if report.when != "call":
         return None
-    props = dict(report.user_properties)
-    if report.passed and props.get("flaky"):
+    props = CellProps.from_properties(report.user_properties)
+    if report.passed and props.flaky:
         return "passed", "R", ("PASSED (flaky)", {"yellow": True})  # --arch-reruns
-    if report.passed and props.get("cached") is True:
+    if report.passed and props.cached:
         return "passed", ".", ("PASSED (cached)", {"green": True})  # --arch-reuse-passed
-    if report.failed and "infra_error" in props:
+    if report.failed and props.infra_error:
         return "failed", "!", ("INFRA ERROR", {"red": True})  # the emulator failed, not the test
     return None
 
@@ -213,7 +214,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     callspec = getattr(item, "callspec", None)
     value = callspec.params.get("arch") if callspec is not None else None
     if isinstance(value, Arch):
-        item.user_properties.append(("arch", value.name))
+        add_arch(item.user_properties, value.name)
 
 
 def pytest_keyboard_interrupt() -> None:

@@ -20,7 +20,8 @@ import pytest
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import errors
-from pytest_multiarch.report.plugin import base_id
+from pytest_multiarch.outcome import arch_of
+from pytest_multiarch.report.model import base_id
 
 INI = "multiarch_xfail"
 # ARCHES (names, commas, spaces), a colon that is not half of a "::", then the test (and reason).
@@ -83,8 +84,7 @@ class _Marker:
 
 def item_arch(item: pytest.Item) -> str | None:
     """The architecture an item runs for (a Go/Rust cell or a Python test using ``arch``)."""
-    value = dict(item.user_properties).get("arch")
-    return value if isinstance(value, str) else None
+    return arch_of(item.user_properties)
 
 
 def apply(config: pytest.Config, items: Sequence[pytest.Item]) -> None:

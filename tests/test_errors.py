@@ -16,13 +16,14 @@ from _pytest.outcomes import Failed, Skipped
 import pytest_multiarch
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import errors, proc
-from pytest_multiarch.collect.base import BuildFailed, MultiarchFailure
+from pytest_multiarch.collect.base import BuildFailed
 from pytest_multiarch.elf import ElfMismatch
 from pytest_multiarch.errors import MultiarchError, Verdict
 from pytest_multiarch.executors import ExecutorUnavailable
 from pytest_multiarch.executors.binfmt_misc import BinfmtError
 from pytest_multiarch.interrupt import Terminated
 from pytest_multiarch.markers import ArchMarkerError
+from pytest_multiarch.outcome import MultiarchFailure
 from pytest_multiarch.report.matrix import ReportError
 from pytest_multiarch.run.limits import ScaleError
 from pytest_multiarch.settings import Settings, State

@@ -9,9 +9,11 @@ from typing import Any, Literal, cast
 import pytest
 
 from pytest_multiarch import arch as archmod
-from pytest_multiarch.report.matrix import Matrix, Result
-from pytest_multiarch.report.plugin import REPORT_VERSION, MatrixReport, base_id
-from pytest_multiarch.report.text import LEGEND, grid_lines, shared_trait, table_lines
+from pytest_multiarch.report.diagnosis import shared_trait
+from pytest_multiarch.report.matrix import Matrix
+from pytest_multiarch.report.model import Result, base_id
+from pytest_multiarch.report.plugin import REPORT_VERSION, MatrixReport
+from pytest_multiarch.report.text import LEGEND, grid_lines, table_lines
 
 
 @pytest.mark.parametrize(("nodeid", "arch", "expected"), [

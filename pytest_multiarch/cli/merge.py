@@ -14,14 +14,9 @@ from pytest_multiarch import arch as archmod
 from pytest_multiarch.outfile import write_atomic
 from pytest_multiarch.report import html as matrix_html
 from pytest_multiarch.report import junit, matrix
-from pytest_multiarch.report.text import (
-    LEGEND,
-    diagnosis_lines,
-    grid_lines,
-    interesting,
-    markdown,
-    table_lines,
-)
+from pytest_multiarch.report.diagnosis import diagnosis_lines, interesting
+from pytest_multiarch.report.markdown import markdown
+from pytest_multiarch.report.text import LEGEND, grid_lines, table_lines
 
 _ANSI = {"green": "\x1b[32m", "red": "\x1b[31m", "yellow": "\x1b[33m"}
 

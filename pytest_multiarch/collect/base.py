@@ -17,14 +17,10 @@ from pytest_multiarch import errors
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.errors import MultiarchError
 from pytest_multiarch.executors import Executor, ExecutorUnavailable
-from pytest_multiarch.outcome import TestOutcome, failure_headline
+from pytest_multiarch.outcome import CellProps, MultiarchFailure, TestOutcome, add_arch, failure_headline
 from pytest_multiarch.run import progress
 from pytest_multiarch.run import xdist as distribution
 from pytest_multiarch.settings import get_state
-
-
-class MultiarchFailure(MultiarchError):
-    """A test failed on an architecture; its output is the report."""
 
 
 class ParamIdItem(pytest.Item):
@@ -59,7 +55,7 @@ class ArchItem(ParamIdItem):
         self.arch = arch
         self.test_name = test_name
         self.batch_tests = [test_name]
-        self.user_properties.append(("arch", arch.name))
+        add_arch(self.user_properties, arch.name)
         self.keywords[arch.name] = True
         if self.config.pluginmanager.hasplugin("xdist"):
             # Marked at creation: xdist reads the groups in its own modifyitems hook, before ours.
@@ -140,19 +136,13 @@ class ArchItem(ParamIdItem):
         if outcome is None:
             raise MultiarchFailure(f"{self.test_name} on {self.arch.name}: no result was reported")
         self.outcome = outcome
-        if outcome.cached:
-            self.user_properties.append(("cached", True))
+        self.user_properties += CellProps.from_outcome(outcome).to_properties()
         if outcome.flaky:
-            self.user_properties += [("flaky", outcome.flaky), ("flaky_first_failure", outcome.first_failure)]
             self.add_report_section("call", "first failure (flaky)", outcome.first_failure)
-        if outcome.infra:
-            self.user_properties.append(("infra_error", outcome.infra))
         if outcome.status == "skipped":
             # Reported at the item (file and test name), not at this line of the plugin.
             raise pytest.skip.Exception(outcome.message or "skipped", _use_item_location=True)
         if outcome.status == "failed":
-            if outcome.log:
-                self.user_properties.append(("log", outcome.log))
             text = outcome.output.rstrip("\n")
             if outcome.log:
                 err = outcome.log.removesuffix(".out") + ".err"
@@ -160,7 +150,7 @@ class ArchItem(ParamIdItem):
                 text += f"\n(the whole output: {outcome.log}" + (f"; its stderr: {err})" if has_err else ")")
             # The parser's or the batch's one-line verdict leads; the test's own output follows.
             headline = outcome.message or failure_headline(outcome) or "failed"
-            raise MultiarchFailure(f"{self.test_name} on {self.arch.name}: {headline}\n{text}")
+            raise MultiarchFailure(f"{self.test_name} on {self.arch.name}: {headline}", text)
         if outcome.output:
             self.add_report_section("call", "output", outcome.output)
 
@@ -196,10 +186,34 @@ class UnavailableItem(ParamIdItem):
         super().__init__(**kwargs)
         self.reason = reason
         self.named = named
-        self.user_properties.append(("arch", arch.name))
+        add_arch(self.user_properties, arch.name)
 
     def runtest(self) -> None:
         skip_or_fail(self.config, self.reason, named=self.named)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, 0, self.name
+
+
+class ErrorItem(ParamIdItem):
+    """Stands in for the tests of a module, crate or package that cannot be listed or built for
+    an architecture: fails with the cause (and the fix). A collection error instead would stop the
+    whole run; this way the rest runs. ``in_setup``: an error in setup (it cannot be listed: a
+    go.mod or Cargo.toml that does not parse); else a failed test (it did not build)."""
+
+    def __init__(self, *, arch: Arch, message: str, in_setup: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.arch = arch
+        self.message = message
+        self.in_setup = in_setup
+        add_arch(self.user_properties, arch.name)
+
+    def setup(self) -> None:
+        if self.in_setup:
+            pytest.fail(self.message, pytrace=False)
+
+    def runtest(self) -> None:
+        pytest.fail(self.message, pytrace=False)  # reached only when not in_setup
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, 0, self.name

@@ -12,7 +12,7 @@ import pytest
 
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.collect.base import ArchItem, BuildFailed, ParamIdItem, UnavailableItem
+from pytest_multiarch.collect.base import ArchItem, BuildFailed, ErrorItem, UnavailableItem
 from pytest_multiarch.executors import Executor, arch_env
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.run import batch
@@ -66,7 +66,7 @@ class GoModule(pytest.File):
             if isinstance(packages, gofind.GoError):
                 # An error item per arch rather than a collection error, which would stop the
                 # whole run: the other modules and crates still run.
-                yield CollectErrorItem.from_parent(
+                yield ErrorItem.from_parent(
                     self, name=f"[{a.name}]", arch=a,
                     message=f"cannot list the Go tests of {self.path} for {a.name}: {packages}",
                 )  # fmt: skip
@@ -93,27 +93,6 @@ class GoModule(pytest.File):
         return state.scheduler.build(("go-build", str(self.path), arch.name), build, label)
 
 
-class CollectErrorItem(ParamIdItem):
-    """Stands in for the tests of a module, crate or package that cannot be listed for an
-    architecture (a go.mod or Cargo.toml that does not parse): an error in setup with the cause
-    and the fix. A collection error instead would stop the whole run; this way the rest runs."""
-
-    def __init__(self, *, arch: Arch, message: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.arch = arch
-        self.message = message
-        self.user_properties.append(("arch", arch.name))
-
-    def setup(self) -> None:
-        pytest.fail(self.message, pytrace=False)
-
-    def runtest(self) -> None:
-        """Never reached: setup fails."""
-
-    def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, 0, self.name
-
-
 _EMPTY = GoPackage("", Path(), ())  # a package not built for an arch: no tests
 
 
@@ -127,7 +106,7 @@ class GoPackageNode(pytest.Collector):
         names: dict[str, None] = {}  # every arch's tests, in order, once
         for a, pkg in self.per_arch.items():
             if pkg.error and not pkg.where:
-                yield CollectErrorItem.from_parent(
+                yield ErrorItem.from_parent(
                     self, name=f"[{a.name}]", arch=a,
                     message=f"cannot list the Go tests of package {pkg.import_path} for {a.name}: "
                     f"{pkg.error.rstrip()}\nFix: run `go vet {pkg.import_path}` in the module: it shows the "

@@ -18,8 +18,7 @@ import pytest
 
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.collect.base import ArchItem, ParamIdItem, UnavailableItem, skip_or_fail
-from pytest_multiarch.collect.go import CollectErrorItem
+from pytest_multiarch.collect.base import ArchItem, ErrorItem, UnavailableItem, skip_or_fail
 from pytest_multiarch.executors import Executor, ExecutorUnavailable, arch_env
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.run import batch, progress, supervise
@@ -83,7 +82,7 @@ class CargoCrate(pytest.File):
         problem = manifest_problem(self.path)
         if problem is not None:  # no cargo can read it, for any arch: say why once per arch, run the rest
             for a in settings.arches:
-                yield CollectErrorItem.from_parent(self, name=f"[{a.name}]", arch=a, message=problem)
+                yield ErrorItem.from_parent(self, name=f"[{a.name}]", arch=a, message=problem)
             return
         named = rusttool.named_settings(settings.cargo)  # CARGO, multiarch_cargo, RUSTC: not a skip
         bad_name = rusttool.named_problem(settings.cargo)
@@ -185,7 +184,8 @@ class CargoCrate(pytest.File):
         per_node: dict[str, dict[Arch, Built]] = {}
         for a, result in results.items():
             if isinstance(result, rusttool.RustError):
-                yield BuildErrorItem.from_parent(self, name=f"[{a.name}]", arch=a, message=str(result))
+                yield ErrorItem.from_parent(self, name=f"[{a.name}]", arch=a, in_setup=False,
+                                            message=f"cargo test --no-run for {a.name} failed:\n{result}")
                 continue
             for built in result:
                 per_node.setdefault(node_name(built.binary), {})[a] = built
@@ -312,22 +312,6 @@ class RustProgramItem(ArchItem):
             how = f"timed out after {limits.test:.0f} s under {under} ({limits.explain})"
         message = f"{name} {how} (reproduce: {res.invocation.shell_line()})"
         return {name: TestOutcome(name, "failed", res.duration, output, message, log=att.out_log)}
-
-
-class BuildErrorItem(ParamIdItem):
-    """A crate that did not compile for one architecture: fails with rustc's message."""
-
-    def __init__(self, *, arch: Arch, message: str, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.arch = arch
-        self.message = message
-        self.user_properties.append(("arch", arch.name))
-
-    def runtest(self) -> None:
-        pytest.fail(f"cargo test --no-run for {self.arch.name} failed:\n{self.message}", pytrace=False)
-
-    def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, 0, self.name
 
 
 __all__ = ["CargoCrate", "RustTestItem", "has_package", "skip_or_fail"]

@@ -1,2 +1,4 @@
-"""Reports: the (test, architecture) matrix read from pytest's results, and its renderings: the
-terminal grid and totals, JSON, Markdown, HTML and JUnit; and the merge of several runs' reports."""
+"""The results of a run, one way: ``model`` (the cell, made once from pytest's report of a test on
+one architecture) → ``matrix`` (the cells of a run, or of merged runs) → ``diagnosis`` (what the
+matrix says) → the views: ``text`` (terminal), ``markdown``, ``html``, ``junit`` and the JSON
+report. ``plugin`` is the pytest side: it gathers the cells and writes the views at the end."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from html import escape
 
-from pytest_multiarch.report.matrix import OUTCOMES, Matrix, Result
-from pytest_multiarch.report.text import diagnosis_lines, interesting, symbol
+from pytest_multiarch.report.diagnosis import diagnosis_lines, interesting, symbol
+from pytest_multiarch.report.matrix import Matrix
+from pytest_multiarch.report.model import OUTCOMES, Result
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}

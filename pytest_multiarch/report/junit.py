@@ -14,8 +14,10 @@ from pathlib import Path
 
 from _pytest.junitxml import mangle_test_address
 
+from pytest_multiarch.outcome import ARCH
 from pytest_multiarch.outfile import write_atomic
-from pytest_multiarch.report.matrix import Matrix, Result
+from pytest_multiarch.report.matrix import Matrix
+from pytest_multiarch.report.model import Result
 
 _TAG = {"failed": "failure", "infra_error": "failure", "error": "error", "skipped": "skipped",
         "xfailed": "skipped"}  # fmt: skip
@@ -24,7 +26,7 @@ _KINDS = (("failure", "failures"), ("error", "errors"), ("skipped", "skipped"))
 
 def _arch_of(case: ET.Element) -> str:
     for prop in case.iterfind("properties/property"):
-        if prop.get("name") == "arch":
+        if prop.get("name") == ARCH:
             return prop.get("value") or ""
     return ""
 
@@ -65,13 +67,8 @@ def _case(r: Result) -> ET.Element:
     names = mangle_test_address(r.nodeid)
     case = ET.Element("testcase", classname=".".join(names[:-1]), name=names[-1], time=f"{r.duration:.3f}")
     props = ET.SubElement(case, "properties")
-    ET.SubElement(props, "property", name="arch", value=r.arch)
-    for name, value, present in (("cached", "True", r.cached), ("flaky", str(r.flaky), r.flaky),
-                                 ("flaky_first_failure", r.message, r.flaky),
-                                 ("infra_error", r.message, r.outcome == "infra_error"),
-                                 ("log", r.log, bool(r.log))):  # fmt: skip
-        if present:
-            ET.SubElement(props, "property", name=name, value=value)
+    for name, value in [(ARCH, r.arch), *r.props().to_properties()]:  # as the run's items had them
+        ET.SubElement(props, "property", name=name, value=str(value))
     tag = _TAG.get(r.outcome)
     if tag == "skipped":
         kind = "pytest.xfail" if r.outcome == "xfailed" else "pytest.skip"  # as pytest's junitxml says

@@ -1,5 +1,6 @@
 """The per-architecture matrix as data: reading JSON reports, merging those of several CI jobs,
-and what is missing or conflicting. Pure: no pytest, no terminal (``matrix_text.py`` renders).
+and what is missing or conflicting. Pure: no terminal (``text``, ``markdown``, ``html`` and
+``junit`` render it).
 
 A report (``--multiarch-report``, format version 3) holds one result per (test, architecture),
 whether the run was interrupted, and the cells it selected but never ran.
@@ -13,51 +14,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_multiarch.errors import MultiarchError
+from pytest_multiarch.report.model import BAD, OUTCOMES, NotRun, Result
 
 VERSION = 3
 READS = (2, 3)  # version 2 has no `interrupted` nor `not_run`: a complete run, as far as it says
-# infra_error: the emulator or the machinery around the test failed (qemu aborted, exec format
-# error, a loader missing), not the test: counted apart so that it is not taken for an arch bug.
-# xfailed: a known failure (pytest's xfail, e.g. from the ini option multiarch_xfail) that still
-# fails: neither passed nor failed. Once it passes, strict xfail makes it "failed" (XPASS(strict)).
-OUTCOMES = ("passed", "failed", "skipped", "error", "infra_error", "xfailed")
-BAD = ("failed", "error", "infra_error")
 
 
 class ReportError(MultiarchError):
     """A report file that cannot be read: what is wrong, and where."""
 
     becomes = "usage"  # a file given to `merge`
-
-
-@dataclass(frozen=True)
-class Result:
-    nodeid: str
-    base: str
-    arch: str
-    outcome: str
-    duration: float
-    cached: bool = False
-    flaky: int = 0  # failed runs before the one that passed (--arch-reruns); 0 = not flaky
-    message: str = ""  # one line: why it failed or was skipped; the evidence of an infra_error
-    output: str = ""  # the failure's report, head and tail when long ("" when it passed)
-    log: str = ""  # the file with the whole output of the test process, kept when it failed
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class NotRun:
-    """A cell a run selected and never ran: its node id, and why ("interrupted", "stopped early")."""
-
-    nodeid: str
-    why: str
 
 
 @dataclass
@@ -170,9 +141,10 @@ class Matrix:
     def _not_run_json(base: str, arch: str, n: NotRun) -> dict[str, str]:
         return {"nodeid": n.nodeid, "base": base, "arch": arch, "why": n.why}
 
-    def to_json(self) -> dict[str, Any]:
-        """The report (``--multiarch-report``); a merged one adds what is missing or conflicting."""
-        return {
+    def to_json(self, merged: bool = True) -> dict[str, Any]:
+        """The report (``--multiarch-report``); a ``merged`` one adds what is missing or conflicting
+        (a merge's findings: one run has neither)."""
+        data = {
             "version": VERSION,
             "interrupted": self.interrupted,
             "arches": self.arches,
@@ -189,6 +161,9 @@ class Matrix:
                 for x, y in self.conflicts
             ],
         }
+        if not merged:
+            del data["missing"], data["conflicts"]
+        return data
 
 
 def _need(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:

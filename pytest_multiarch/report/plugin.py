@@ -5,61 +5,24 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from _pytest.terminal import TerminalReporter  # pytest.TerminalReporter is pytest 8.4+
 
+from pytest_multiarch.outcome import MultiarchFailure, arch_of
 from pytest_multiarch.outfile import why_unwritable, write_atomic
 from pytest_multiarch.report import html as matrix_html
-from pytest_multiarch.report.matrix import VERSION, Matrix, NotRun, Result
-from pytest_multiarch.report.text import (
-    LEGEND,
-    LEGEND_XFAILED,
-    diagnosis_lines,
-    grid_lines,
-    interesting,
-    markdown,
-    table_lines,
-)
+from pytest_multiarch.report.diagnosis import diagnosis_lines, interesting
+from pytest_multiarch.report.markdown import markdown
+from pytest_multiarch.report.matrix import VERSION, Matrix
+from pytest_multiarch.report.model import Cell, NotRun, arch_in_nodeid, base_id, cell_from_report, set_verdict
+from pytest_multiarch.report.text import LEGEND, LEGEND_XFAILED, grid_lines, table_lines
 
 REPORT_VERSION = VERSION  # the format matrix.load reads back
-_RANK = {"passed": 0, "skipped": 1, "xfailed": 1, "infra_error": 2, "failed": 3, "error": 4}
-HEAD, TAIL = 2_000, 6_000  # characters of a failure's report kept in the JSON/HTML (head, tail)
 MATRIX_ROWS = ("differing", "all", "none")
-
-Cell = Result  # one (test, arch) result; the JSON report's `results[]` entries
-
-
-def base_id(nodeid: str, arch: str) -> str:
-    """``pkg::TestX[arm64]`` → ``pkg::TestX``; ``t.py::f[arm64-1]`` → ``t.py::f[1]``."""
-    # Only the parameters, from the first "[" after the path: a directory may hold "-arm64-" too.
-    start = nodeid.find("[", max(nodeid.find("::"), 0))
-    if start < 0:
-        return nodeid
-    head, params = nodeid[:start], nodeid[start:]
-    for old, new in ((f"[{arch}]", ""), (f"[{arch}-", "["), (f"-{arch}]", "]"), (f"-{arch}-", "-")):
-        if old in params:
-            return head + params.replace(old, new, 1)
-    return nodeid
-
-
-def arch_in_nodeid(nodeid: str, arches: list[str]) -> str | None:
-    """The selected architecture a node id's parameters name (``f[1-arm64]`` → arm64), or None.
-    For the xdist controller, which sees workers' node ids but not their items."""
-    start = nodeid.find("[", max(nodeid.find("::"), 0))
-    if start < 0 or not nodeid.endswith("]"):
-        return None
-    params = nodeid[start + 1 : -1].split("-")
-    return next((p for p in params if p in arches), None)
-
-
-def cut(text: str, head: int = HEAD, tail: int = TAIL) -> str:
-    """``text`` whole, or its head and tail with a line saying how much was left out."""
-    if len(text) <= head + tail:
-        return text
-    return f"{text[:head]}\n[... {len(text) - head - tail} characters cut ...]\n{text[-tail:]}"
 
 
 @dataclass
@@ -131,8 +94,8 @@ class MatrixReport:
         if self.config.option.collectonly:
             return  # nothing is meant to run
         for item in session.items:  # after deselection (-k, -m, --lf)
-            arch = dict(item.user_properties).get("arch")
-            if isinstance(arch, str):
+            arch = arch_of(item.user_properties)
+            if arch is not None:
                 self.selected[item.nodeid] = arch
 
     @pytest.hookimpl(optionalhook=True)
@@ -153,48 +116,20 @@ class MatrixReport:
     def report_path(self) -> Path | None:
         return self.outputs.json
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if call.excinfo is not None and isinstance(call.excinfo.value, MultiarchFailure):
+            set_verdict(report, call.excinfo.value.verdict)
+        return report
+
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = dict(report.user_properties)
-        arch = props.get("arch")
-        if not isinstance(arch, str):
-            return
-        old = self.cells.get(report.nodeid)
-        if report.failed:
-            outcome = "failed" if report.when == "call" else "error"
-            if report.when == "call" and isinstance(props.get("infra_error"), str):
-                outcome = "infra_error"
-        elif report.skipped:
-            outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
-        elif report.when == "call":
-            outcome = "passed"
-        else:
-            return  # a setup or teardown that passed: no result yet (Ctrl-C may come before the call)
-        if old is not None and (
-            _RANK[outcome] < _RANK[old.outcome] or (outcome == old.outcome and report.when != "call")
-        ):
-            return  # a later phase that changes nothing (teardown after a failed call)
-        duration = report.duration if report.when == "call" else (old.duration if old else 0.0)
-        message, output = "", ""
-        if outcome == "infra_error":
-            message, output = str(props["infra_error"]), cut(report.longreprtext)
-        elif report.failed:
-            output = cut(report.longreprtext)
-            message = next((line for line in output.splitlines() if line.strip()), "")[:300]
-        elif outcome == "xfailed":  # why it is expected to fail, and how it fails today
-            message, output = f"xfail: {report.wasxfail}"[:300], cut(report.longreprtext)
-        elif report.skipped and isinstance(report.longrepr, tuple):
-            message = str(report.longrepr[2]).removeprefix("Skipped: ")
-        elif isinstance(props.get("flaky_first_failure"), str):
-            message = str(props["flaky_first_failure"])[:300]
-        elif hasattr(report, "wasxfail"):  # a non-strict xfail that passed
-            message = f"XPASS: {report.wasxfail}"[:300]
-        flaky = props.get("flaky", 0)
-        self.cells[report.nodeid] = Cell(
-            report.nodeid, base_id(report.nodeid, arch), arch, outcome, duration,
-            cached=props.get("cached") is True, flaky=flaky if isinstance(flaky, int) else 0,
-            message=message, output=output, log=str(props.get("log", "")),
-        )  # fmt: skip
+        cell = cell_from_report(report, self.cells.get(report.nodeid))
+        if cell is not None:
+            self.cells[report.nodeid] = cell
 
     def not_run(self) -> dict[tuple[str, str], NotRun]:
         """(test, arch) cells selected for this session that have no result, and why."""
@@ -272,9 +207,7 @@ class MatrixReport:
         out = self.outputs
         m = self.matrix()
         if out.json is not None:
-            data = m.to_json()
-            del data["missing"], data["conflicts"]  # a merge's findings; one run has neither
-            write_atomic(out.json, json.dumps(data, indent=2) + "\n")
+            write_atomic(out.json, json.dumps(m.to_json(merged=False), indent=2) + "\n")
         text = markdown(m, all_rows=out.rows == "all") if out.markdown or out.step_summary else ""
         if out.markdown is not None:
             write_atomic(out.markdown, text)
