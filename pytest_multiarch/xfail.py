@@ -66,10 +66,10 @@ def parse(lines: Sequence[str]) -> list[Rule]:
     return rules
 
 
-def configure(config: pytest.Config) -> None:
-    """Read and check the ini option once, at configure (a bad line stops the run before any
+def configure(config: pytest.Config, lines: Sequence[str]) -> None:
+    """Check the ini option's lines once, at configure (a bad line stops the run before any
     build), and mark the items once they are collected."""
-    config.stash[_RULES_KEY] = parse(config.getini(INI))
+    config.stash[_RULES_KEY] = parse(lines)
     if config.stash[_RULES_KEY]:
         config.pluginmanager.register(_Marker(), "multiarch-xfail")
 

@@ -16,7 +16,7 @@ from pytest_multiarch.collect.base import ArchItem, BuildFailed, ParamIdItem, Un
 from pytest_multiarch.executors import Executor, ExecutorUnavailable, arch_env
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.run import batch
-from pytest_multiarch.settings import get_state
+from pytest_multiarch.session import get_state
 from pytest_multiarch.toolchains.go import module as gomodule
 from pytest_multiarch.toolchains.go import test2json as gotest2json
 from pytest_multiarch.toolchains.go import tool as gotool

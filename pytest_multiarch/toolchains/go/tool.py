@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_multiarch import arch as archmod
+from pytest_multiarch import env as envvars
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.toolchains.go.discover import Found, run_order
@@ -61,7 +62,7 @@ def find_go() -> str | None:
     """The go command: $MULTIARCH_GO if set (and then only it), else PATH, else /usr/local/go,
     else the newest of Debian's versioned Go packages (/usr/lib/go-1.N, which `setup` installs
     from backports and which are not on PATH)."""
-    explicit = os.environ.get("MULTIARCH_GO")
+    explicit = envvars.go()
     if explicit:  # when set, the only candidate: a wrong path must not silently fall back
         found = shutil.which(explicit)
         return found if found and os.access(found, os.X_OK) else None
@@ -95,7 +96,7 @@ _NAMED_FIX = "point it at a go (e.g. /usr/local/go/bin/go), or unset it to use t
 
 def not_found_reason() -> str:
     """Why find_go() found nothing, and the fix."""
-    explicit = os.environ.get("MULTIARCH_GO")
+    explicit = envvars.go()
     if explicit:
         return f"MULTIARCH_GO={explicit} is not an executable go. Fix: {_NAMED_FIX}"
     return (
@@ -108,7 +109,7 @@ def named_problem() -> str | None:
     """Why $MULTIARCH_GO, when set, is not a working go, with the fix; None when it is one, or is
     not set. A go the user named that does not work is an error, never a skip: a skip would hide
     every Go failure behind a green run. Only a named go is asked (`go version`, once)."""
-    explicit = os.environ.get("MULTIARCH_GO")
+    explicit = envvars.go()
     if not explicit:
         return None
     found = find_go()
@@ -135,7 +136,8 @@ def build_env(arch: Arch, *, cgo: bool = False, extra: Mapping[str, str] | None 
         env["GOARM"] = arch.goarm
     if cgo and arch != archmod.host():
         # The cross compiler, not a CC meant for the host; MULTIARCH_CC_<ARCH> overrides.
-        env["CC"] = os.environ.get(f"MULTIARCH_CC_{arch.name.upper()}", f"{arch.gnu_triple}-gcc")
+        named = envvars.cc(arch.name)
+        env["CC"] = named if named is not None else f"{arch.gnu_triple}-gcc"
     if extra:
         env.update(extra)
     return env
