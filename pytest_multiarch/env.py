@@ -1,4 +1,4 @@
-"""Every ``MULTIARCH_*`` environment variable the package reads, named here and nowhere else.
+"""Every ``MULTIARCH_*`` environment variable the package reads: each is read here only.
 
 A bottom layer (it imports nothing of the package): the plugin's settings read it once per
 session, and the lower modules the command-line tools share with the plugin (the Go toolchain,

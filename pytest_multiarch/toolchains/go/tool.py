@@ -98,7 +98,7 @@ def not_found_reason() -> str:
     """Why find_go() found nothing, and the fix."""
     explicit = envvars.go()
     if explicit:
-        return f"MULTIARCH_GO={explicit} is not an executable go. Fix: {_NAMED_FIX}"
+        return f"{envvars.GO}={explicit} is not an executable go. Fix: {_NAMED_FIX}"
     return (
         "Go toolchain not found (no `go` on PATH, /usr/local/go/bin/go or /usr/lib/go-1.*/bin/go). "
         f"Fix: {INSTALL_FIX}"
@@ -118,11 +118,11 @@ def named_problem() -> str | None:
     try:
         said = version(found)
     except OSError as exc:  # e.g. an executable text file without #!
-        return f"MULTIARCH_GO={explicit} is not a working go: {found} does not run ({exc}). Fix: {_NAMED_FIX}"
+        return f"{envvars.GO}={explicit} is not a working go: {found} does not run ({exc}). Fix: {_NAMED_FIX}"
     if not re.match(r"go\d", said):
         shown = repr(said) if said else "nothing"
         return (
-            f"MULTIARCH_GO={explicit} is not a working go: `{found} version` printed {shown}, not a Go "
+            f"{envvars.GO}={explicit} is not a working go: `{found} version` printed {shown}, not a Go "
             f"version. Fix: {_NAMED_FIX}"
         )
     return None
