@@ -20,7 +20,7 @@ from pytest_multiarch.arch import Arch
 from pytest_multiarch.cache import store as cachemod
 from pytest_multiarch.collect.base import skip_or_fail
 from pytest_multiarch.executors import RunResult
-from pytest_multiarch.settings import State, get_state
+from pytest_multiarch.state import State, get_state
 from pytest_multiarch.toolchains import rust as rusttool
 from pytest_multiarch.toolchains.go import build as gobuild
 from pytest_multiarch.toolchains.go import find as gofind

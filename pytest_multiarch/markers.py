@@ -9,6 +9,7 @@ import pytest
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.errors import MultiarchError
+from pytest_multiarch.outcome import add_arch
 
 _USAGE = '@pytest.mark.arch("arm64", "s390x") or @pytest.mark.arch(exclude=["386"])'
 
@@ -76,3 +77,47 @@ def none_selected(node: pytest.Item, selected: list[Arch]) -> str:
         f"@pytest.mark.arch {marks} selects none of the requested architectures "
         f"({', '.join(a.name for a in selected)})"
     )
+
+
+def parametrize(
+    metafunc: pytest.Metafunc, selected: list[Arch], not_applicable: dict[str, list[str]]
+) -> None:
+    """Run a test that uses the ``arch`` fixture once per selected arch its markers keep; record
+    in ``not_applicable`` the arches they leave out (test node id → arch names)."""
+    arches = arches_for(metafunc.definition, selected)
+    left_out = [a.name for a in selected if a not in arches]
+    if left_out and "arch" in metafunc.fixturenames:
+        not_applicable[metafunc.definition.nodeid] = left_out
+    if "arch" not in metafunc.fixturenames or _parametrizes_arch(metafunc):
+        return  # a test's own @pytest.mark.parametrize("arch", ...) overrides the fixture
+    if arches:
+        metafunc.parametrize("arch", arches, ids=[a.name for a in arches], scope="function")
+    else:
+        metafunc.parametrize("arch", [pytest.param(None, marks=pytest.mark.skip(
+            reason=none_selected(metafunc.definition, selected)))], ids=["no-arch"])  # fmt: skip
+
+
+def _parametrizes_arch(metafunc: pytest.Metafunc) -> bool:
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if "arch" in names:
+            return True
+    return False
+
+
+def skip_narrowed(items: Iterable[pytest.Item], selected: list[Arch]) -> None:
+    """Skip the tests that do not use ``arch`` and whose markers keep none of the selected arches."""
+    for item in items:
+        narrowed_out = item.get_closest_marker("arch") and not arches_for(item, selected)
+        if isinstance(item, pytest.Function) and "arch" not in item.fixturenames and narrowed_out:
+            item.add_marker(pytest.mark.skip(reason=none_selected(item, selected)))
+
+
+def tag_arch(item: pytest.Item) -> None:
+    """Name the arch a collected Python test runs for in its properties, as Go and Rust items do."""
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("arch") if callspec is not None else None
+    if isinstance(value, Arch):
+        add_arch(item.user_properties, value.name)

@@ -7,8 +7,9 @@ import argparse
 import pytest
 
 from pytest_multiarch.executors import EXECUTOR_CHOICES
-from pytest_multiarch.report.plugin import MATRIX_ROWS
 from pytest_multiarch.settings import DEFAULT_TIMEOUT, parse_seconds
+
+MATRIX_ROWS = ("differing", "all", "none")  # which rows the terminal grid shows (--multiarch-rows)
 
 
 def _seconds(text: str) -> float:

@@ -1,4 +1,6 @@
-"""The run's settings, read once from options and ini, and the per-session state."""
+"""Every option, ini key and environment variable the plugin reads, read once per session
+(``Settings.from_config``, at configure) and typed. No other module of the plugin reads the
+config; the lower layers receive these values as arguments (``env.py`` names the variables)."""
 
 from __future__ import annotations
 
@@ -6,27 +8,34 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pytest_multiarch import arch as archmod
+from pytest_multiarch import env as envvars
 from pytest_multiarch import errors
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.cache.store import DEFAULT_MAX_BYTES, BuildCache
-from pytest_multiarch.executors import Executor, ExecutorUnavailable, select
+from pytest_multiarch.cache.store import DEFAULT_MAX_BYTES
+from pytest_multiarch.executors import ExecutorUnavailable, select
 from pytest_multiarch.outcome import DEFAULT_OUTPUT_LIMIT
 from pytest_multiarch.run import limits as timeouts
-from pytest_multiarch.run.batch import Once, Scheduler
-from pytest_multiarch.run.reuse import ReuseStore
-from pytest_multiarch.run.supervise import Limits
-from pytest_multiarch.toolchains.rust import Chosen, RustToolchain, choose_toolchain, toolchain_of
 
 DEFAULT_TIMEOUT = 600.0  # like `go test -timeout 10m`: per test process, emulation included
 COLLECT_KINDS = ("go", "rust")
 
 
 @dataclass
+class Outputs:
+    """Where the matrix goes besides the terminal."""
+
+    json: Path | None = None
+    markdown: Path | None = None
+    html: Path | None = None
+    step_summary: bool = False  # append the Markdown to $GITHUB_STEP_SUMMARY when it is set
+    rows: str = "differing"  # which rows the terminal grid shows
+
+
+@dataclass(frozen=True)
 class Settings:
     arches: list[Arch]
     executor: str
@@ -36,7 +45,6 @@ class Settings:
     go_tags: tuple[str, ...]
     go_cgo: bool
     cargo: str | None
-    report_path: Path | None
     cache_dir: Path | None = None  # None: pytest's cache directory (.pytest_cache/d/multiarch)
     cache_clear: bool = False
     cache_max_bytes: int = DEFAULT_MAX_BYTES
@@ -46,6 +54,16 @@ class Settings:
     timeout_factors: dict[str, float] = field(default_factory=dict)  # see timeouts.py
     output_limit: int = DEFAULT_OUTPUT_LIMIT  # characters of output kept per test
     docker_images: dict[str, str] = field(default_factory=dict)  # arch name → image
+    outputs: Outputs = field(default_factory=Outputs)  # the report files, the terminal grid's rows
+    # The files the session writes at its end, as given: (option, value); --junitxml too with
+    # --junit-per-arch, since the plugin rewrites it. Checked at configure, before any build.
+    report_files: tuple[tuple[str, str], ...] = ()
+    junit_per_arch: bool = False  # --junit-per-arch: regroup pytest's JUnit file per arch
+    binfmt_install: bool = False  # --binfmt-install: register handlers for this session
+    xfail: tuple[str, ...] = ()  # the multiarch_xfail lines, checked by xfail.parse
+    progress_every: float = 0.0  # seconds between progress lines; 0: none (-q, xdist worker)
+    xdist_worker: bool = False  # this process is an xdist worker (it writes no report file)
+    xdist_controller: bool = False  # -n: this process starts xdist workers
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -79,11 +97,10 @@ class Settings:
             raise errors.usage_error(exc, "--arch-output-limit / multiarch_output_limit") from None
         if output_limit < 1024:
             raise pytest.UsageError(f"--arch-output-limit: {limit_text!r} is too small; use 1K or more")
-        report = config.getoption("multiarch_report")
         cargo = config.getini("multiarch_cargo") or None
         cache_dir = (
             config.getoption("multiarch_cache_dir")
-            or os.environ.get("MULTIARCH_CACHE_DIR")
+            or envvars.cache_dir()
             or config.getini("multiarch_cache_dir")
             or None
         )
@@ -107,6 +124,10 @@ class Settings:
             if not text.strip().isdigit():
                 raise pytest.UsageError(f"multiarch_reruns: {text!r} is not a whole number >= 0")
             reruns = int(text)
+        # -v/-q as an int: config.get_verbosity() is pytest 8.0+, the plugin supports 7.4.
+        verbose = int(config.getoption("verbose"))
+        worker = hasattr(config, "workerinput")
+        every = envvars.progress_seconds()
         return cls(
             arches=arches,
             executor=executor,
@@ -116,7 +137,6 @@ class Settings:
             go_tags=tuple(config.getini("multiarch_go_tags")),
             go_cgo=bool(config.getini("multiarch_go_cgo")),
             cargo=os.path.expanduser(cargo) if cargo else None,
-            report_path=Path(report) if report else None,
             cache_dir=Path(os.path.expanduser(cache_dir)).absolute() if cache_dir else None,
             cache_clear=bool(config.getoption("multiarch_cache_clear")),
             cache_max_bytes=max_bytes,
@@ -126,7 +146,39 @@ class Settings:
             timeout_factors=factors,
             output_limit=output_limit,
             docker_images=images,
+            outputs=Outputs(
+                json=_path(config, "multiarch_report"),
+                markdown=_path(config, "multiarch_markdown"),
+                html=_path(config, "multiarch_html"),
+                step_summary=bool(config.getoption("multiarch_step_summary")),
+                rows=config.getoption("multiarch_matrix") or ("all" if verbose > 0 else "differing"),
+            ),
+            report_files=_report_files(config),
+            junit_per_arch=bool(config.getoption("multiarch_junit_per_arch")),
+            binfmt_install=bool(config.getoption("multiarch_binfmt_install")),
+            xfail=tuple(config.getini("multiarch_xfail")),
+            progress_every=0.0 if worker or verbose < 0 or every <= 0 else every,
+            xdist_worker=worker,
+            xdist_controller=bool(getattr(config.option, "numprocesses", None)),
         )
+
+
+def _path(config: pytest.Config, name: str) -> Path | None:
+    value = config.getoption(name)
+    return Path(value) if value else None
+
+
+# The files a session writes at its end: the option, and its dest.
+_REPORT_OPTIONS = (("--multiarch-report", "multiarch_report"), ("--multiarch-markdown", "multiarch_markdown"),
+                   ("--multiarch-html", "multiarch_html"))  # fmt: skip
+
+
+def _report_files(config: pytest.Config) -> tuple[tuple[str, str], ...]:
+    wanted = list(_REPORT_OPTIONS)
+    if config.getoption("multiarch_junit_per_arch"):  # we rewrite pytest's file: it must be writable
+        wanted.append(("--junitxml", "xmlpath"))
+    given = ((option, config.getoption(dest, None)) for option, dest in wanted)
+    return tuple((option, str(value)) for option, value in given if value)
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
@@ -177,102 +229,3 @@ def runnable_arches(executor: str) -> list[Arch]:
                 continue
         result.append(a)
     return result
-
-
-@dataclass
-class State:
-    """Everything the plugin keeps for one session, in ``config.stash``."""
-
-    settings: Settings
-    bin_dir: Path  # where built binaries go: the build cache's root
-    scheduler: Scheduler = field(default_factory=Scheduler)
-    cache: BuildCache = field(init=False)
-    reuse: ReuseStore = field(init=False)
-    builds: Once[object] = field(default_factory=Once)
-    notes: list[str] = field(default_factory=list)  # said once in the summary
-    # Tests left out on purpose on some selected arches (the arch marker, Go build constraints):
-    # test node id → arch names. The JSON report carries it, so that merge does not call them missing.
-    not_applicable: dict[str, list[str]] = field(default_factory=dict)
-    executors: dict[str, Executor | ExecutorUnavailable] = field(default_factory=dict)
-    config: pytest.Config | None = None  # for the plugin's hooks (hookspecs.py)
-
-    @property
-    def hook(self) -> Any:
-        return self.config.hook if self.config is not None else None
-
-    def build_env(self, kind: str, target: str, arch: Arch) -> dict[str, str]:
-        """What ``pytest_multiarch_build_env`` hooks add to a build's environment."""
-        env: dict[str, str] = {}
-        if self.hook is not None:
-            self.hook.pytest_multiarch_build_env(
-                config=self.config, kind=kind, target=target, arch=arch, env=env
-            )
-        return env
-
-    def __post_init__(self) -> None:
-        self.cache = BuildCache(self.bin_dir)
-        self.reuse = ReuseStore(self.cache, self.settings.reuse_passed)
-
-    def rust_toolchain(self, project_dir: Path, arch: Arch) -> Chosen:
-        """The cargo/rustc that builds a crate for ``arch``, chosen once per (directory, arch).
-
-        Per directory: rustup picks the toolchain from rust-toolchain.toml; per arch: the cargo on
-        PATH may lack a target that a toolchain ``setup`` provisioned has. Each candidate's rustc
-        is asked (two queries) once per directory. Raises RustToolchainError (with the fix) when
-        there is none.
-        """
-
-        def lookup(cargo: str) -> RustToolchain:
-            return self.builds.get(
-                ("rustc", str(project_dir), cargo), lambda: toolchain_of(cargo, project_dir=project_dir)
-            )  # type: ignore[return-value]
-
-        def choose() -> Chosen:
-            return choose_toolchain(arch, self.settings.cargo, project_dir=project_dir, lookup=lookup)
-
-        chosen = self.builds.get(("rust-toolchain", str(project_dir), arch.name), choose)
-        assert isinstance(chosen, Chosen)
-        return chosen
-
-    def executor(self, arch: Arch) -> Executor:
-        """The executor for ``arch``, chosen once per session (raises ExecutorUnavailable): a
-        ``pytest_multiarch_executor`` hook's, else the plugin's choice."""
-        found = self.choose_executor(arch)
-        if isinstance(found, ExecutorUnavailable):
-            raise found
-        return found
-
-    def choose_executor(self, arch: Arch) -> Executor | ExecutorUnavailable:
-        """The executor for ``arch``, or why there is none: chosen once per session."""
-        found = self.executors.get(arch.name)
-        if found is None:
-            try:
-                hooked = None
-                if self.hook is not None:
-                    hooked = self.hook.pytest_multiarch_executor(
-                        config=self.config, arch=arch, preference=self.settings.executor
-                    )
-                found = hooked if hooked is not None else select(arch, self.settings.executor)
-            except ExecutorUnavailable as exc:
-                found = exc
-            self.executors[arch.name] = found
-        return found
-
-    def limits(self, arch: Arch, executor: Executor, *, quit_first: bool) -> Limits:
-        """A batch's time and output limits on ``arch`` under ``executor`` (scaled, see timeouts.py)."""
-        s = self.settings
-        f = timeouts.factor(s.timeout_factors, executor.name, arch.name)
-        explain = f"--arch-test-timeout {s.test_timeout:g} s x {f:g} for {arch.name} under {executor.name}"
-        return Limits(batch=s.timeout * f, test=s.test_timeout * f, quit_first=quit_first,
-                      output=s.output_limit, logs=self.bin_dir / "logs", explain=explain)  # fmt: skip
-
-    def note(self, text: str) -> None:
-        if text not in self.notes:
-            self.notes.append(text)
-
-
-STATE_KEY = pytest.StashKey[State]()
-
-
-def get_state(config: pytest.Config) -> State:
-    return config.stash[STATE_KEY]

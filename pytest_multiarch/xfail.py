@@ -20,8 +20,8 @@ import pytest
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import errors
+from pytest_multiarch.nodeid import base_id
 from pytest_multiarch.outcome import arch_of
-from pytest_multiarch.report.model import base_id
 
 INI = "multiarch_xfail"
 # ARCHES (names, commas, spaces), a colon that is not half of a "::", then the test (and reason).
@@ -68,10 +68,10 @@ def parse(lines: Sequence[str]) -> list[Rule]:
     return rules
 
 
-def configure(config: pytest.Config) -> None:
-    """Read and check the ini option once, at configure (a bad line stops the run before any
+def configure(config: pytest.Config, lines: Sequence[str]) -> None:
+    """Check the ini option's lines once, at configure (a bad line stops the run before any
     build), and mark the items once they are collected."""
-    config.stash[_RULES_KEY] = parse(config.getini(INI))
+    config.stash[_RULES_KEY] = parse(lines)
     if config.stash[_RULES_KEY]:
         config.pluginmanager.register(_Marker(), "multiarch-xfail")
 

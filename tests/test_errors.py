@@ -26,7 +26,8 @@ from pytest_multiarch.markers import ArchMarkerError
 from pytest_multiarch.outcome import MultiarchFailure
 from pytest_multiarch.report.matrix import ReportError
 from pytest_multiarch.run.limits import ScaleError
-from pytest_multiarch.settings import Settings, State
+from pytest_multiarch.settings import Settings
+from pytest_multiarch.state import State
 from pytest_multiarch.toolchains.go.find import GoError
 from pytest_multiarch.toolchains.rust import RustBuildError, RustError, RustToolchainError
 
@@ -188,7 +189,7 @@ def test_raised_from_none_the_report_shows_the_reason_alone(pytester: pytest.Pyt
 
 def test_the_session_chooses_an_executor_or_keeps_why_not_once(tmp_path: Path) -> None:
     settings = Settings(arches=[ARM64], executor="native", timeout=1.0, strict=False, collect=frozenset(),
-                        go_tags=(), go_cgo=False, cargo=None, report_path=None)  # fmt: skip
+                        go_tags=(), go_cgo=False, cargo=None)  # fmt: skip
     state = State(settings=settings, bin_dir=tmp_path)
     s390x = archmod.get("s390x")  # never the host's: native cannot run it
     why = state.choose_executor(s390x)

@@ -9,9 +9,10 @@ from typing import Any, Literal, cast
 import pytest
 
 from pytest_multiarch import arch as archmod
+from pytest_multiarch.nodeid import base_id
 from pytest_multiarch.report.diagnosis import shared_trait
 from pytest_multiarch.report.matrix import Matrix
-from pytest_multiarch.report.model import Result, base_id
+from pytest_multiarch.report.model import Result
 from pytest_multiarch.report.plugin import REPORT_VERSION, MatrixReport
 from pytest_multiarch.report.text import LEGEND, grid_lines, table_lines
 

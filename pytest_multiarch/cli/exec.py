@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import elf, executors, proc
+from pytest_multiarch import env as envvars
 from pytest_multiarch.executors import EXECUTOR_CHOICES
 
 CANNOT_RUN, NOT_FOUND = 126, 127
@@ -31,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--arch", help="the architecture the binary must be built for (default: its ELF's)")
     p.add_argument(
         "--arch-executor",
-        default=os.environ.get("MULTIARCH_EXECUTOR", "auto"),
+        default=envvars.executor(),
         choices=EXECUTOR_CHOICES,
         help="how to run it (default: $MULTIARCH_EXECUTOR, else auto: native, binfmt handler, qemu)",
     )

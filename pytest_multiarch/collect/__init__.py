@@ -9,9 +9,9 @@ import pytest
 from pytest_multiarch.collect.base import ArchItem
 from pytest_multiarch.collect.go import GoModule
 from pytest_multiarch.collect.rust import CargoCrate, has_package
-from pytest_multiarch.settings import get_state
+from pytest_multiarch.state import get_state
 
-__all__ = ["ArchItem", "collect_file", "ignore_dir", "schedule_batches"]
+__all__ = ["ArchItem", "collect_file", "ignore_dir", "own_duration", "schedule_batches"]
 
 
 def collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -20,6 +20,13 @@ def collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector 
         return GoModule.from_parent(parent, path=file_path)
     if file_path.name == "Cargo.toml" and "rust" in settings.collect and has_package(file_path):
         return CargoCrate.from_parent(parent, path=file_path)
+    return None
+
+
+def own_duration(item: pytest.Item) -> float | None:
+    """A Go or Rust cell's own test time (not its batch's wait), once it has run; else None."""
+    if isinstance(item, ArchItem) and item.outcome is not None:
+        return item.outcome.duration
     return None
 
 

@@ -20,7 +20,7 @@ from pytest_multiarch.executors import Executor, ExecutorUnavailable
 from pytest_multiarch.outcome import CellProps, MultiarchFailure, TestOutcome, add_arch, failure_headline
 from pytest_multiarch.run import progress
 from pytest_multiarch.run import xdist as distribution
-from pytest_multiarch.settings import get_state
+from pytest_multiarch.state import get_state
 
 
 class ParamIdItem(pytest.Item):
@@ -105,17 +105,18 @@ class ArchItem(ParamIdItem):
     def wait(self) -> Any:
         """The batch's results; a progress line every few seconds while they are not there."""
         fut = self.schedule()
-        if progress.reporter(self.config) is None:
+        state = get_state(self.config)
+        every = state.settings.progress_every
+        if progress.reporter(self.config, every) is None:
             return fut.result()
         start = time.monotonic()
         while True:
             try:
-                return fut.result(timeout=progress.every())
+                return fut.result(timeout=every)
             except concurrent.futures.TimeoutError:
-                line = get_state(self.config).scheduler.progress.line(
-                    f"{self.test_name} on {self.arch.name}", time.monotonic() - start
-                )
-                progress.say(self.config, line)
+                waited = time.monotonic() - start
+                line = state.scheduler.progress.line(f"{self.test_name} on {self.arch.name}", waited)
+                progress.say(self.config, line, every)
 
     def cannot_run(self, exc: ExecutorUnavailable) -> BaseException:
         """What ``arch`` not running here becomes (errors.py): raise it ``from None``, so that the

@@ -16,7 +16,7 @@ from pytest_multiarch.collect.base import ArchItem, BuildFailed, ErrorItem, Unav
 from pytest_multiarch.executors import Executor, arch_env
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.run import batch
-from pytest_multiarch.settings import get_state
+from pytest_multiarch.state import get_state
 from pytest_multiarch.toolchains.go import build as gobuild
 from pytest_multiarch.toolchains.go import find as gofind
 from pytest_multiarch.toolchains.go import list as golist

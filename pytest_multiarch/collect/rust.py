@@ -22,7 +22,7 @@ from pytest_multiarch.collect.base import ArchItem, ErrorItem, UnavailableItem, 
 from pytest_multiarch.executors import Executor, ExecutorUnavailable, arch_env
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.run import batch, progress, supervise
-from pytest_multiarch.settings import get_state
+from pytest_multiarch.state import get_state
 from pytest_multiarch.toolchains import rust as rusttool
 from pytest_multiarch.toolchains.rust import cache as rust_cache
 from pytest_multiarch.toolchains.rust.cache import Built
@@ -140,12 +140,13 @@ class CargoCrate(pytest.File):
         if ready:
             stable = keys_now(ignore_lockfile=True)
             start = time.monotonic()
+            every = get_state(self.config).settings.progress_every
             progress.say(self.config, f"multiarch: building the Rust tests of {self.path} for "
-                         f"{', '.join(a.name for a, _, _ in ready)} ...")  # fmt: skip
+                         f"{', '.join(a.name for a, _, _ in ready)} ...", every)  # fmt: skip
             with ThreadPoolExecutor(max_workers=2) as pool:
                 built = list(pool.map(lambda job: self._build(*job, target_dir=target_dir), ready))
             took = time.monotonic() - start
-            progress.say(self.config, f"multiarch: built the Rust tests of {self.path} in {took:.0f}s")
+            progress.say(self.config, f"multiarch: built the Rust tests of {self.path} in {took:.0f}s", every)
             # Remembered under the state after the build (cargo may have written Cargo.lock), unless
             # something else changed while it ran: then the next run builds again.
             unchanged = keys_now(ignore_lockfile=True) == stable

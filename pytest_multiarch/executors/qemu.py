@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from pytest_multiarch import env as envvars
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.elf import ElfInfo
@@ -25,7 +26,7 @@ INSTALL_FIX = (
 @functools.cache
 def find_qemu(arch: Arch) -> str | None:
     """Path of qemu-<name>-static or qemu-<name>; MULTIARCH_QEMU_<ARCH> overrides."""
-    override = os.environ.get(f"MULTIARCH_QEMU_{arch.name.upper()}")
+    override = envvars.qemu(arch.name)
     if override:
         return shutil.which(override)
     for name in (f"qemu-{arch.qemu_name}-static", f"qemu-{arch.qemu_name}"):
@@ -68,8 +69,8 @@ class QemuExecutor(LocalExecution):
     name = "qemu"
 
     def check(self, arch: Arch) -> None:
-        variable = f"MULTIARCH_QEMU_{arch.name.upper()}"
-        named = os.environ.get(variable)
+        variable = envvars.qemu_variable(arch.name)
+        named = envvars.qemu(arch.name)
         found = find_qemu(arch)
         if found is None and not named:
             raise ExecutorUnavailable(arch, f"qemu-{arch.qemu_name}-static is not on PATH", INSTALL_FIX)

@@ -5,12 +5,12 @@ Read-only queries for ``setup``'s planning; ``setup`` itself runs the commands t
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_multiarch import env as envvars
 from pytest_multiarch import proc
 
 QUERY_TIMEOUT = 120.0
@@ -42,7 +42,7 @@ class Distro:
 
 def read_distro(path: Path | None = None) -> Distro:
     """Parse os-release (``$MULTIARCH_OS_RELEASE`` names another file, for tests)."""
-    path = path or Path(os.environ.get("MULTIARCH_OS_RELEASE") or "/etc/os-release")
+    path = path or envvars.os_release()
     fields: dict[str, str] = {}
     try:
         text = path.read_text(encoding="utf-8")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pytest_multiarch.nodeid import base_id
 from pytest_multiarch.outcome import CellProps, arch_of
 
 # infra_error: the emulator or the machinery around the test failed (qemu aborted, exec format
@@ -59,29 +60,6 @@ class NotRun:
 
     nodeid: str
     why: str
-
-
-def base_id(nodeid: str, arch: str) -> str:
-    """``pkg::TestX[arm64]`` → ``pkg::TestX``; ``t.py::f[arm64-1]`` → ``t.py::f[1]``."""
-    # Only the parameters, from the first "[" after the path: a directory may hold "-arm64-" too.
-    start = nodeid.find("[", max(nodeid.find("::"), 0))
-    if start < 0:
-        return nodeid
-    head, params = nodeid[:start], nodeid[start:]
-    for old, new in ((f"[{arch}]", ""), (f"[{arch}-", "["), (f"-{arch}]", "]"), (f"-{arch}-", "-")):
-        if old in params:
-            return head + params.replace(old, new, 1)
-    return nodeid
-
-
-def arch_in_nodeid(nodeid: str, arches: list[str]) -> str | None:
-    """The selected architecture a node id's parameters name (``f[1-arm64]`` → arm64), or None.
-    For the xdist controller, which sees workers' node ids but not their items."""
-    start = nodeid.find("[", max(nodeid.find("::"), 0))
-    if start < 0 or not nodeid.endswith("]"):
-        return None
-    params = nodeid[start + 1 : -1].split("-")
-    return next((p for p in params if p in arches), None)
 
 
 def cut(text: str, head: int = HEAD, tail: int = TAIL) -> str:

@@ -5,71 +5,26 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Generator
-from dataclasses import dataclass
+from collections.abc import Generator, Sequence
 from pathlib import Path
 
 import pytest
+from _pytest import junitxml
 from _pytest.terminal import TerminalReporter  # pytest.TerminalReporter is pytest 8.4+
 
-from pytest_multiarch.outcome import MultiarchFailure, arch_of
+from pytest_multiarch.nodeid import arch_in_nodeid, base_id
+from pytest_multiarch.outcome import INFRA_ERROR, CellProps, MultiarchFailure, arch_of
 from pytest_multiarch.outfile import why_unwritable, write_atomic
 from pytest_multiarch.report import html as matrix_html
 from pytest_multiarch.report.diagnosis import diagnosis_lines, interesting
+from pytest_multiarch.report.junit import regroup_per_arch
 from pytest_multiarch.report.markdown import markdown
 from pytest_multiarch.report.matrix import VERSION, Matrix
-from pytest_multiarch.report.model import Cell, NotRun, arch_in_nodeid, base_id, cell_from_report, set_verdict
+from pytest_multiarch.report.model import Cell, NotRun, cell_from_report, set_verdict
 from pytest_multiarch.report.text import LEGEND, LEGEND_XFAILED, grid_lines, table_lines
+from pytest_multiarch.settings import Outputs
 
 REPORT_VERSION = VERSION  # the format matrix.load reads back
-MATRIX_ROWS = ("differing", "all", "none")
-
-
-@dataclass
-class Outputs:
-    """Where the matrix goes besides the terminal."""
-
-    json: Path | None = None
-    markdown: Path | None = None
-    html: Path | None = None
-    step_summary: bool = False  # append the Markdown to $GITHUB_STEP_SUMMARY when it is set
-    rows: str = "differing"  # which rows the terminal grid shows
-
-    @classmethod
-    def from_config(cls, config: pytest.Config) -> Outputs:
-        def path(name: str) -> Path | None:
-            value = config.getoption(name)
-            return Path(value) if value else None
-
-        # -v/-q as an int: config.get_verbosity() is pytest 8.0+, the plugin supports 7.4.
-        verbose = int(config.getoption("verbose"))
-        rows = config.getoption("multiarch_matrix") or ("all" if verbose > 0 else "differing")
-        return cls(path("multiarch_report"), path("multiarch_markdown"), path("multiarch_html"),
-                   bool(config.getoption("multiarch_step_summary")), rows)  # fmt: skip
-
-
-# The files a session writes at its end: option, its dest, an example file name for the fix.
-_OUTPUT_OPTIONS = (("--multiarch-report", "multiarch_report", "multiarch.json"),
-                   ("--multiarch-markdown", "multiarch_markdown", "multiarch.md"),
-                   ("--multiarch-html", "multiarch_html", "multiarch.html"))  # fmt: skip
-
-
-def check_outputs(config: pytest.Config) -> None:
-    """Every report file this session will write can be written, or a usage error now (before any
-    build), naming the option, the path and why, instead of a traceback at the end."""
-    wanted = list(_OUTPUT_OPTIONS)
-    if config.getoption("multiarch_junit_per_arch"):  # we rewrite pytest's file: it must be writable
-        wanted.append(("--junitxml", "xmlpath", "junit.xml"))
-    for option, dest, example in wanted:
-        value = config.getoption(dest, None)
-        if not value:
-            continue
-        why = why_unwritable(Path(value))
-        if why is None:
-            continue
-        fix = (f"name a file in it, e.g. {option}={Path(value) / example}" if Path(value).is_dir()
-               else f"name a file in a directory you can write, e.g. {option}={example}")  # fmt: skip
-        raise pytest.UsageError(f"{option}={value}: cannot write the report there: {why}; {fix}")
 
 
 class MatrixReport:
@@ -217,3 +172,54 @@ class MatrixReport:
                 f.write("## pytest-multiarch\n\n" + text + "\n")
         if out.html is not None:
             write_atomic(out.html, matrix_html.render(m))
+
+
+# Example file names for the fix, by option.
+_EXAMPLES = {"--multiarch-report": "multiarch.json", "--multiarch-markdown": "multiarch.md",
+             "--multiarch-html": "multiarch.html", "--junitxml": "junit.xml"}  # fmt: skip
+
+
+def check_report_files(files: Sequence[tuple[str, str]]) -> None:
+    """Every report file this session will write, as (option, value), can be written, or a usage
+    error now (before any build), naming the option, the path and why, instead of a traceback at
+    the end."""
+    for option, value in files:
+        why = why_unwritable(Path(value))
+        if why is None:
+            continue
+        example = _EXAMPLES.get(option, "report")
+        fix = (f"name a file in it, e.g. {option}={Path(value) / example}" if Path(value).is_dir()
+               else f"name a file in a directory you can write, e.g. {option}={example}")  # fmt: skip
+        raise pytest.UsageError(f"{option}={value}: cannot write the report there: {why}; {fix}")
+
+
+def regroup_junit(config: pytest.Config, per_arch: bool) -> None:
+    """With --junit-per-arch, rewrite the file pytest's junitxml wrote (on the xdist controller
+    only) as one test suite per architecture. Call it after junitxml has written the file."""
+    xml = config.stash.get(junitxml.xml_key, None)  # set on the controller only
+    if xml is not None and per_arch and os.path.exists(xml.logfile):
+        regroup_per_arch(Path(xml.logfile))
+
+
+def adjust_test_report(report: pytest.TestReport, when: str, duration: float | None) -> None:
+    """What the plugin changes in a test's report: the duration is the test's own (not the
+    batch's wait), and an infra error is a failure even where an xfail was expected."""
+    if when == "call" and duration is not None:
+        report.duration = duration
+    if report.skipped and hasattr(report, "wasxfail") and INFRA_ERROR in dict(report.user_properties):
+        report.outcome = "failed"  # the emulator failed, not the known failure: never hidden by xfail
+        del report.wasxfail
+
+
+def terminal_status(report: pytest.TestReport) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    """How the terminal shows a cell that passed when re-run or reused, or hit an infra error."""
+    if report.when != "call":
+        return None
+    props = CellProps.from_properties(report.user_properties)
+    if report.passed and props.flaky:
+        return "passed", "R", ("PASSED (flaky)", {"yellow": True})  # --arch-reruns
+    if report.passed and props.cached:
+        return "passed", ".", ("PASSED (cached)", {"green": True})  # --arch-reuse-passed
+    if report.failed and props.infra_error:
+        return "failed", "!", ("INFRA ERROR", {"red": True})  # the emulator failed, not the test
+    return None

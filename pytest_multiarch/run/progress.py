@@ -1,27 +1,16 @@
 """What long phases are doing, for pytest's terminal: builds and batches counted as the
 scheduler runs them, and a line printed while a test waits for its batch (every
-``MULTIARCH_PROGRESS_SECONDS``, default 10), so that a cold build of many architectures is
-never a silent minute. Quiet with ``-q``; xdist workers print nothing (their output is not
+``MULTIARCH_PROGRESS_SECONDS``, default 10: the caller says), so that a cold build of many
+architectures is never a silent minute. Quiet with ``-q``; xdist workers print nothing (their output is not
 shown: the controller prints its own progress)."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
 import pytest
 from _pytest.terminal import TerminalReporter  # pytest.TerminalReporter is pytest 8.4+
-
-DEFAULT_EVERY = 10.0
-
-
-def every() -> float:
-    """Seconds between progress lines (``MULTIARCH_PROGRESS_SECONDS``; 0 or less: none)."""
-    try:
-        return float(os.environ.get("MULTIARCH_PROGRESS_SECONDS", DEFAULT_EVERY))
-    except ValueError:
-        return DEFAULT_EVERY
 
 
 class Progress:
@@ -60,19 +49,19 @@ class Progress:
         return "; ".join(parts)
 
 
-def reporter(config: pytest.Config) -> TerminalReporter | None:
-    """pytest's terminal reporter when progress lines should be printed, else None."""
-    quiet = int(config.getoption("verbose")) < 0  # config.get_verbosity() is pytest 8.0+
-    if hasattr(config, "workerinput") or quiet or every() <= 0:
+def reporter(config: pytest.Config, every: float) -> TerminalReporter | None:
+    """pytest's terminal reporter when progress lines should be printed (``every``: seconds
+    between them; 0 or less: none, as with -q and on xdist workers), else None."""
+    if every <= 0:
         return None
     tr = config.pluginmanager.get_plugin("terminalreporter")
     return tr if isinstance(tr, TerminalReporter) else None
 
 
-def say(config: pytest.Config, line: str) -> None:
+def say(config: pytest.Config, line: str, every: float) -> None:
     """Print ``line`` on the terminal now, past pytest's output capture (a test's, or
     collection's): as pytest's live logging does."""
-    tr = reporter(config)
+    tr = reporter(config, every)
     if tr is None:
         return
     capman = config.pluginmanager.get_plugin("capturemanager")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_multiarch import arch as archmod
+from pytest_multiarch import env as envvars
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.cache import fingerprint
@@ -42,7 +43,8 @@ def build_env(arch: Arch, *, cgo: bool = False, extra: Mapping[str, str] | None 
         env["GOARM"] = arch.goarm
     if cgo and arch != archmod.host():
         # The cross compiler, not a CC meant for the host; MULTIARCH_CC_<ARCH> overrides.
-        env["CC"] = os.environ.get(f"MULTIARCH_CC_{arch.name.upper()}", f"{arch.gnu_triple}-gcc")
+        named = envvars.cc(arch.name)
+        env["CC"] = named if named is not None else f"{arch.gnu_triple}-gcc"
     if extra:
         env.update(extra)
     return env

@@ -9,6 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
+from pytest_multiarch import env as envvars
 from pytest_multiarch import proc
 from pytest_multiarch.errors import MultiarchError
 
@@ -26,7 +27,7 @@ def find_go() -> str | None:
     """The go command: $MULTIARCH_GO if set (and then only it), else PATH, else /usr/local/go,
     else the newest of Debian's versioned Go packages (/usr/lib/go-1.N, which `setup` installs
     from backports and which are not on PATH)."""
-    explicit = os.environ.get("MULTIARCH_GO")
+    explicit = envvars.go()
     if explicit:  # when set, the only candidate: a wrong path must not silently fall back
         found = shutil.which(explicit)
         return found if found and os.access(found, os.X_OK) else None
@@ -60,9 +61,9 @@ _NAMED_FIX = "point it at a go (e.g. /usr/local/go/bin/go), or unset it to use t
 
 def not_found_reason() -> str:
     """Why find_go() found nothing, and the fix."""
-    explicit = os.environ.get("MULTIARCH_GO")
+    explicit = envvars.go()
     if explicit:
-        return f"MULTIARCH_GO={explicit} is not an executable go. Fix: {_NAMED_FIX}"
+        return f"{envvars.GO}={explicit} is not an executable go. Fix: {_NAMED_FIX}"
     return (
         "Go toolchain not found (no `go` on PATH, /usr/local/go/bin/go or /usr/lib/go-1.*/bin/go). "
         f"Fix: {INSTALL_FIX}"
@@ -73,7 +74,7 @@ def named_problem() -> str | None:
     """Why $MULTIARCH_GO, when set, is not a working go, with the fix; None when it is one, or is
     not set. A go the user named that does not work is an error, never a skip: a skip would hide
     every Go failure behind a green run. Only a named go is asked (`go version`, once)."""
-    explicit = os.environ.get("MULTIARCH_GO")
+    explicit = envvars.go()
     if not explicit:
         return None
     found = find_go()
@@ -82,11 +83,11 @@ def named_problem() -> str | None:
     try:
         said = version(found)
     except OSError as exc:  # e.g. an executable text file without #!
-        return f"MULTIARCH_GO={explicit} is not a working go: {found} does not run ({exc}). Fix: {_NAMED_FIX}"
+        return f"{envvars.GO}={explicit} is not a working go: {found} does not run ({exc}). Fix: {_NAMED_FIX}"
     if not re.match(r"go\d", said):
         shown = repr(said) if said else "nothing"
         return (
-            f"MULTIARCH_GO={explicit} is not a working go: `{found} version` printed {shown}, not a Go "
+            f"{envvars.GO}={explicit} is not a working go: `{found} version` printed {shown}, not a Go "
             f"version. Fix: {_NAMED_FIX}"
         )
     return None

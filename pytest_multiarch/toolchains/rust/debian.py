@@ -18,8 +18,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_multiarch import env as envvars
+
 # Where setup puts what it provisions; MULTIARCH_HOME moves it (tests, non-root users).
-DEFAULT_ROOT = Path("/opt/pytest-multiarch")
+DEFAULT_ROOT = envvars.DEFAULT_HOME
 
 # The packages unpacked into a prefix: the host's compiler, cargo and std, plus the per-arch std.
 HOST_PACKAGES = ("rustc-web", "cargo-web", "libstd-rust-web-dev")
@@ -28,8 +30,7 @@ _SHARED_STD = re.compile(r"^libstd-rust-web-\d+\.\d+$")  # libstd-rust-web-1.85:
 
 
 def root(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    return Path(env.get("MULTIARCH_HOME") or DEFAULT_ROOT)
+    return envvars.home(env)
 
 
 def prefix_for(version: str, env: Mapping[str, str] | None = None) -> Path:
