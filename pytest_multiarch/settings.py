@@ -51,7 +51,7 @@ class Settings:
     reuse_passed: bool = False
     reruns: int = 0
     test_timeout: float = 0.0  # native seconds one test may run (0: no per-test limit)
-    timeout_factors: dict[str, float] = field(default_factory=dict)  # see timeouts.py
+    timeout_factors: dict[str, float] = field(default_factory=dict)  # see run/limits.py
     output_limit: int = DEFAULT_OUTPUT_LIMIT  # characters of output kept per test
     docker_images: dict[str, str] = field(default_factory=dict)  # arch name → image
     outputs: Outputs = field(default_factory=Outputs)  # the report files, the terminal grid's rows

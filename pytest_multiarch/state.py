@@ -100,7 +100,7 @@ class State:
         return found
 
     def limits(self, arch: Arch, executor: Executor, *, quit_first: bool) -> Limits:
-        """A batch's time and output limits on ``arch`` under ``executor`` (scaled, see timeouts.py)."""
+        """A batch's time and output limits on ``arch`` under ``executor`` (scaled, see run/limits.py)."""
         s = self.settings
         f = timeouts.factor(s.timeout_factors, executor.name, arch.name)
         explain = f"--arch-test-timeout {s.test_timeout:g} s x {f:g} for {arch.name} under {executor.name}"

@@ -60,7 +60,7 @@ def run_tests(
 ) -> dict[str, TestOutcome]:
     """Run ``tests`` of the batch's binary; every name in ``tests`` gets an outcome.
 
-    With ``reuse`` enabled, a batch whose identical run passed before is not run (see reuse.py),
+    With ``reuse`` enabled, a batch whose identical run passed before is not run (see run/reuse.py),
     and a batch run without failures is remembered. ``serial`` asks the binary to run one test at a time.
     A test that fails runs again alone up to ``reruns`` times; if it then passes, it is flaky.
     The log files of processes whose tests all passed are removed; the others are named in the
