@@ -13,7 +13,8 @@ import pytest
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.cache.store import DEFAULT_MAX_BYTES, BuildCache
-from pytest_multiarch.executors import Executor, ExecutorUnavailable, select
+from pytest_multiarch.executors import Executor, ExecutorUnavailable, Registry, UnknownExecutor
+from pytest_multiarch.executors import registry as executor_registry
 from pytest_multiarch.outcome import DEFAULT_OUTPUT_LIMIT
 from pytest_multiarch.run import limits as timeouts
 from pytest_multiarch.run.batch import Once, Scheduler
@@ -45,14 +46,20 @@ class Settings:
     timeout_factors: dict[str, float] = field(default_factory=dict)  # see timeouts.py
     output_limit: int = DEFAULT_OUTPUT_LIMIT  # characters of output kept per test
     docker_images: dict[str, str] = field(default_factory=dict)  # arch name → image
+    registry: Registry = field(default_factory=executor_registry.default)  # hook-added executors too
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
         values: list[str] = config.getoption("multiarch_arch") or []
+        registry = executors_of(config)
         executor = config.getoption("multiarch_executor")
+        try:  # checked here, not by argparse: the executors hooks add are known only now
+            registry.validate(executor)
+        except UnknownExecutor as exc:
+            raise pytest.UsageError(f"--arch-executor: {exc}") from None
         try:
             archmod.reject_empty(values)
-            arches = archmod.parse_list(values, all_arches=runnable_arches(executor))
+            arches = archmod.parse_list(values, all_arches=runnable_arches(executor, registry))
         except archmod.ArchError as exc:
             raise pytest.UsageError(f"--arch: {exc}") from None
         entries: list[str] = config.getini("multiarch_collect")
@@ -68,7 +75,8 @@ class Settings:
         test_timeout = _seconds(config, "multiarch_test_timeout", 0.0)
         try:
             given = config.getoption("multiarch_timeout_scale") or []
-            factors = timeouts.parse_factors([*config.getini("multiarch_timeout_scale"), *given])
+            entries = [*config.getini("multiarch_timeout_scale"), *given]
+            factors = timeouts.parse_factors(entries, registry.names())
         except timeouts.ScaleError as exc:
             raise pytest.UsageError(f"--arch-timeout-scale / multiarch_timeout_scale: {exc}") from None
         limit_text = config.getoption("multiarch_output_limit") or config.getini("multiarch_output_limit")
@@ -125,6 +133,7 @@ class Settings:
             timeout_factors=factors,
             output_limit=output_limit,
             docker_images=images,
+            registry=registry,
         )
 
 
@@ -165,12 +174,22 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
-def runnable_arches(executor: str) -> list[Arch]:
+def executors_of(config: pytest.Config) -> Registry:
+    """The plugin's executors and those ``pytest_multiarch_executors`` hooks add."""
+    registry = executor_registry.default()
+    try:
+        config.hook.pytest_multiarch_executors(config=config, registry=registry)
+    except UnknownExecutor as exc:
+        raise pytest.UsageError(f"pytest_multiarch_executors: {exc}") from None
+    return registry
+
+
+def runnable_arches(executor: str, registry: Registry) -> list[Arch]:
     """What ``--arch=all`` means: every architecture this machine can run binaries of."""
     result = []
     for a in archmod.ARCHES:
         try:
-            select(a, executor)
+            registry.select(a, executor)
         except ExecutorUnavailable as exc:
             if not exc.named:  # an emulator the user named stays in, to fail rather than vanish
                 continue
@@ -244,13 +263,25 @@ class State:
                     hooked = self.hook.pytest_multiarch_executor(
                         config=self.config, arch=arch, preference=self.settings.executor
                     )
-                found = hooked if hooked is not None else select(arch, self.settings.executor)
+                registry, preference = self.settings.registry, self.settings.executor
+                found = hooked if hooked is not None else registry.select(arch, preference)
             except ExecutorUnavailable as exc:
                 found = exc
             self.executors[arch.name] = found
         if isinstance(found, ExecutorUnavailable):
             raise found
         return found
+
+    def close_executors(self) -> None:
+        """``close()`` each executor the session chose, once (the session is over)."""
+        closed: list[Executor] = []
+        for found in self.executors.values():
+            if isinstance(found, ExecutorUnavailable) or any(found is c for c in closed):
+                continue
+            closed.append(found)
+            close = getattr(found, "close", None)  # an executor written before close() existed
+            if callable(close):
+                close()
 
     def limits(self, arch: Arch, executor: Executor, *, quit_first: bool) -> Limits:
         """A batch's time and output limits on ``arch`` under ``executor`` (scaled, see timeouts.py)."""
