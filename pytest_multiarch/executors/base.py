@@ -63,9 +63,9 @@ class RunRequest:
     input: bytes | None = None
     supervision: proc.Supervision | None = None  # see proc.run
 
-    def with_args(self, args: Sequence[str], **changes: object) -> RunRequest:
-        """The same run with other arguments (and any other field changed by name)."""
-        return dataclasses.replace(self, args=tuple(args), **changes)  # type: ignore[arg-type]
+    def with_args(self, args: Sequence[str]) -> RunRequest:
+        """The same run with other arguments."""
+        return dataclasses.replace(self, args=tuple(args))
 
 
 class Executor(Protocol):
