@@ -328,14 +328,13 @@ def make_run_on_arch(config: pytest.Config, arch: Arch) -> RunOnArch:
         if timeout is None:  # the scaled --arch-timeout, as for the test binaries
             timeout = state.limits(arch, executor, quit_first=False).batch
         try:
-            return executors.run(
-                binary, [str(a) for a in args],
-                arch=arch, executor=executor,
+            return executors.run(executors.RunRequest(
+                binary, tuple(str(a) for a in args), arch, executor,
                 env=proc.base_env({**executors.arch_env(arch, executor), **(env or {})}),
                 cwd=cwd if cwd is not None else Path.cwd(),
                 timeout=timeout,
                 input=data,
-            )  # fmt: skip
+            ))  # fmt: skip
         except elf.ElfMismatch as exc:  # the test's mistake: a failure that says what the file is
             why = str(exc)
         # Outside the except block: pytest would show the chained exceptions, pytrace=False or not.

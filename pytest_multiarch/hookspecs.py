@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import pytest
 
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.executors import Executor
+from pytest_multiarch.executors import Executor, Registry
 from pytest_multiarch.outcome import TestOutcome
 
 hookspec = pytest.hookspec
@@ -22,6 +22,16 @@ hookspec = pytest.hookspec
 def pytest_multiarch_arches(config: pytest.Config) -> list[Arch] | None:
     """Return architectures to add to the known ones (``arch.Arch`` values with a name no other
     architecture uses). Called once, before ``--arch`` is read, so they can be selected by name.
+    """
+
+
+@hookspec
+def pytest_multiarch_executors(config: pytest.Config, registry: Registry) -> None:
+    """Add executors to the session's ``registry``, in place: ``registry.add(executor)`` makes
+    one choosable with ``--arch-executor=NAME`` (its ``name``) and scalable with
+    ``--arch-timeout-scale NAME=FACTOR``; ``registry.add(executor, auto=15)`` also has ``auto``
+    try it (after native 0 and binfmt 10, before qemu 20). Called once, before the options are
+    checked.
     """
 
 

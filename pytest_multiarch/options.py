@@ -6,7 +6,6 @@ import argparse
 
 import pytest
 
-from pytest_multiarch.executors import EXECUTOR_CHOICES
 from pytest_multiarch.settings import DEFAULT_TIMEOUT, parse_seconds
 
 MATRIX_ROWS = ("differing", "all", "none")  # which rows the terminal grid shows (--multiarch-rows)
@@ -43,9 +42,9 @@ def add_options(parser: pytest.Parser) -> None:
         "--arch-executor",
         dest="multiarch_executor",
         default="auto",
-        choices=EXECUTOR_CHOICES,
+        metavar="EXECUTOR",
         help="how foreign binaries run: auto (native when the host can, else a registered binfmt_misc "
-        "handler, else qemu), native, binfmt, qemu",
+        "handler, else qemu), native, binfmt, qemu, docker, or an executor a hook adds",
     )
     group.addoption(
         "--arch-timeout",

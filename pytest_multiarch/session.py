@@ -103,6 +103,7 @@ def finish(session: pytest.Session) -> None:
     proc.stop_all()
     state = get_state(config)
     state.scheduler.shutdown()
+    state.close_executors()
     if not state.settings.xdist_worker:
         state.cache.prune(state.settings.cache_max_bytes)
         files.remove_older_than(state.bin_dir / "logs", LOGS_KEPT_SECONDS)

@@ -16,7 +16,8 @@ from pytest_multiarch import env as envvars
 from pytest_multiarch import errors
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.cache.store import DEFAULT_MAX_BYTES
-from pytest_multiarch.executors import ExecutorUnavailable, select
+from pytest_multiarch.executors import ExecutorUnavailable, Registry, UnknownExecutor
+from pytest_multiarch.executors import registry as executor_registry
 from pytest_multiarch.outcome import DEFAULT_OUTPUT_LIMIT
 from pytest_multiarch.run import limits as timeouts
 
@@ -64,14 +65,20 @@ class Settings:
     progress_every: float = 0.0  # seconds between progress lines; 0: none (-q, xdist worker)
     xdist_worker: bool = False  # this process is an xdist worker (it writes no report file)
     xdist_controller: bool = False  # -n: this process starts xdist workers
+    registry: Registry = field(default_factory=executor_registry.default)  # hook-added executors too
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
         values: list[str] = config.getoption("multiarch_arch") or []
+        registry = executors_of(config)
         executor = config.getoption("multiarch_executor")
+        try:  # checked here, not by argparse: the executors hooks add are known only now
+            registry.validate(executor)
+        except UnknownExecutor as exc:
+            raise pytest.UsageError(f"--arch-executor: {exc}") from None
         try:
             archmod.reject_empty(values)
-            arches = archmod.parse_list(values, all_arches=runnable_arches(executor))
+            arches = archmod.parse_list(values, all_arches=runnable_arches(executor, registry))
         except archmod.ArchError as exc:
             raise errors.usage_error(exc, "--arch") from None
         entries: list[str] = config.getini("multiarch_collect")
@@ -87,7 +94,8 @@ class Settings:
         test_timeout = _seconds(config, "multiarch_test_timeout", 0.0)
         try:
             given = config.getoption("multiarch_timeout_scale") or []
-            factors = timeouts.parse_factors([*config.getini("multiarch_timeout_scale"), *given])
+            entries = [*config.getini("multiarch_timeout_scale"), *given]
+            factors = timeouts.parse_factors(entries, registry.names())
         except timeouts.ScaleError as exc:
             raise errors.usage_error(exc, "--arch-timeout-scale / multiarch_timeout_scale") from None
         limit_text = config.getoption("multiarch_output_limit") or config.getini("multiarch_output_limit")
@@ -160,6 +168,7 @@ class Settings:
             progress_every=0.0 if worker or verbose < 0 or every <= 0 else every,
             xdist_worker=worker,
             xdist_controller=bool(getattr(config.option, "numprocesses", None)),
+            registry=registry,
         )
 
 
@@ -218,12 +227,22 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
-def runnable_arches(executor: str) -> list[Arch]:
+def executors_of(config: pytest.Config) -> Registry:
+    """The plugin's executors and those ``pytest_multiarch_executors`` hooks add."""
+    registry = executor_registry.default()
+    try:
+        config.hook.pytest_multiarch_executors(config=config, registry=registry)
+    except UnknownExecutor as exc:
+        raise pytest.UsageError(f"pytest_multiarch_executors: {exc}") from None
+    return registry
+
+
+def runnable_arches(executor: str, registry: Registry) -> list[Arch]:
     """What ``--arch=all`` means: every architecture this machine can run binaries of."""
     result = []
     for a in archmod.ARCHES:
         try:
-            select(a, executor)
+            registry.select(a, executor)
         except ExecutorUnavailable as exc:
             if not exc.named:  # an emulator the user named stays in, to fail rather than vanish
                 continue

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.cache.store import BuildCache
-from pytest_multiarch.executors import Executor, ExecutorUnavailable, select
+from pytest_multiarch.executors import Executor, ExecutorUnavailable
 from pytest_multiarch.run import limits as timeouts
 from pytest_multiarch.run.batch import Once, Scheduler
 from pytest_multiarch.run.reuse import ReuseStore
@@ -93,11 +93,23 @@ class State:
                     hooked = self.hook.pytest_multiarch_executor(
                         config=self.config, arch=arch, preference=self.settings.executor
                     )
-                found = hooked if hooked is not None else select(arch, self.settings.executor)
+                registry, preference = self.settings.registry, self.settings.executor
+                found = hooked if hooked is not None else registry.select(arch, preference)
             except ExecutorUnavailable as exc:
                 found = exc
             self.executors[arch.name] = found
         return found
+
+    def close_executors(self) -> None:
+        """``close()`` each executor the session chose, once (the session is over)."""
+        closed: list[Executor] = []
+        for found in self.executors.values():
+            if isinstance(found, ExecutorUnavailable) or any(found is c for c in closed):
+                continue
+            closed.append(found)
+            close = getattr(found, "close", None)  # an executor written before close() existed
+            if callable(close):
+                close()
 
     def limits(self, arch: Arch, executor: Executor, *, quit_first: bool) -> Limits:
         """A batch's time and output limits on ``arch`` under ``executor`` (scaled, see run/limits.py)."""

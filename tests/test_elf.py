@@ -12,6 +12,7 @@ import pytest
 from pytest_multiarch import elf, executors
 from pytest_multiarch.arch import get, host
 from pytest_multiarch.elf import ElfMismatch
+from pytest_multiarch.executors import RunRequest
 from pytest_multiarch.executors.native import runs_natively
 
 BUILT = ("arm64", "s390x", "386", "mips")
@@ -117,15 +118,8 @@ def test_running_a_binary_for_another_arch_fails_before_it_starts(
 ) -> None:
     s390x = get("s390x")
     with pytest.raises(ElfMismatch, match="was built for arm64"):
-        executors.run(
-            binaries["arm64"],
-            [],
-            arch=s390x,
-            executor=executors.select(s390x, "qemu"),
-            env=dict(os.environ),
-            cwd=tmp_path,
-            timeout=30,
-        )
+        qemu = executors.select(s390x, "qemu")
+        executors.run(RunRequest(binaries["arm64"], (), s390x, qemu, dict(os.environ), tmp_path, 30))
 
 
 @pytest.mark.parametrize("goarch", BUILT)
@@ -133,15 +127,8 @@ def test_the_built_binaries_run_under_their_executor(
     binaries: dict[str, Path], goarch: str, tmp_path: Path
 ) -> None:
     a = get(goarch)
-    res = executors.run(
-        binaries[goarch],
-        [],
-        arch=a,
-        executor=executors.select(a),
-        env=dict(os.environ),
-        cwd=tmp_path,
-        timeout=60,
-    )
+    request = RunRequest(binaries[goarch], (), a, executors.select(a), dict(os.environ), tmp_path, 60)
+    res = executors.run(request)
     assert (res.returncode, res.stdout) == (0, "hi\n"), res.stderr
     assert res.executor == ("native" if runs_natively(a) else "qemu")
     assert res.check() is res

@@ -54,9 +54,9 @@ class RecordingQemu(QemuExecutor):
     def describe(self, arch):
         return "recording " + super().describe(arch)
 
-    def invocation(self, binary, args, arch, elf):
+    def invocation(self, binary, args, arch):
         note(event="invocation", arch=arch.name, binary=Path(binary).name)
-        return super().invocation(binary, args, arch, elf)
+        return super().invocation(binary, args, arch)
 
 
 def pytest_multiarch_executor(config, arch, preference):
@@ -139,3 +139,98 @@ def test_an_added_architecture_may_not_take_a_known_name(pytester: pytest.Pytest
     assert "pytest_multiarch_arches: cannot add architecture 'myboard': the name 's390x' is s390x's" in (
         res.stderr.str()
     )
+
+
+WRAPPED = '''
+import json
+from pathlib import Path
+
+from pytest_multiarch.executors.native import NativeExecutor
+
+LOG = Path(__file__).parent / "wrapped.log"
+
+
+def note(**event):
+    with LOG.open("a") as f:
+        f.write(json.dumps(event) + "\\n")
+
+
+class Wrapped:
+    """The native executor under another name, recording what it is asked."""
+
+    name = "wrapped"
+
+    def __init__(self):
+        self.inner = NativeExecutor()
+
+    def check(self, arch):
+        self.inner.check(arch)
+
+    def describe(self, arch):
+        return "wrapped native"
+
+    def invocation(self, binary, args, arch):
+        return self.inner.invocation(binary, args, arch)
+
+    def bind(self, invocation, added, cwd):
+        return self.inner.bind(invocation, added, cwd)
+
+    def execute(self, invocation, request):
+        note(event="execute", timeout=request.timeout, told=request.env.get("MULTIARCH_EXECUTOR"))
+        return self.inner.execute(invocation, request)
+
+    def close(self):
+        note(event="close")
+
+
+def pytest_multiarch_executors(config, registry):
+    registry.add(Wrapped(), auto=AUTO)
+'''
+
+USES_IT = """
+import shutil
+
+
+def test_runs_wrapped(run_on_arch):
+    res = run_on_arch(shutil.which("true"))
+    assert res.executor == "wrapped"
+    res.check()
+"""
+
+
+@pytest.mark.parametrize(
+    ("auto", "choose"),
+    [("None", "--arch-executor=wrapped"), ("-1", "--arch-executor=auto")],
+    ids=["named", "first-in-auto"],
+)
+def test_an_executor_added_by_a_hook_is_choosable_scalable_and_closed(
+    pytester: pytest.Pytester, auto: str, choose: str
+) -> None:
+    pytester.makeconftest(WRAPPED.replace("AUTO", auto))
+    pytester.makepyfile(USES_IT)
+    res = pytester.runpytest_subprocess(
+        "--arch=native", choose, "--arch-timeout=2", "--arch-timeout-scale=wrapped=50", "-v"
+    )
+    assert res.ret == 0, res.stdout.str() + res.stderr.str()
+    res.stdout.fnmatch_lines([f"multiarch: arches * executor {choose.partition('=')[2]}; *", "*PASSED*"])
+    events = [json.loads(line) for line in (pytester.path / "wrapped.log").read_text().splitlines()]
+    # The scaled --arch-timeout (2 s x 50), the name every process is told, one close() at the end.
+    assert events == [{"event": "execute", "timeout": 100.0, "told": "wrapped"}, {"event": "close"}]
+
+
+def test_an_unknown_executor_names_the_hook_added_ones(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(WRAPPED.replace("AUTO", "None"))
+    pytester.makepyfile(USES_IT)
+    res = pytester.runpytest_subprocess("--arch-executor=vm")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(
+        ["ERROR: --arch-executor: invalid choice: 'vm' (choose from 'auto', 'native', 'binfmt', 'qemu', "
+         "'docker', 'wrapped')"]
+    )  # fmt: skip
+    res = pytester.runpytest_subprocess("--arch-timeout-scale=vm:arm64=2")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(
+        ["*: 'vm:arm64=2': unknown executor 'vm' (one of native, binfmt, qemu, docker, wrapped)"]
+    )
+    scaled = ("--arch-timeout-scale=wrapped:arm64=2", "--arch=native", "--arch-executor=wrapped")
+    assert pytester.runpytest_subprocess(*scaled).ret == 0

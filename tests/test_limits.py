@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_multiarch.executors import BUILTIN
 from pytest_multiarch.outcome import Clip
 from pytest_multiarch.run import limits as timeouts
 
 
 def test_factors_most_specific_first_and_measured_defaults() -> None:
-    f = timeouts.parse_factors(["qemu=20, qemu:riscv64=40", "aarch64=3", "native=2"])
+    f = timeouts.parse_factors(["qemu=20, qemu:riscv64=40", "aarch64=3", "native=2"], BUILTIN.names())
     assert f == {"qemu": 20.0, "qemu:riscv64": 40.0, "arm64": 3.0, "native": 2.0}
     assert timeouts.factor(f, "qemu", "riscv64") == 40  # executor:arch
     assert timeouts.factor(f, "binfmt", "arm64") == 3  # arch, whatever emulates it
@@ -34,7 +35,7 @@ def test_factors_most_specific_first_and_measured_defaults() -> None:
 )
 def test_bad_factors_say_what_is_wrong(entry: str, says: str) -> None:
     with pytest.raises(timeouts.ScaleError, match=says):
-        timeouts.parse_factors([entry])
+        timeouts.parse_factors([entry], BUILTIN.names())
 
 
 @pytest.mark.parametrize(

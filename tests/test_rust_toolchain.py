@@ -339,8 +339,9 @@ def _run_all(
     )
     names = [t.name for t in rust.list_tests_detailed(binary.executable, a, executor, env=env)]
     b = batch.Batch(
-        binary.executable, a, executor, lambda selected, serial: rust.test_args(selected, names, serial),
-        rust.LibtestStream, env, binary.package_dir, Limits(batch=60),
+        executors.RunRequest(binary.executable, (), a, executor, env, binary.package_dir),
+        lambda selected, serial: rust.test_args(selected, names, serial),
+        rust.LibtestStream, Limits(batch=60),
     )  # fmt: skip
     return batch.run_tests(b, names)
 
@@ -395,13 +396,7 @@ def test_sample_crate_end_to_end(built: _Builds, name: str) -> None:
     # harness = false: a plain program; run it as one test, without libtest's flags.
     custom = binaries["sample_crate::custom_harness"]
     plain = executors.run(
-        custom.executable,
-        [],
-        arch=a,
-        executor=_executor(a),
-        env=proc.base_env(),
-        cwd=custom.package_dir,
-        timeout=60,
+        executors.RunRequest(custom.executable, (), a, _executor(a), proc.base_env(), custom.package_dir, 60)
     )
     assert plain.returncode == 0 and "custom harness passed" in plain.stdout
 
@@ -444,7 +439,7 @@ def test_threaded_rust_test_does_not_hang_with_multiarch_libc(built: _Builds) ->
     lib = _by_kind(built["arm64"])["sample_crate"]
     env = proc.base_env(rust.RUN_ENV)
     args = rust.test_args(["tests::spawned_threads_pass"], ["all"])
-    res = executors.run(lib.executable, args, arch=a, executor=_executor(a), env=env, cwd="/", timeout=30)
+    res = executors.run(executors.RunRequest(lib.executable, tuple(args), a, _executor(a), env, "/", 30))
     assert not res.timed_out, f"hung: {res.invocation.shell_line()}"
     assert res.returncode == 0, res.stdout + res.stderr
     assert (

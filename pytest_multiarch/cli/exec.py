@@ -20,7 +20,7 @@ from pathlib import Path
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import elf, executors, proc
 from pytest_multiarch import env as envvars
-from pytest_multiarch.executors import EXECUTOR_CHOICES
+from pytest_multiarch.executors import BUILTIN
 
 CANNOT_RUN, NOT_FOUND = 126, 127
 
@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--arch-executor",
         default=envvars.executor(),
-        choices=EXECUTOR_CHOICES,
+        choices=BUILTIN.choices(),
         help="how to run it (default: $MULTIARCH_EXECUTOR, else auto: native, binfmt handler, qemu)",
     )
     p.add_argument("binary", help="the program to run")
@@ -69,14 +69,15 @@ def run(args: argparse.Namespace) -> int:
                          f"with GOARCH={wanted.goarch} (or the matching cargo --target)")  # fmt: skip
     try:
         executor = executors.select(arch, args.arch_executor)
-        invocation = executor.invocation(binary, args.args, arch, info)  # a "--" after it is its own
+        invocation = executor.invocation(binary, args.args, arch)  # a "--" after it is its own
         invocation = executor.bind(invocation, {}, os.getcwd())
     except executors.ExecutorUnavailable as exc:
         return _fail(CANNOT_RUN, str(exc))
     if executor.name != "docker":
         return proc.run_attached(invocation.argv, env={**os.environ, **invocation.env}, cwd=os.getcwd())
     # A container: its output comes back when it ends (no stdin: see the docker how-to).
-    result = executor.execute(invocation, env=dict(os.environ), cwd=os.getcwd(), timeout=0)
+    request = executors.RunRequest(binary, tuple(args.args), arch, executor, dict(os.environ), os.getcwd())
+    result = executor.execute(invocation, request)
     sys.stdout.buffer.write(result.stdout)
     sys.stdout.flush()
     sys.stderr.buffer.write(result.stderr)

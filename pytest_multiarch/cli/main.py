@@ -15,7 +15,7 @@ from pytest_multiarch.cli import binfmt as binfmt_cli
 from pytest_multiarch.cli import doctor
 from pytest_multiarch.cli import exec as exec_cli
 from pytest_multiarch.cli import merge as merge_cli
-from pytest_multiarch.executors import EXECUTOR_CHOICES
+from pytest_multiarch.executors import BUILTIN
 from pytest_multiarch.provision import setup as provision
 
 
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     doc = sub.add_parser("doctor", help="what each architecture needs and has, and the fix for each gap")
     _arch_args(doc, "all known")
-    doc.add_argument("--arch-executor", default="auto", choices=EXECUTOR_CHOICES)
+    doc.add_argument("--arch-executor", default="auto", choices=BUILTIN.choices())
     doc.add_argument("--cargo", default=None, help="the cargo to check (default: $CARGO, then PATH)")
     setup = sub.add_parser(
         "setup", help="install what the architectures need: QEMU, Go, cross gcc and libc, Rust std"

@@ -13,7 +13,7 @@ import pytest
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.collect.base import ArchItem, BuildFailed, ErrorItem, UnavailableItem
-from pytest_multiarch.executors import Executor, arch_env
+from pytest_multiarch.executors import Executor, RunRequest, arch_env
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.run import batch
 from pytest_multiarch.state import get_state
@@ -173,9 +173,9 @@ class GoTestItem(ArchItem):
 
         # Go runs a package's TestDup, then its external test package's, both as TestDup.
         new_parser = functools.partial(gotest2json.GoStream, run_order=self.pkg.run_order())
+        env = proc.base_env(arch_env(self.arch, executor))
         b = batch.Batch(
-            binary, self.arch, executor, args_for, new_parser,
-            proc.base_env(arch_env(self.arch, executor)), self.pkg.dir,
+            RunRequest(binary, (), self.arch, executor, env, self.pkg.dir), args_for, new_parser,
             state.limits(self.arch, executor, quit_first=True),  # Go prints every goroutine on SIGQUIT
         )  # fmt: skip
         outcomes = batch.run_tests(b, tests, reuse=state.reuse, reruns=state.settings.reruns)

@@ -19,7 +19,7 @@ import pytest
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.collect.base import ArchItem, ErrorItem, UnavailableItem, skip_or_fail
-from pytest_multiarch.executors import Executor, ExecutorUnavailable, arch_env
+from pytest_multiarch.executors import Executor, ExecutorUnavailable, RunRequest, arch_env
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.run import batch, progress, supervise
 from pytest_multiarch.state import get_state
@@ -271,10 +271,9 @@ class RustTestItem(ArchItem):
                              **arch_env(self.arch, executor)})  # fmt: skip
         state = get_state(self.config)
         b = batch.Batch(
-            binary.executable, self.arch, executor,
+            RunRequest(binary.executable, (), self.arch, executor, env, binary.package_dir),
             lambda selected, serial: rusttool.test_args(selected, all_tests, serial),
-            rusttool.LibtestStream, env, binary.package_dir,
-            state.limits(self.arch, executor, quit_first=False),
+            rusttool.LibtestStream, state.limits(self.arch, executor, quit_first=False),
         )  # fmt: skip
         outcomes = batch.run_tests(b, tests, reuse=state.reuse, reruns=state.settings.reruns)
         self.config.hook.pytest_multiarch_batch_finished(
@@ -300,7 +299,7 @@ class RustProgramItem(ArchItem):
         env = proc.base_env(rusttool.cargo_env(binary, self.built.toolchain))
         env.update(arch_env(self.arch, executor))
         att = supervise.attempt(
-            binary.executable, [], arch=self.arch, executor=executor, env=env, cwd=binary.package_dir,
+            RunRequest(binary.executable, (), self.arch, executor, env, binary.package_dir),
             limits=limits, new_parser=lambda size, log: supervise.PlainStream(name, size, log),
         )  # fmt: skip
         output, res = att.parsed.output + att.stderr, att.run

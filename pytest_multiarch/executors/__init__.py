@@ -3,72 +3,43 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pytest_multiarch import elf as elfmod
-from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.executors import qemu
-from pytest_multiarch.executors.base import Executor, ExecutorUnavailable, Invocation, RunFailed, RunResult
-from pytest_multiarch.executors.binfmt import BinfmtExecutor
-from pytest_multiarch.executors.docker import DockerExecutor
-from pytest_multiarch.executors.native import NativeExecutor, runs_natively
-from pytest_multiarch.executors.qemu import QemuExecutor
+from pytest_multiarch.executors.base import (
+    Executor,
+    ExecutorUnavailable,
+    Invocation,
+    RunFailed,
+    RunRequest,
+    RunResult,
+)
+from pytest_multiarch.executors.native import runs_natively
+from pytest_multiarch.executors.registry import AUTO, BUILTIN, Registry, UnknownExecutor, runs_on
 
 __all__ = [
-    "EXECUTOR_CHOICES",
+    "AUTO",
+    "BUILTIN",
     "Executor",
     "ExecutorUnavailable",
     "Invocation",
+    "Registry",
     "RunFailed",
+    "RunRequest",
     "RunResult",
+    "UnknownExecutor",
     "arch_env",
     "run",
+    "runs_natively",
     "runs_on",
     "select",
 ]
 
-EXECUTORS: dict[str, Executor] = {
-    "native": NativeExecutor(),
-    "binfmt": BinfmtExecutor(),
-    "qemu": QemuExecutor(),
-    "docker": DockerExecutor(),
-}
-EXECUTOR_CHOICES = ("auto", *EXECUTORS)
 
-
-def select(arch: Arch, preference: str = "auto") -> Executor:
-    """The executor that runs ``arch`` here: native when the host can, else a working binfmt_misc
-    handler, else qemu.
-
-    Raises ExecutorUnavailable (with the fix) when the preferred way cannot run ``arch``.
-    """
-    if preference == "auto":
-        if runs_natively(arch):
-            return EXECUTORS["native"]
-        try:
-            EXECUTORS["binfmt"].check(arch)
-            return EXECUTORS["binfmt"]
-        except ExecutorUnavailable:
-            executor = EXECUTORS["qemu"]
-    else:
-        executor = EXECUTORS[preference]
-    executor.check(arch)
-    return executor
-
-
-def runs_on(arch: Arch, executor: Executor) -> str:
-    """A short account of how ``arch`` runs under the chosen ``executor``, for the totals' "runs
-    on" column: "native", "qemu 10.0.2", or the executor's own description (binfmt, docker, a
-    hook's)."""
-    if executor is EXECUTORS["native"]:
-        return "native"
-    if executor is EXECUTORS["qemu"]:
-        path = qemu.find_qemu(arch)
-        version = qemu.qemu_version(path) if path else None
-        return "qemu " + (".".join(map(str, version)) if version else "(unknown version)")
-    return executor.describe(arch)
+def select(arch: Arch, preference: str = AUTO) -> Executor:
+    """The plugin's own executor that runs ``arch`` here (see Registry.select); a session's
+    registry also has the executors its hooks added."""
+    return BUILTIN.select(arch, preference)
 
 
 def arch_env(arch: Arch, executor: Executor) -> dict[str, str]:
@@ -77,33 +48,21 @@ def arch_env(arch: Arch, executor: Executor) -> dict[str, str]:
     return {"MULTIARCH_ARCH": arch.name, "MULTIARCH_EXECUTOR": executor.name}
 
 
-def run(
-    binary: str | os.PathLike[str],
-    args: Sequence[str],
-    *,
-    arch: Arch,
-    executor: Executor,
-    env: Mapping[str, str],
-    cwd: str | os.PathLike[str],
-    timeout: float,
-    input: bytes | None = None,
-    supervision: proc.Supervision | None = None,
-) -> RunResult:
-    """Check ``binary`` is an ``arch`` ELF, then run it with ``executor``."""
-    info = elfmod.check_arch(binary, arch)
-    invocation = executor.invocation(Path(binary), list(args), arch, info)
+def run(request: RunRequest) -> RunResult:
+    """Run ``request`` with its executor, which first checks the binary is a program it runs
+    for the request's arch (an ELF of that arch for the plugin's own executors)."""
+    r, executor = request, request.executor
+    invocation = executor.invocation(Path(r.binary), list(r.args), r.arch)
     # What the caller adds to the environment belongs in a reproduce line too (RUSTC_BOOTSTRAP…).
     # (Not PYTEST_CURRENT_TEST: pytest changes it under the worker threads' feet; it is noise.)
-    added = {k: v for k, v in env.items() if os.environ.get(k) != v and k != "PYTEST_CURRENT_TEST"}
-    invocation = executor.bind(invocation, added, cwd)
+    added = {k: v for k, v in r.env.items() if os.environ.get(k) != v and k != "PYTEST_CURRENT_TEST"}
+    invocation = executor.bind(invocation, added, r.cwd)
     try:
-        result = executor.execute(
-            invocation, env=env, cwd=cwd, timeout=timeout, input=input, supervision=supervision
-        )
+        result = executor.execute(invocation, r)
     except OSError as exc:
         raise ExecutorUnavailable(
-            arch,
+            r.arch,
             f"could not start `{invocation.shell_line()}`: {exc}",
-            f"check that {binary} and the {executor.name} executor's program exist and are executable",
+            f"check that {r.binary} and the {executor.name} executor's program exist and are executable",
         ) from exc
-    return RunResult(arch=arch, executor=executor.name, invocation=invocation, proc=result)
+    return RunResult(arch=r.arch, executor=executor.name, invocation=invocation, proc=result)

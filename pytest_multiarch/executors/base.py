@@ -1,4 +1,5 @@
-"""What every executor shares: the interface, the result type, and the unavailable error."""
+"""What every executor shares: the interface, the request and result types, and the unavailable
+error."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from typing import Protocol
 
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.elf import ElfInfo
 from pytest_multiarch.errors import MultiarchError
 from pytest_multiarch.proc import ProcResult
 
@@ -52,8 +52,34 @@ class Invocation:
         return f"cd {shlex.quote(self.cwd)} && {line}" if self.cwd else line
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """One run of a binary on an architecture: what ``executors.run`` is asked, what a batch
+    repeats with other arguments, and what the reuse key is made of."""
+
+    binary: str | os.PathLike[str]
+    args: tuple[str, ...]
+    arch: Arch
+    executor: Executor
+    env: Mapping[str, str]  # the whole environment the program gets
+    cwd: str | os.PathLike[str]
+    timeout: float = 0.0  # seconds (already scaled); 0: no limit
+    input: bytes | None = None
+    supervision: proc.Supervision | None = None  # see proc.run
+
+    def with_args(self, args: Sequence[str]) -> RunRequest:
+        """The same run with other arguments."""
+        return dataclasses.replace(self, args=tuple(args))
+
+
 class Executor(Protocol):
-    """One way of running a binary built for a (possibly foreign) architecture."""
+    """One way of running a binary built for a (possibly foreign) architecture.
+
+    ``invocation`` checks that the binary is of the format this executor runs (an ELF of
+    ``arch`` for the plugin's own executors) and says the command; ``bind`` adds the caller's
+    environment and directory; ``execute`` runs it; ``close`` is called once at the end of a
+    session that used the executor.
+    """
 
     name: str
 
@@ -63,36 +89,38 @@ class Executor(Protocol):
     def describe(self, arch: Arch) -> str:
         """One line for `doctor` and the report header: how ``arch`` runs (tool, version)."""
 
-    def invocation(self, binary: Path, args: Sequence[str], arch: Arch, elf: ElfInfo) -> Invocation:
-        """The command that runs ``binary args`` as ``arch``."""
+    def invocation(self, binary: Path, args: Sequence[str], arch: Arch) -> Invocation:
+        """The command that runs ``binary args`` as ``arch``, once ``binary`` is checked to be a
+        program this executor runs for ``arch`` (raises elf.ElfMismatch, or ExecutorUnavailable)."""
 
     def bind(
         self, invocation: Invocation, added: Mapping[str, str], cwd: str | os.PathLike[str]
     ) -> Invocation:
         """The invocation as run: with the variables the caller added and the working directory."""
 
-    def execute(
-        self, invocation: Invocation, *, env: Mapping[str, str], cwd: str | os.PathLike[str], timeout: float,
-        input: bytes | None = None, supervision: proc.Supervision | None = None,
-    ) -> ProcResult:
-        """Run a bound invocation (``env``: the caller's whole environment; ``supervision``: see
-        proc.run)."""
+    def execute(self, invocation: Invocation, request: RunRequest) -> ProcResult:
+        """Run a bound invocation (``request.env``: the caller's whole environment)."""
+
+    def close(self) -> None:
+        """Release what the executor holds (containers, connections): the session is over."""
 
 
 class LocalExecution:
-    """bind/execute for executors that start a program on this machine (native, qemu, binfmt)."""
+    """bind/execute/close for executors that start a program on this machine (native, qemu,
+    binfmt)."""
 
     def bind(
         self, invocation: Invocation, added: Mapping[str, str], cwd: str | os.PathLike[str]
     ) -> Invocation:
         return dataclasses.replace(invocation, env={**added, **invocation.env}, cwd=os.fspath(cwd))
 
-    def execute(
-        self, invocation: Invocation, *, env: Mapping[str, str], cwd: str | os.PathLike[str], timeout: float,
-        input: bytes | None = None, supervision: proc.Supervision | None = None,
-    ) -> ProcResult:
-        return proc.run(invocation.argv, env={**env, **invocation.env}, cwd=cwd, timeout=timeout, input=input,
-                        supervision=supervision)  # fmt: skip
+    def execute(self, invocation: Invocation, request: RunRequest) -> ProcResult:
+        r = request
+        return proc.run(invocation.argv, env={**r.env, **invocation.env}, cwd=r.cwd, timeout=r.timeout,
+                        input=r.input, supervision=r.supervision)  # fmt: skip
+
+    def close(self) -> None:
+        return None
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from pytest_multiarch import elf as elfmod
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.elf import ElfInfo
 from pytest_multiarch.executors import binfmt_misc as binfmt
 from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, LocalExecution
 from pytest_multiarch.executors.qemu import guest_sysroot, qemu_version
@@ -111,7 +111,8 @@ class BinfmtExecutor(LocalExecution):
         warn = f" (warning: {why})" if version and version[:2] == bad else ""
         return f"binfmt qemu {shown}{warn}"
 
-    def invocation(self, binary: Path, args: Sequence[str], arch: Arch, elf: ElfInfo) -> Invocation:
+    def invocation(self, binary: Path, args: Sequence[str], arch: Arch) -> Invocation:
+        elf = elfmod.check_arch(binary, arch)  # an ELF of arch, or ElfMismatch saying what it is
         sysroot, guest_path, notes = guest_sysroot(binary, arch, elf)
         env: dict[str, str] = {}
         if sysroot is not None and guest_path is not None:  # as the qemu executor's -L and -E

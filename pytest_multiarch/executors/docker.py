@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from pytest_multiarch import arch as archmod
+from pytest_multiarch import elf as elfmod
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.elf import ElfInfo
 from pytest_multiarch.executors import binfmt_misc as binfmt
-from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation
+from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, RunRequest
 from pytest_multiarch.executors.native import runs_natively
 from pytest_multiarch.proc import ProcResult
 
@@ -167,7 +167,8 @@ class DockerExecutor:
             return "docker: no engine"
         return f"docker {arch.oci_platform} (engine {version})"
 
-    def invocation(self, binary: Path, args: Sequence[str], arch: Arch, elf: ElfInfo) -> Invocation:
+    def invocation(self, binary: Path, args: Sequence[str], arch: Arch) -> Invocation:
+        elf = elfmod.check_arch(binary, arch)  # an ELF of arch, or ElfMismatch saying what it is
         if elf.interpreter is not None and arch.name not in _images and not _sysroot_files(arch):
             raise ExecutorUnavailable(
                 arch,
@@ -199,28 +200,24 @@ class DockerExecutor:
         return Invocation(argv=tuple(argv), env=dict(env), notes=invocation.notes, cwd=None,
                           container=invocation.container, command=invocation.command)  # fmt: skip
 
-    def execute(
-        self,
-        invocation: Invocation,
-        *,
-        env: Mapping[str, str],
-        cwd: str | os.PathLike[str],
-        timeout: float,
-        input: bytes | None = None,
-        supervision: proc.Supervision | None = None,
-    ) -> ProcResult:
-        """Run the invocation's command in a container: wait (asking ``supervision``'s watch
+    def close(self) -> None:
+        """Kill and remove the containers of this process that are still there."""
+        kill_all()
+
+    def execute(self, invocation: Invocation, request: RunRequest) -> ProcResult:
+        """Run the invocation's command in a container: wait (asking the request's supervision
         whether to stop it), stop it on timeout, always remove it. The container's environment
-        is the bound invocation's, not ``env`` (the host's)."""
-        if input is not None:
+        is the bound invocation's, not ``request.env`` (the host's)."""
+        timeout = request.timeout
+        if request.input is not None:
             fix = "use --arch-executor=binfmt or qemu"
             raise ExecutorUnavailable(archmod.host(), "the docker executor does not pass stdin", fix)
         assert invocation.container is not None
-        sup = supervision or proc.Supervision()
+        sup = request.supervision or proc.Supervision()
         platform, image = invocation.container
         command = list(invocation.command)
         binary_dir = str(Path(command[0]).parent)
-        workdir = os.fspath(cwd)
+        workdir = os.fspath(request.cwd)
         volumes = {binary_dir: {"bind": binary_dir, "mode": "ro"}, workdir: {"bind": workdir, "mode": "rw"}}
         if proc.stopping():
             raise proc.Stopped(f"not starting a {platform} container: the test session is stopping")

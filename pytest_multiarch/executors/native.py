@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_multiarch import arch as archmod
+from pytest_multiarch import elf as elfmod
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.elf import ElfInfo
 from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, LocalExecution
 
 # 64-bit x86 kernels run 32-bit x86 binaries (IA32 emulation is on in every distro kernel we
@@ -35,7 +35,8 @@ class NativeExecutor(LocalExecution):
     def describe(self, arch: Arch) -> str:
         return "native"
 
-    def invocation(self, binary: Path, args: Sequence[str], arch: Arch, elf: ElfInfo) -> Invocation:
+    def invocation(self, binary: Path, args: Sequence[str], arch: Arch) -> Invocation:
+        elf = elfmod.check_arch(binary, arch)  # an ELF of arch, or ElfMismatch saying what it is
         interp = elf.interpreter
         if interp is None or os.path.exists(interp):
             return Invocation(argv=(str(binary), *args))

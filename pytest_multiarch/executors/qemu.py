@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from pytest_multiarch import elf as elfmod
 from pytest_multiarch import env as envvars
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
@@ -91,7 +92,8 @@ class QemuExecutor(LocalExecution):
         old = " (old: Go's os/exec breaks under QEMU < 8)" if version and version < MIN_GOOD_QEMU else ""
         return f"qemu {path} {shown}{old}"
 
-    def invocation(self, binary: Path, args: Sequence[str], arch: Arch, elf: ElfInfo) -> Invocation:
+    def invocation(self, binary: Path, args: Sequence[str], arch: Arch) -> Invocation:
+        elf = elfmod.check_arch(binary, arch)  # an ELF of arch, or ElfMismatch saying what it is
         qemu = find_qemu(arch)
         if qemu is None:
             self.check(arch)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from pytest_multiarch import executors
-from pytest_multiarch.arch import Arch
 from pytest_multiarch.outcome import TestOutcome, failure_headline
 from pytest_multiarch.run import blame as infra
 from pytest_multiarch.run.progress import Progress
@@ -40,14 +39,14 @@ NEVER_STARTED = (
 class Batch:
     """One test binary on one architecture, and how to run and read it."""
 
-    binary: str | os.PathLike[str]
-    arch: Arch
-    executor: executors.Executor
+    request: executors.RunRequest  # binary, arch, executor, env, cwd; args from args_for
     args_for: ArgsFor
     new_parser: NewParser
-    env: Mapping[str, str]
-    cwd: str | os.PathLike[str]
     limits: Limits = field(default_factory=Limits)
+
+    def run_request(self, tests: Sequence[str], serial: bool) -> executors.RunRequest:
+        """The request that runs ``tests`` (one at a time with ``serial``)."""
+        return self.request.with_args(self.args_for(tests, serial))
 
 
 def run_tests(
@@ -68,8 +67,7 @@ def run_tests(
     """
     remembered = None
     if reuse is not None and reuse.enabled:  # hashing the binary is for --arch-reuse-passed only
-        remembered = reuse.key(b.binary, b.args_for(tests, False), arch=b.arch.name,
-                               executor=b.executor.describe(b.arch), env=b.env, cwd=b.cwd)  # fmt: skip
+        remembered = reuse.key(b.run_request(tests, False))
         found = reuse.lookup(remembered, tests)
         if found is not None:
             return found
@@ -77,8 +75,7 @@ def run_tests(
     attempts: list[Attempt] = []
     remaining = list(tests)
     while remaining:
-        att = attempt(b.binary, b.args_for(remaining, serial), arch=b.arch, executor=b.executor, env=b.env,
-                      cwd=b.cwd, limits=b.limits, new_parser=b.new_parser)  # fmt: skip
+        att = attempt(b.run_request(remaining, serial), limits=b.limits, new_parser=b.new_parser)
         attempts.append(att)
         run, parsed = att.run, att.parsed
         for name in remaining:
@@ -106,7 +103,7 @@ def run_tests(
                 results[name].infra = blame
             break
         if att.expired in rest:  # over the per-test limit: that test is blamed, the others run again
-            under = b.executor.describe(b.arch)
+            under = b.request.executor.describe(b.request.arch)
             fail(att.expired, f"timed out after {b.limits.test:.0f} s under {under} "
                  f"({b.limits.explain or 'per-test limit'}); the test process was stopped "
                  f"(reproduce: {reproduce})")  # fmt: skip

@@ -12,7 +12,7 @@ Rounded up, they make limits that a slow but healthy test does not hit under emu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.errors import MultiarchError
@@ -22,7 +22,6 @@ DEFAULT_FACTORS: Mapping[str, float] = {
     "mips": 14, "mipsle": 12, "mips64": 14, "mips64le": 13, "loong64": 9,
 }  # fmt: skip
 UNKNOWN_EMULATED = 16.0  # an emulated arch with no measurement
-EXECUTORS = ("native", "qemu", "binfmt", "docker")
 
 
 class ScaleError(MultiarchError, ValueError):
@@ -31,9 +30,10 @@ class ScaleError(MultiarchError, ValueError):
     becomes = "usage"  # --arch-timeout-scale, multiarch_timeout_scale
 
 
-def parse_factors(entries: Iterable[str]) -> dict[str, float]:
-    """``KEY=FACTOR`` entries (comma lists allowed), KEY an executor, an architecture, or
-    ``EXECUTOR:ARCH``; FACTOR a number > 0. Keys are canonicalised (``aarch64`` → ``arm64``)."""
+def parse_factors(entries: Iterable[str], executors: Sequence[str]) -> dict[str, float]:
+    """``KEY=FACTOR`` entries (comma lists allowed), KEY one of ``executors`` (a session's
+    registry: hook-added executors included), an architecture, or ``EXECUTOR:ARCH``; FACTOR a
+    number > 0. Keys are canonicalised (``aarch64`` → ``arm64``)."""
     factors: dict[str, float] = {}
     for entry in (e.strip() for chunk in entries for e in chunk.split(",")):
         if not entry:
@@ -47,9 +47,9 @@ def parse_factors(entries: Iterable[str]) -> dict[str, float]:
             raise ScaleError(f"{entry!r}: write KEY=FACTOR with a number > 0, e.g. qemu:riscv64=40")
         executor, colon, arch = key.strip().rpartition(":")
         if not colon:
-            executor, arch = ("", key.strip()) if key.strip() not in EXECUTORS else (key.strip(), "")
-        if executor and executor not in EXECUTORS:
-            raise ScaleError(f"{entry!r}: unknown executor {executor!r} (one of {', '.join(EXECUTORS)})")
+            executor, arch = ("", key.strip()) if key.strip() not in executors else (key.strip(), "")
+        if executor and executor not in executors:
+            raise ScaleError(f"{entry!r}: unknown executor {executor!r} (one of {', '.join(executors)})")
         if arch:
             try:
                 arch = archmod.get(arch).name

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from pytest_multiarch.cache import fingerprint
 from pytest_multiarch.cache.store import BuildCache, key
+from pytest_multiarch.executors.base import RunRequest
 from pytest_multiarch.outcome import TestOutcome
 
 SCHEMA = 1
@@ -37,18 +38,11 @@ class ReuseStore:
     cache: BuildCache
     enabled: bool
 
-    def key(
-        self,
-        binary: str | os.PathLike[str],
-        argv: Sequence[str],
-        *,
-        arch: str,
-        executor: str,
-        env: Mapping[str, str],
-        cwd: str | os.PathLike[str],
-    ) -> str:
-        return key("result", SCHEMA, fingerprint.file_digest(binary), arch, executor, list(argv),
-                   _stable(env), os.fspath(cwd))  # fmt: skip
+    def key(self, r: RunRequest) -> str:
+        """The request's key: its executor by its description (which names the emulator and
+        its version), not its name."""
+        return key("result", SCHEMA, fingerprint.file_digest(r.binary), r.arch.name,
+                   r.executor.describe(r.arch), list(r.args), _stable(r.env), os.fspath(r.cwd))  # fmt: skip
 
     def lookup(self, k: str, tests: Sequence[str]) -> dict[str, TestOutcome] | None:
         """The remembered outcomes of ``tests`` if they all passed or skipped."""

@@ -4,17 +4,17 @@ limit, and the process stopped (SIGQUIT first for Go: the goroutine dump) when a
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from pytest_multiarch import executors, proc
-from pytest_multiarch.arch import Arch
 from pytest_multiarch.outcome import DEFAULT_OUTPUT_LIMIT, Clip, ParsedRun, StreamParser
 
 NewParser = Callable[[int, str], StreamParser]  # (characters kept per test, log path) → parser
@@ -135,35 +135,21 @@ class _Follower:
             self.file.close()
 
 
-def attempt(
-    binary: str | os.PathLike[str],
-    args: Sequence[str],
-    *,
-    arch: Arch,
-    executor: executors.Executor,
-    env: Mapping[str, str],
-    cwd: str | os.PathLike[str],
-    limits: Limits,
-    new_parser: NewParser,
-) -> Attempt:
-    """Run ``binary args`` once under ``executor`` within ``limits``."""
+def attempt(request: executors.RunRequest, *, limits: Limits, new_parser: NewParser) -> Attempt:
+    """Run ``request`` once within ``limits`` (its own timeout and supervision are replaced)."""
     if limits.logs is None:
-        run = executors.run(
-            binary, args, arch=arch, executor=executor, env=env, cwd=cwd, timeout=limits.batch
-        )
+        run = executors.run(dataclasses.replace(request, timeout=limits.batch, supervision=None))
         parser = new_parser(limits.output, "")
         parser.feed(run.stdout_bytes)
         return Attempt(run, parser.finish(), run.stderr[-STDERR_KEPT:])
     limits.logs.mkdir(parents=True, exist_ok=True)
-    stem = str(limits.logs / f"{Path(binary).name}-{arch.name}-{os.getpid()}-{next(_serial)}")
+    stem = str(limits.logs / f"{Path(request.binary).name}-{request.arch.name}-{os.getpid()}-{next(_serial)}")
     capture = proc.Capture(Path(stem + ".out"), Path(stem + ".err"))
     parser = new_parser(limits.output, str(capture.stdout))
     follower = _Follower(capture.stdout, parser, limits.test)
     first = signal.SIGQUIT if limits.quit_first else signal.SIGTERM
-    run = executors.run(
-        binary, args, arch=arch, executor=executor, env=env, cwd=cwd, timeout=limits.batch,
-        supervision=proc.Supervision(capture, follower.check, first),
-    )  # fmt: skip
+    supervision = proc.Supervision(capture, follower.check, first)
+    run = executors.run(dataclasses.replace(request, timeout=limits.batch, supervision=supervision))
     follower.read_all()
     return Attempt(run, parser.finish(), _tail(capture.stderr), follower.expired, stem)
 

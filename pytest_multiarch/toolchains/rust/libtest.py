@@ -36,20 +36,16 @@ def list_tests_detailed(
     where = Path(binary).parent if cwd is None else cwd
 
     def run(args: list[str]) -> str:
-        res = executors.run(
-            binary, args, arch=arch, executor=executor, env=run_env, cwd=where, timeout=timeout
-        )
+        request = executors.RunRequest(binary, tuple(args), arch, executor, run_env, where, timeout)
+        res = executors.run(request)
         if not res.proc.ok:
             raise RustError(f"listing the tests of {binary} failed: {executors.RunFailed(res)}")
         return res.stdout
 
     # One emulated start gives names, ignore reasons and source lines; an older libtest that
     # cannot list as JSON errors out or prints plain text, and the terse listings follow.
-    res = executors.run(
-        binary,
-        ["-Z", "unstable-options", "--format", "json", "--list"],
-        arch=arch, executor=executor, env=run_env, cwd=where, timeout=timeout,
-    )  # fmt: skip
+    json_list = ("-Z", "unstable-options", "--format", "json", "--list")
+    res = executors.run(executors.RunRequest(binary, json_list, arch, executor, run_env, where, timeout))
     listed = parse_json_list(res.stdout) if res.proc.ok else None
     if listed is not None:
         return listed
