@@ -16,7 +16,7 @@ import pytest
 from stubs import write_executable
 
 from pytest_multiarch import arch as archmod
-from pytest_multiarch.cli import main as cli
+from pytest_multiarch.cli import setup as setup_cli
 from pytest_multiarch.provision import apt
 from pytest_multiarch.provision.plan import Command, WriteFile
 from pytest_multiarch.toolchains import rust as rusttool
@@ -107,7 +107,7 @@ def test_ini_arches(tmp_path: Path, name: str, text: str, expected: list[str]) -
     (tmp_path / name).write_text(text)
     sub = tmp_path / "sub"
     sub.mkdir()
-    assert cli.ini_arches(sub) == expected
+    assert setup_cli.ini_arches(sub) == expected
 
 
 def test_tier3_arches_have_no_rustup_std() -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from dataclasses import dataclass
 
+from pytest_multiarch import arch as archmod
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.executors import ExecutorUnavailable, select
+from pytest_multiarch.cli.args import arch_args, parse_arches
+from pytest_multiarch.executors import BUILTIN, ExecutorUnavailable, select
 from pytest_multiarch.toolchains import rust as rusttool
 from pytest_multiarch.toolchains.go import find as gofind
 
@@ -67,3 +71,29 @@ def render(results: dict[Arch, list[Check]]) -> str:
             if c.fix:
                 lines.append(f"          fix: {c.fix}")
     return "\n".join(lines)
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    doc = sub.add_parser("doctor", help="what each architecture needs and has, and the fix for each gap")
+    arch_args(doc, "all known")
+    doc.add_argument("--arch-executor", default="auto", choices=BUILTIN.choices())
+    doc.add_argument("--cargo", default=None, help="the cargo to check (default: $CARGO, then PATH)")
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    arches = parse_arches(parser, args.arch) if args.arch else list(archmod.ARCHES)
+    results = {a: diagnose(a, args.arch_executor, args.cargo) for a in arches}
+    print(render(results))
+    # Non-zero when a requested architecture cannot run at all; a missing language toolchain
+    # for one arch is reported above (with its fix) but only skips that language's tests.
+    cannot = [a.name for a, checks in results.items() if not checks[0].ok]
+    if cannot:
+        print(f"\ncannot run: {', '.join(cannot)}", file=sys.stderr)
+        if args.arch_executor in ("binfmt", "docker"):  # a kernel handler or an engine: each says which
+            fixes = dict.fromkeys(checks[0].fix for checks in results.values() if not checks[0].ok)
+            for fix in fixes:
+                print(f"fix: {fix}", file=sys.stderr)
+        else:
+            print(f"fix: python -m pytest_multiarch setup --arch={','.join(cannot)}", file=sys.stderr)
+        return 1
+    return 0

@@ -96,7 +96,7 @@ def write_shims(args: argparse.Namespace) -> int:
     runner = f"{shlex.quote(sys.executable)} -m pytest_multiarch exec"
     for a in arches:
         shim = args.directory / f"go_linux_{a.goarch}_exec"
-        shim.write_text(f"#!/bin/sh\nexec {runner} --arch {a.name} -- \"$@\"\n")
+        shim.write_text(f'#!/bin/sh\nexec {runner} --arch {a.name} -- "$@"\n')
         shim.chmod(shim.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         print(shim)
     print(f"# put {args.directory} first on PATH; for cargo: "
