@@ -75,7 +75,7 @@ class Settings:
         try:  # checked here, not by argparse: the executors hooks add are known only now
             registry.validate(executor)
         except UnknownExecutor as exc:
-            raise pytest.UsageError(f"--arch-executor: {exc}") from None
+            raise errors.usage_error(exc, "--arch-executor") from None
         try:
             archmod.reject_empty(values)
             arches = archmod.parse_list(values, all_arches=runnable_arches(executor, registry))
@@ -233,7 +233,7 @@ def executors_of(config: pytest.Config) -> Registry:
     try:
         config.hook.pytest_multiarch_executors(config=config, registry=registry)
     except UnknownExecutor as exc:
-        raise pytest.UsageError(f"pytest_multiarch_executors: {exc}") from None
+        raise errors.usage_error(exc, "pytest_multiarch_executors") from None
     return registry
 
 

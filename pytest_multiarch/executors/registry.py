@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pytest_multiarch.arch import Arch
+from pytest_multiarch.errors import MultiarchError
 from pytest_multiarch.executors import qemu
 from pytest_multiarch.executors.base import Executor, ExecutorUnavailable
 from pytest_multiarch.executors.binfmt import BinfmtExecutor
@@ -21,8 +22,10 @@ from pytest_multiarch.executors.qemu import QemuExecutor
 AUTO = "auto"
 
 
-class UnknownExecutor(ValueError):
+class UnknownExecutor(MultiarchError, ValueError):
     """A name no executor of the registry has."""
+
+    becomes = "usage"  # an --arch-executor value, or a hook's executor
 
 
 @dataclass(frozen=True)
