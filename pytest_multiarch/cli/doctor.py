@@ -47,11 +47,14 @@ def check_rust(arch: Arch, cargo: str | None = None, project_dir: str = ".") -> 
         return Check("rust", False, str(exc).split(". Fix:")[0], rusttool.INSTALL_FIX)
     toolchain = chosen.toolchain
     which = f"rustc {toolchain.version} ({toolchain.cargo}: {chosen.why})"
+    target = rusttool.rust_target(arch, toolchain)
     if chosen.missing is not None:
-        return Check("rust", False, f"{chosen.missing.reason}; tried {which}", chosen.missing.fix)
-    linker = rusttool.find_linker(toolchain, arch, project_dir)
-    via = f", linker {linker.program}" if linker is not None else ""
-    return Check("rust", True, f"builds {arch.rust_triple} with {which}{via}")
+        wants = f"; target {target.describe()}" if target is not None else ""
+        return Check("rust", False, f"{chosen.missing.reason}; tried {which}{wants}", chosen.missing.fix)
+    assert target is not None  # ready: it has a target
+    found = rusttool.find_linker(toolchain, arch, project_dir)
+    linker = found.program if found is not None else target.linker
+    return Check("rust", True, f"builds {target.triple} with {which}; std: {target.std}, linker {linker}")
 
 
 def diagnose(arch: Arch, executor: str, cargo: str | None = None) -> list[Check]:

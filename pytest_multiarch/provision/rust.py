@@ -78,10 +78,12 @@ def plan_rustup(req: Request, plan: Plan) -> None:
     for a, chosen in missing.items():
         if rustup is None or chosen is None or chosen.toolchain.rustup_toolchain is None:
             continue
-        if rusttool.tier3(a) or a.rust_triple not in rusttool.known_targets(chosen.toolchain):
+        target = rusttool.rust_target(a, chosen.toolchain)
+        known = rusttool.known_targets(chosen.toolchain)
+        if target is None or not target.rustup_std or target.triple not in known:
             continue  # rustup has no std to add: reported with Debian's route
         name = chosen.toolchain.rustup_toolchain
-        argv = (rustup, "target", "add", "--toolchain", name, str(a.rust_triple))
+        argv = (rustup, "target", "add", "--toolchain", name, target.triple)
         command = Command(argv, root=False, check=False)  # cannot download: Debian's route follows
         plan.steps.append(Step(f"Rust std for {a.name} with rustup", (command,), arches=(a.name,)))
 
@@ -91,15 +93,15 @@ def _debian_arches(req: Request, missing: dict[Arch, rusttool.Chosen | None], pl
     release = apt.DEBIAN_RELEASE_ARCHES.get(req.distro.codename, frozenset())
     result = []
     for a in missing:
-        if req.distro.is_debian and a.debian_arch in release and a.debian_arch not in rusttool.DEBIAN_NO_STD:
+        target = rusttool.rust_target(a)  # the target of Debian's Rust, as setup unpacks it
+        if target is None:
+            continue
+        if req.distro.is_debian and a.debian_arch in release and target.std.kind == "debian":
             result.append(a)
             continue
-        note, fix = rusttool.DEBIAN_NO_STD.get(
-            a.debian_arch,
-            (f"{req.distro.pretty} has no Rust std packages we can unpack", rusttool.RUSTUP_FIX),
-        )
-        plan.unavailable.append(Finding("rust", f"no Rust std for {a.name} ({a.rust_triple}): {note}",
-                                        fix.format(triple=a.rust_triple, arch=a.name)))  # fmt: skip
+        note = target.debian_note or f"{req.distro.pretty} has no Rust std packages we can unpack"
+        plan.unavailable.append(Finding("rust", f"no Rust std for {a.name} ({target.triple}): {note}",
+                                        target.no_debian_fix))  # fmt: skip
     return result
 
 

@@ -41,7 +41,6 @@ from pytest_multiarch.toolchains.rust.libtest import (
 from pytest_multiarch.toolchains.rust.model import (
     BUILD_STD_FIX,
     BUILD_TIMEOUT,
-    DEBIAN_NO_STD,
     DOCTEST_NOTE,
     INSTALL_FIX,
     LIST_TIMEOUT,
@@ -57,13 +56,12 @@ from pytest_multiarch.toolchains.rust.model import (
     RustToolchain,
     RustToolchainError,
     TestBinary,
-    tier3,
 )
+from pytest_multiarch.toolchains.rust.targets import RustTarget, StdSource, rust_target
 
 __all__ = [
     "BUILD_STD_FIX",
     "BUILD_TIMEOUT",
-    "DEBIAN_NO_STD",
     "DOCTEST_NOTE",
     "INSTALL_FIX",
     "LIST_TIMEOUT",
@@ -79,8 +77,10 @@ __all__ = [
     "Missing",
     "RustBuildError",
     "RustError",
+    "RustTarget",
     "RustToolchain",
     "RustToolchainError",
+    "StdSource",
     "TestBinary",
     "build_binary",
     "build_env",
@@ -103,7 +103,7 @@ __all__ = [
     "parse_libtest_json",
     "parse_terse_list",
     "readiness",
+    "rust_target",
     "test_args",
-    "tier3",
     "toolchain_of",
 ]

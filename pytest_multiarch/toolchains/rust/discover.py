@@ -17,7 +17,6 @@ from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.toolchains.rust import debian as debian_rust
 from pytest_multiarch.toolchains.rust.model import (
-    DEBIAN_NO_STD,
     INSTALL_FIX,
     NOT_FOUND,
     QUERY_TIMEOUT,
@@ -25,8 +24,8 @@ from pytest_multiarch.toolchains.rust.model import (
     Missing,
     RustToolchain,
     RustToolchainError,
-    tier3,
 )
+from pytest_multiarch.toolchains.rust.targets import RustTarget, rust_target
 
 
 @dataclass(frozen=True)
@@ -297,16 +296,19 @@ def readiness(
     env: Mapping[str, str] | None = None,
 ) -> Missing | None:
     """None when Rust tests can be built for ``arch`` here, else what is missing and the fix."""
-    triple = arch.rust_triple
-    if triple is None or triple not in known_targets(toolchain):
-        what = f"rustc {toolchain.version} does not know the target {triple}" if triple else "no Rust target"
+    target = rust_target(arch, toolchain)
+    if target is None or target.triple not in known_targets(toolchain):
+        what = "no Rust target"
+        if target is not None:
+            what = f"rustc {toolchain.version} does not know the target {target.triple}"
         return Missing(
             f"{what} for {arch.name}",
             f"leave {arch.name} out of --arch for Rust tests, or use a Rust toolchain that supports it",
         )
+    triple = target.triple
     problems: list[Missing] = []
     if triple not in installed_targets(toolchain):
-        problems.append(_std_missing(toolchain, arch, triple))
+        problems.append(_std_missing(toolchain, target))
     if triple != toolchain.host and find_linker(toolchain, arch, project_dir, env) is None:
         problems.append(
             Missing(
@@ -320,18 +322,17 @@ def readiness(
     return Missing("; ".join(p.reason for p in problems), "; ".join(p.fix for p in problems))
 
 
-def _std_missing(toolchain: RustToolchain, arch: Arch, triple: str) -> Missing:
+def _std_missing(toolchain: RustToolchain, target: RustTarget) -> Missing:
+    """Why ``target``'s std is not in ``toolchain``, and the fix its std source calls for."""
+    arch, triple = target.arch, target.triple
     reason = (
         f"the Rust {toolchain.version} standard library for {triple} is not installed in {toolchain.sysroot}"
     )
     name = toolchain.rustup_toolchain
-    if name is not None and not tier3(arch):
+    if name is not None and target.rustup_std:
         return Missing(reason, f"rustup target add --toolchain {name} {triple}")
-    if arch.debian_arch in DEBIAN_NO_STD:
-        note, fix = DEBIAN_NO_STD[arch.debian_arch]
-        return Missing(
-            f"{reason}, and Debian has none to add ({note})", fix.format(triple=triple, arch=arch.name)
-        )
+    if target.debian_note:
+        return Missing(f"{reason}, and Debian has none to add ({target.debian_note})", target.no_debian_fix)
     owner = _dpkg_owner(toolchain)
     if owner is not None:  # a Debian-installed rustc: the same std package, foreign architecture
         pkg, version = owner

@@ -1,4 +1,4 @@
-"""Rust: the toolchain, test binary and test records, the errors, and what Debian lacks."""
+"""Rust: the toolchain, test binary and test records, the errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_multiarch.arch import Arch
 from pytest_multiarch.errors import MultiarchError
 
 INSTALL_FIX = (
@@ -28,28 +27,13 @@ DOCTEST_NOTE = (
     "under the emulator); run `cargo test --doc` natively for them"
 )
 
-# Debian architectures with no libstd-rust matching a current rustc in Debian 12 (bookworm), and
-# what to do instead. A target's std must be exactly the version of the rustc using it.
+# What to do when a target's std cannot come from Debian: a rustup target, or build std (tier 3).
+# targets.py says which applies to each architecture.
 RUSTUP_FIX = "use a rustup toolchain (multiarch_cargo / $CARGO) and run: rustup target add {triple}"
 BUILD_STD_FIX = (
     "{triple} is tier 3 since Rust 1.72 (no prebuilt std anywhere): build std with a nightly "
     "toolchain (cargo +nightly test -Zbuild-std --target {triple}), or leave {arch} out"
 )
-DEBIAN_NO_STD: dict[str, tuple[str, str]] = {
-    "riscv64": ("riscv64 is not a Debian 12 architecture", RUSTUP_FIX),
-    "loong64": ("loong64 is not a Debian 12 architecture", RUSTUP_FIX),
-    "ppc64": ("ppc64 is not a Debian 12 release architecture", RUSTUP_FIX),
-    "mips64el": ("Debian 12's mips64el std stops at Rust 1.70", BUILD_STD_FIX),
-    "mips64": ("mips64 is not a Debian 12 release architecture", BUILD_STD_FIX),
-    "mipsel": ("mipsel is not a Debian 12 release architecture", BUILD_STD_FIX),
-    "mips": ("mips is not a Debian 12 release architecture", BUILD_STD_FIX),
-}
-
-
-def tier3(arch: Arch) -> bool:
-    """Rust ships no prebuilt std for ``arch`` anywhere (rustup cannot add it)."""
-    entry = DEBIAN_NO_STD.get(arch.debian_arch)
-    return entry is not None and entry[1] == BUILD_STD_FIX
 
 
 class RustError(MultiarchError):
