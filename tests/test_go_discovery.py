@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -195,7 +196,10 @@ def go_verdicts(go: str, module: Path, env: Mapping[str, str], arch: str) -> dic
     verdicts: dict[str, str] = {}
     root = "example.com/" + module.name
     for line in res.stdout.splitlines():
-        ev = json.loads(line)
+        # Before Go 1.24, a package that fails before its tests build (vet's "wrong signature")
+        # is one plain-text line amid the JSON: "FAIL\t<package> [setup failed]".
+        plain = re.fullmatch(r"FAIL\t(\S+) \[(?:setup|build) failed\]", line)
+        ev = {"Package": plain.group(1), "Action": "fail"} if plain else json.loads(line)
         package, test, action = ev.get("Package", ""), ev.get("Test", ""), ev.get("Action")
         node = f"{module.name}/go.mod::{package if package == root else package.removeprefix(root + '/')}"
         if action not in ("pass", "fail", "skip"):
