@@ -30,7 +30,11 @@ class ExecutorUnavailable(MultiarchError):
         what = f"cannot run {arch.name} binaries"
         super().__init__(f"{what}: {reason}. Fix: {fix}", what=what, why=reason, fix=fix, named=named)
         self.arch = arch
-        self.reason = reason
+
+    @property
+    def reason(self) -> str:
+        """Why ``arch`` cannot run (the base's ``why``; older callers name it so)."""
+        return self.why
 
 
 @dataclass(frozen=True)
