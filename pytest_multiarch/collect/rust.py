@@ -141,8 +141,10 @@ class CargoCrate(pytest.File):
             stable = keys_now(ignore_lockfile=True)
             start = time.monotonic()
             every = get_state(self.config).settings.progress_every
+            stds = [n for a, _, tc in ready if (n := rusttool.std_note(tc, a, target_dir)) is not None]
+            first = f" (first building {'; '.join(stds)})" if stds else ""
             progress.say(self.config, f"multiarch: building the Rust tests of {self.path} for "
-                         f"{', '.join(a.name for a, _, _ in ready)} ...", every)  # fmt: skip
+                         f"{', '.join(a.name for a, _, _ in ready)}{first} ...", every)  # fmt: skip
             with ThreadPoolExecutor(max_workers=2) as pool:
                 built = list(pool.map(lambda job: self._build(*job, target_dir=target_dir), ready))
             took = time.monotonic() - start
@@ -185,8 +187,13 @@ class CargoCrate(pytest.File):
         per_node: dict[str, dict[Arch, Built]] = {}
         for a, result in results.items():
             if isinstance(result, rusttool.RustError):
-                yield ErrorItem.from_parent(self, name=f"[{a.name}]", arch=a, in_setup=False,
-                                            message=f"cargo test --no-run for {a.name} failed:\n{result}")
+                yield ErrorItem.from_parent(
+                    self,
+                    name=f"[{a.name}]",
+                    arch=a,
+                    in_setup=False,
+                    message=f"cargo test --no-run for {a.name} failed:\n{result}",
+                )
                 continue
             for built in result:
                 per_node.setdefault(node_name(built.binary), {})[a] = built

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.arch import Arch
@@ -42,13 +43,13 @@ def _rust_missing(req: Request) -> dict[Arch, rusttool.Chosen | None]:
     missing: dict[Arch, rusttool.Chosen | None] = {}
     arches = [a for a in req.arches if a.name not in req.assumed]
     if req.rust_from == "debian":  # only a prefix of Debian's Rust counts
-        have: set[str] = set()
+        prefixes: list[rusttool.RustToolchain] = []
         for cargo in debian_rust.provisioned_cargos():
             try:
-                have.update(rusttool.installed_targets(lookup(str(cargo))))
+                prefixes.append(lookup(str(cargo)))
             except rusttool.RustToolchainError:
                 continue  # a broken prefix: its host part is unpacked again
-        return {a: None for a in arches if a.rust_triple and a.rust_triple not in have}
+        return {a: None for a in arches if not any(_std_ready(tc, a) for tc in prefixes)}
     for a in arches:
         if a.rust_triple is None:
             continue
@@ -57,9 +58,19 @@ def _rust_missing(req: Request) -> dict[Arch, rusttool.Chosen | None]:
         except rusttool.RustToolchainError:
             missing[a] = None
             continue
-        if a.rust_triple not in rusttool.installed_targets(chosen.toolchain):
+        if not _std_ready(chosen.toolchain, a):
             missing[a] = chosen
     return missing
+
+
+def _std_ready(toolchain: rusttool.RustToolchain, a: Arch) -> bool:
+    """``toolchain`` has a std for ``a``, or the library source to build one."""
+    target = rusttool.rust_target(a, toolchain)
+    if target is None:
+        return True  # no Rust for it: nothing to install
+    if rusttool.builds_std(toolchain, target):
+        return rusttool.library_source(toolchain) is not None
+    return target.triple in rusttool.installed_targets(toolchain)
 
 
 def _present_rust(req: Request, missing: dict[Arch, rusttool.Chosen | None], plan: Plan) -> None:
@@ -75,14 +86,25 @@ def plan_rustup(req: Request, plan: Plan) -> None:
     rustup = shutil.which("rustup")
     if req.rust_from == "debian":
         return
+    sources: set[str] = set()  # toolchains given rust-src already
     for a, chosen in missing.items():
         if rustup is None or chosen is None or chosen.toolchain.rustup_toolchain is None:
             continue
         target = rusttool.rust_target(a, chosen.toolchain)
+        name = chosen.toolchain.rustup_toolchain
+        if target is not None and target.builds_std:  # std from source: rustup's rust-src
+            if name not in sources:
+                sources.add(name)
+                argv = (rustup, "component", "add", "rust-src", "--toolchain", name)
+                command = Command(argv, root=False, check=False)
+                same = [b for b, c in missing.items() if c is not None and c.toolchain == chosen.toolchain]
+                built = tuple(b.name for b in same if _from_source(b, chosen.toolchain))
+                what = f"Rust library source (std is built from it) for {', '.join(built)} with rustup"
+                plan.steps.append(Step(what, (command,), arches=built))
+            continue
         known = rusttool.known_targets(chosen.toolchain)
         if target is None or not target.rustup_std or target.triple not in known:
             continue  # rustup has no std to add: reported with Debian's route
-        name = chosen.toolchain.rustup_toolchain
         argv = (rustup, "target", "add", "--toolchain", name, target.triple)
         command = Command(argv, root=False, check=False)  # cannot download: Debian's route follows
         plan.steps.append(Step(f"Rust std for {a.name} with rustup", (command,), arches=(a.name,)))
@@ -96,13 +118,30 @@ def _debian_arches(req: Request, missing: dict[Arch, rusttool.Chosen | None], pl
         target = rusttool.rust_target(a)  # the target of Debian's Rust, as setup unpacks it
         if target is None:
             continue
-        if req.distro.is_debian and a.debian_arch in release and target.std.kind == "debian":
-            result.append(a)
+        debian_std = a.debian_arch in release and target.std.kind == "debian"
+        if req.distro.is_debian and (target.builds_std or debian_std):
+            result.append(a)  # Debian's std, or Debian's library source to build one from
             continue
         note = target.debian_note or f"{req.distro.pretty} has no Rust std packages we can unpack"
         plan.unavailable.append(Finding("rust", f"no Rust std for {a.name} ({target.triple}): {note}",
                                         target.no_debian_fix))  # fmt: skip
     return result
+
+
+def _has_source(prefix: Path) -> bool:
+    """The prefix holds Debian's library source (unpacked by an earlier setup)."""
+    return (prefix / "usr" / rusttool.SRC_DIR / "std" / "Cargo.toml").is_file()
+
+
+def _from_source(a: Arch, toolchain: rusttool.RustToolchain | None = None) -> bool:
+    """``toolchain`` (None: Debian's Rust as setup unpacks it) builds ``a``'s std from source."""
+    target = rusttool.rust_target(a, toolchain)
+    return target is not None and target.builds_std
+
+
+def _std_package(a: Arch) -> str:
+    """The key of ``a`` among the versions apt offers: its std package's arch, or the source."""
+    return debian_rust.SRC_PACKAGE if _from_source(a) else a.debian_arch
 
 
 def plan_foreign_arches(req: Request, plan: Plan) -> None:
@@ -111,7 +150,7 @@ def plan_foreign_arches(req: Request, plan: Plan) -> None:
         return
     missing = _rust_missing(req)
     host = archmod.host().debian_arch
-    wanted = {a.debian_arch for a in _debian_arches(req, missing, plan)} - {host}
+    wanted = {a.debian_arch for a in _debian_arches(req, missing, plan) if not _from_source(a)} - {host}
     if not wanted:
         return
     add = sorted(wanted - apt.foreign_arches())
@@ -136,7 +175,11 @@ def plan_debian_rust(req: Request, plan: Plan) -> None:
     stds = {
         a.debian_arch: apt.versions(debian_rust.STD_PACKAGE + ("" if a == host else f":{a.debian_arch}"))
         for a in arches
+        if not _from_source(a)
     }
+    from_source = [a for a in arches if _from_source(a)]
+    if from_source:  # the library source counts like one more architecture's std
+        stds[debian_rust.SRC_PACKAGE] = apt.versions(debian_rust.SRC_PACKAGE)
     # Extend a prefix that has a version all these arches have; else unpack a new one beside it.
     offered = [v for v in [*existing, *apt.versions(debian_rust.HOST_PACKAGES[0])] if v]
     choice = debian_rust.choose_version(dict.fromkeys(offered), stds)
@@ -149,9 +192,15 @@ def plan_debian_rust(req: Request, plan: Plan) -> None:
     prefix = existing.get(version) or debian_rust.prefix_for(version)
     new_prefix = version not in existing
     downloads = debian_rust.root() / "downloads" / version
-    usable = [a for a in arches if version in stds[a.debian_arch]]
+    usable = [a for a in arches if version in stds[_std_package(a)]]
     for a in arches:
-        if a not in usable:
+        if a not in usable and _from_source(a):
+            plan.unavailable.append(Finding(
+                "rust", f"apt offers no {debian_rust.SRC_PACKAGE} at {version} to build the std for {a.name} "
+                "from (the source must match rustc exactly)",
+                "apt-get update and run setup again (mirrors are sometimes mid-sync), or use rustup",
+            ))  # fmt: skip
+        elif a not in usable:
             plan.unavailable.append(Finding(
                 "rust", f"apt offers no {debian_rust.STD_PACKAGE}:{a.debian_arch} at {version}, the version "
                 "most of the selected architectures have (a target's std must match rustc exactly)",
@@ -170,10 +219,13 @@ def plan_debian_rust(req: Request, plan: Plan) -> None:
         if deps:
             actions.append(apt_install(deps))
         unpack += [(p, host.debian_arch) for p in (*debian_rust.HOST_PACKAGES, *shared)]
-    unpack += [(debian_rust.STD_PACKAGE, a.debian_arch) for a in usable if a != host]
+    unpack += [(debian_rust.STD_PACKAGE, a.debian_arch) for a in usable if a != host and not _from_source(a)]
+    if any(_from_source(a) for a in usable) and not _has_source(prefix):
+        unpack.append((debian_rust.SRC_PACKAGE, "all"))
     if not unpack:
         return
-    specs = [f"{p}:{d}={version}" if d != host.debian_arch else f"{p}={version}" for p, d in unpack]
+    native = (host.debian_arch, "all")
+    specs = [f"{p}={version}" if d in native else f"{p}:{d}={version}" for p, d in unpack]
     actions.append(Command(("apt-get", "download", *specs), cwd=str(downloads), tries=3))
     for p, d in unpack:
         actions.append(
@@ -187,9 +239,9 @@ def plan_debian_rust(req: Request, plan: Plan) -> None:
             )
         actions.append(WriteFile(str(prefix / debian_rust.MARKER), version + "\n"))
     actions.append(Command(("rm", "-rf", str(downloads))))
-    names = ", ".join(a.name for a in usable)
-    plan.steps.append(
-        Step(
-            f"Debian's Rust {debian_rust.upstream(version)} with std for {names} in {prefix}", tuple(actions)
-        )
-    )
+    prebuilt = [a.name for a in usable if not _from_source(a)]
+    source = [a.name for a in usable if _from_source(a)]
+    parts = [f"std for {', '.join(prebuilt)}"] if prebuilt else []
+    parts += [f"the source to build std for {', '.join(source)}"] if source else []
+    what = f"Debian's Rust {debian_rust.upstream(version)} in {prefix}: {'; '.join(parts)}"
+    plan.steps.append(Step(what, tuple(actions)))

@@ -12,10 +12,12 @@ from pytest_multiarch.toolchains.rust.build import (
     build_tests,
     cargo_env,
     has_doctests,
+    std_note,
 )
 from pytest_multiarch.toolchains.rust.discover import (
     CargoCandidate,
     Chosen,
+    builds_std,
     cargo_candidates,
     choose_toolchain,
     find_cargo,
@@ -24,6 +26,7 @@ from pytest_multiarch.toolchains.rust.discover import (
     find_toolchain,
     installed_targets,
     known_targets,
+    library_source,
     linker_env_var,
     named_problem,
     named_settings,
@@ -57,7 +60,7 @@ from pytest_multiarch.toolchains.rust.model import (
     RustToolchainError,
     TestBinary,
 )
-from pytest_multiarch.toolchains.rust.targets import RustTarget, StdSource, rust_target
+from pytest_multiarch.toolchains.rust.targets import SRC_DIR, RustTarget, StdSource, rust_target
 
 __all__ = [
     "BUILD_STD_FIX",
@@ -69,6 +72,7 @@ __all__ = [
     "QUERY_TIMEOUT",
     "RUN_ENV",
     "RUSTUP_FIX",
+    "SRC_DIR",
     "CargoCandidate",
     "Chosen",
     "LibtestStream",
@@ -85,6 +89,7 @@ __all__ = [
     "build_binary",
     "build_env",
     "build_tests",
+    "builds_std",
     "cargo_candidates",
     "cargo_env",
     "choose_toolchain",
@@ -95,6 +100,7 @@ __all__ = [
     "has_doctests",
     "installed_targets",
     "known_targets",
+    "library_source",
     "linker_env_var",
     "list_tests_detailed",
     "named_problem",
@@ -104,6 +110,7 @@ __all__ = [
     "parse_terse_list",
     "readiness",
     "rust_target",
+    "std_note",
     "test_args",
     "toolchain_of",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -13,7 +14,7 @@ from typing import Any
 
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.toolchains.rust.discover import find_linker, linker_env_var
+from pytest_multiarch.toolchains.rust.discover import builds_std, find_linker, linker_env_var
 from pytest_multiarch.toolchains.rust.model import (
     BUILD_TIMEOUT,
     RustBuildError,
@@ -21,6 +22,7 @@ from pytest_multiarch.toolchains.rust.model import (
     RustToolchain,
     TestBinary,
 )
+from pytest_multiarch.toolchains.rust.targets import rust_target
 
 # Crate kinds cargo reports for a library target; they all make one "lib" test binary.
 _LIB_KINDS = frozenset({"lib", "rlib", "dylib", "cdylib", "staticlib"})
@@ -45,6 +47,39 @@ def build_env(
     return env
 
 
+def target_args(toolchain: RustToolchain, arch: Arch) -> tuple[list[str], dict[str, str]]:
+    """cargo's arguments and variables that select ``arch``'s target, as targets.py chose it.
+
+    A target without a prebuilt std gets ``-Zbuild-std``: cargo compiles std from the toolchain's
+    library source into the target dir once, and reuses it until the toolchain changes.
+    RUSTC_BOOTSTRAP=1 lets a stable cargo accept the flag, as it lets libtest print JSON.
+    """
+    target = rust_target(arch, toolchain)
+    if target is None:
+        raise RustError(f"no Rust target for {arch.name}")
+    if builds_std(toolchain, target):
+        return ["--target", target.triple, "-Zbuild-std"], {"RUSTC_BOOTSTRAP": "1"}
+    return ["--target", target.triple], {}
+
+
+def std_note(toolchain: RustToolchain, arch: Arch, target_dir: str | os.PathLike[str]) -> str | None:
+    """What the progress line says before a build that compiles std for ``arch`` for the first
+    time in ``target_dir`` (a minute or so); None when it needs no std built or has one."""
+    target = rust_target(arch, toolchain)
+    if target is None or not builds_std(toolchain, target):
+        return None
+    if std_marker(toolchain, arch, target_dir).exists():
+        return None
+    return f"std for {arch.name} ({target.triple}) from {target.std.name}, once per toolchain: about a minute"
+
+
+def std_marker(toolchain: RustToolchain, arch: Arch, target_dir: str | os.PathLike[str]) -> Path:
+    """The file saying that std for ``arch`` was built by ``toolchain`` in ``target_dir``."""
+    which = f"{toolchain.rustc}\0{toolchain.sysroot}\0{toolchain.version}"
+    stamp = hashlib.sha256(which.encode()).hexdigest()
+    return Path(target_dir) / ".multiarch-std" / f"{arch.rust_triple}-{stamp[:16]}"
+
+
 def build_tests(
     toolchain: RustToolchain,
     manifest_path: str | os.PathLike[str],
@@ -63,18 +98,21 @@ def build_tests(
     if arch.rust_triple is None:
         raise RustError(f"no Rust target for {arch.name}")
     manifest = Path(manifest_path).resolve()
-    argv = [
-        str(toolchain.cargo), "test", "--no-run", "--message-format=json",
-        "--target", arch.rust_triple, "--manifest-path", str(manifest),
-    ]  # fmt: skip
+    select, select_env = target_args(toolchain, arch)
+    argv = [str(toolchain.cargo), "test", "--no-run", "--message-format=json", *select,
+            "--manifest-path", str(manifest)]  # fmt: skip
     if target_dir is not None:
         argv += ["--target-dir", os.fspath(target_dir)]
     # cwd = the package: cargo finds .cargo/config.toml from its cwd, as find_linker does.
-    env = build_env(toolchain, arch, manifest.parent, env_extra)
+    env = build_env(toolchain, arch, manifest.parent, {**select_env, **(env_extra or {})})
     res = proc.run(argv, env=env, cwd=manifest.parent, timeout=timeout)
     messages = [m for m in _json_lines(res.stdout) if isinstance(m.get("reason"), str)]
     if not res.ok or not any(m["reason"] == "build-finished" and m.get("success") for m in messages):
         raise _build_error(argv, res, messages, arch)
+    if target_dir is not None and select_env:  # std was built (or reused) for this toolchain
+        marker = std_marker(toolchain, arch, target_dir)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
     harness_off: dict[Path, set[tuple[str, str]]] = {}
     binaries = []
     for m in messages:
@@ -135,14 +173,15 @@ def build_binary(
         argv += ["--bin", bin]
     else:
         argv.append("--bins")
-    argv += ["--message-format=json", "--target", arch.rust_triple, "--manifest-path", str(manifest)]
+    select, select_env = target_args(toolchain, arch)
+    argv += ["--message-format=json", *select, "--manifest-path", str(manifest)]
     if release:
         argv.append("--release")
     if features:
         argv += ["--features", ",".join(features)]
     if target_dir is not None:
         argv += ["--target-dir", os.fspath(target_dir)]
-    env = build_env(toolchain, arch, manifest.parent, env_extra)
+    env = build_env(toolchain, arch, manifest.parent, {**select_env, **(env_extra or {})})
     res = proc.run(argv, env=env, cwd=manifest.parent, timeout=timeout)
     messages = [m for m in _json_lines(res.stdout) if isinstance(m.get("reason"), str)]
     if not res.ok:
@@ -271,5 +310,3 @@ def cargo_env(binary: TestBinary, toolchain: RustToolchain | None = None) -> dic
     if toolchain is not None:
         env["CARGO"] = str(toolchain.cargo)
     return env
-
-

@@ -126,11 +126,14 @@ def collection_keys(
         prefix = Path(real).parent.parent
         tools += [c.cargo, real, fingerprint.file_stamp(real), _dir_stamp(prefix / "lib" / "rustlib")]
         tools.append(fingerprint.file_stamp(prefix / ".debian-version"))
+        tools.append(_dir_stamp(prefix / "usr" / "lib" / "rustlib"))  # a prefix's std and source
     tools += _rustup_state(env)
     relevant = sorted((k, v) for k, v in env.items() if k.startswith(_ENV_PREFIXES))
     base = key("rust-collect", SCHEMA, str(manifest), str(target_dir), stamps, tools, relevant)
     extra_env = extra_env or {}
-    return {a: key(base, a.name, sorted(extra_env.get(a, {}).items())) for a in arches}
+    # The target chosen for each arch (with Debian's Rust: setup's), where its std comes from.
+    targets = {a: rusttool.rust_target(a) for a in arches}
+    return {a: key(base, a.name, str(targets[a]), sorted(extra_env.get(a, {}).items())) for a in arches}
 
 
 def load(cache: BuildCache, k: str) -> list[Built] | None:

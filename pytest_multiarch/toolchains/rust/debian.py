@@ -26,6 +26,8 @@ DEFAULT_ROOT = envvars.DEFAULT_HOME
 # The packages unpacked into a prefix: the host's compiler, cargo and std, plus the per-arch std.
 HOST_PACKAGES = ("rustc-web", "cargo-web", "libstd-rust-web-dev")
 STD_PACKAGE = "libstd-rust-web-dev"
+# The library source matching rustc-web: std is built from it for targets without a std package.
+SRC_PACKAGE = "rust-web-src"
 _SHARED_STD = re.compile(r"^libstd-rust-web-\d+\.\d+$")  # libstd-rust-web-1.85: rustc's own library
 
 

@@ -25,7 +25,7 @@ from pytest_multiarch.toolchains.rust.model import (
     RustToolchain,
     RustToolchainError,
 )
-from pytest_multiarch.toolchains.rust.targets import RustTarget, rust_target
+from pytest_multiarch.toolchains.rust.targets import SRC_DIR, RustTarget, rust_target
 
 
 @dataclass(frozen=True)
@@ -307,7 +307,10 @@ def readiness(
         )
     triple = target.triple
     problems: list[Missing] = []
-    if triple not in installed_targets(toolchain):
+    if builds_std(toolchain, target):
+        if library_source(toolchain) is None:
+            problems.append(_source_missing(toolchain, target))
+    elif triple not in installed_targets(toolchain):
         problems.append(_std_missing(toolchain, target))
     if triple != toolchain.host and find_linker(toolchain, arch, project_dir, env) is None:
         problems.append(
@@ -320,6 +323,40 @@ def readiness(
     if not problems:
         return None
     return Missing("; ".join(p.reason for p in problems), "; ".join(p.fix for p in problems))
+
+
+def builds_std(toolchain: RustToolchain, target: RustTarget) -> bool:
+    """Whether cargo must build ``target``'s std from source with ``toolchain`` (-Zbuild-std):
+    the target's route says so and no prebuilt std for it is installed anyway."""
+    return target.builds_std and target.triple not in installed_targets(toolchain)
+
+
+def library_source(toolchain: RustToolchain) -> Path | None:
+    """The library source build-std compiles (rustup's rust-src, Debian's rust-web-src), if any."""
+    library = toolchain.sysroot / SRC_DIR
+    return library if (library / "std" / "Cargo.toml").is_file() else None
+
+
+def _source_missing(toolchain: RustToolchain, target: RustTarget) -> Missing:
+    """Why std cannot be built for ``target`` with ``toolchain`` (no library source), and the fix."""
+    reason = (
+        f"no prebuilt Rust std exists for {target.triple} here, so it is built from source, and "
+        f"{toolchain.sysroot / SRC_DIR} holds none"
+    )
+    name = toolchain.rustup_toolchain
+    if name is not None:
+        return Missing(reason, f"rustup component add rust-src --toolchain {name}")
+    owner = _dpkg_owner(toolchain)
+    if owner is not None:  # a Debian-installed rustc: its source package, at its version
+        pkg, version = owner
+        source = "rust-web-src" if "-web" in pkg else "rust-src"
+        return Missing(reason, f"apt-get install {source}={version}")
+    if (toolchain.sysroot.parent / debian_rust.MARKER).is_file():
+        return Missing(reason, f"python -m pytest_multiarch setup --arch={target.arch.name}")
+    return Missing(
+        reason, f"install the library source of Rust {toolchain.version} there, or use a rustup toolchain "
+        "(multiarch_cargo / $CARGO) and run: rustup component add rust-src",
+    )  # fmt: skip
 
 
 def _std_missing(toolchain: RustToolchain, target: RustTarget) -> Missing:
@@ -362,5 +399,3 @@ def _dpkg_owner(toolchain: RustToolchain) -> tuple[str, str] | None:
     pkg = res.stdout.decode(errors="replace").split(":", 1)[0].strip()
     ver = proc.run([dpkg_query, "-W", "-f=${Version}", pkg], env=env, cwd="/", timeout=QUERY_TIMEOUT)
     return (pkg, ver.stdout.decode(errors="replace").strip()) if ver.ok else None
-
-

@@ -27,12 +27,13 @@ DOCTEST_NOTE = (
     "under the emulator); run `cargo test --doc` natively for them"
 )
 
-# What to do when a target's std cannot come from Debian: a rustup target, or build std (tier 3).
-# targets.py says which applies to each architecture.
+# What to do when a target's std cannot come from Debian: a rustup target, or rustup's library
+# source to build std from (tier 3). targets.py says which applies to each architecture.
 RUSTUP_FIX = "use a rustup toolchain (multiarch_cargo / $CARGO) and run: rustup target add {triple}"
 BUILD_STD_FIX = (
-    "{triple} is tier 3 since Rust 1.72 (no prebuilt std anywhere): build std with a nightly "
-    "toolchain (cargo +nightly test -Zbuild-std --target {triple}), or leave {arch} out"
+    "{triple} is tier 3 since Rust 1.72 (no prebuilt std anywhere), so its std is built from source: "
+    "use a rustup toolchain (multiarch_cargo / $CARGO) and run: rustup component add rust-src; or "
+    "leave {arch} out"
 )
 
 
@@ -126,5 +127,3 @@ class ListedTest:
     ignore_reason: str = ""
     source_path: str = ""  # relative to the workspace root, as rustc saw it; "" when unknown
     line: int = 0
-
-

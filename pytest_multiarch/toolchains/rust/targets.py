@@ -1,14 +1,15 @@
 """Rust: the one target each architecture builds for, and where that target's std comes from.
 
-The choice is made here and only here (:func:`rust_target`): `readiness`, `setup`'s plan and
-`doctor` read the :class:`RustTarget` it returns instead of deciding again. A target's standard
-library comes from one of three places:
+The choice is made here and only here (:func:`rust_target`): the build command, the cache key,
+`readiness`, `setup`'s plan and `doctor` read the :class:`RustTarget` it returns instead of
+deciding again. A target's standard library comes from one of three places:
 
 - ``rustup``: a prebuilt std that ``rustup target add`` installs into a rustup toolchain;
 - ``debian``: Debian's cross std (``libstd-rust-web-dev:<debian-arch>``), which ``setup`` unpacks
   beside Debian's rustc;
-- ``build-std``: no prebuilt std is usable, so cargo builds std from a named source
-  (``-Zbuild-std``), which needs a nightly toolchain.
+- ``build-std``: no prebuilt std is usable, so cargo builds std from the toolchain's own library
+  source (``-Zbuild-std``, allowed on a stable rustc by ``RUSTC_BOOTSTRAP=1``): rustup's
+  ``rust-src`` component, or Debian's ``rust-web-src`` unpacked into setup's prefix.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.toolchains.rust.debian import STD_PACKAGE
+from pytest_multiarch.toolchains.rust.debian import MARKER as DEBIAN_MARKER
+from pytest_multiarch.toolchains.rust.debian import SRC_PACKAGE, STD_PACKAGE
 from pytest_multiarch.toolchains.rust.model import BUILD_STD_FIX, RUSTUP_FIX, RustToolchain
 
 StdKind = Literal["rustup", "debian", "build-std"]
-Channel = Literal["stable", "nightly"]
 Route = Literal["prebuilt", "rustup", "build-std"]  # prebuilt: rustup's or Debian's, by toolchain
 
-# Where build-std takes std's source from.
-NIGHTLY_RUST_SRC = "rust-src of a nightly toolchain"
+# Where a toolchain keeps its library source, relative to its sysroot (rustup and Debian alike).
+SRC_DIR = "lib/rustlib/src/rust/library"
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,18 @@ class RustTarget:
     arch: Arch
     triple: str
     std: StdSource
-    channel: Channel  # the toolchain channel the std source needs
     linker: str  # "<gnu-triple>-gcc", "rust-lld", or "cc" for the toolchain's own host
     rustup_std: bool  # rustup ships a prebuilt std for the triple (False: tier 3)
     debian_note: str = ""  # why Debian 12 has no std to unpack for it; "" when it has one
 
     @property
+    def builds_std(self) -> bool:
+        """cargo builds this target's std from source (``-Zbuild-std``)."""
+        return self.std.kind == "build-std"
+
+    @property
     def no_debian_fix(self) -> str:
-        """What to do when Debian has no std for the target: rustup, or build std."""
+        """What to do when Debian's Rust cannot be had: rustup's std, or rustup's source."""
         template = RUSTUP_FIX if self.rustup_std else BUILD_STD_FIX
         return template.format(triple=self.triple, arch=self.arch.name)
 
@@ -85,8 +90,8 @@ _FACTS: dict[str, _Facts] = {
     "mips64": _Facts("build-std", "mips64 is not a Debian 12 release architecture", rustup_std=False),
     "mipsle": _Facts("build-std", "mipsel is not a Debian 12 release architecture", rustup_std=False),
     "mips": _Facts("build-std", "mips is not a Debian 12 release architecture", rustup_std=False),
-    # rustup lists a loongarch64 std, but its download was refused where this was tried; nightly
-    # build-std linked by rust-lld worked.
+    # rustup lists a loongarch64 std, but its download was refused where this was tried (a 404,
+    # final); build-std worked, linked without a loongarch64 gcc (Debian 12 has none).
     "loong64": _Facts("build-std", "loong64 is not a Debian 12 architecture", linker="rust-lld"),
 }
 _PREBUILT = _Facts("prebuilt")
@@ -96,24 +101,33 @@ def rust_target(arch: Arch, toolchain: RustToolchain | None = None) -> RustTarge
     """The Rust target for ``arch`` built with ``toolchain``; None when ``arch`` has no Rust triple.
 
     ``toolchain`` None means Debian's Rust as ``setup`` unpacks it (no toolchain chosen yet).
+    Where no prebuilt std exists for the toolchain, std is built from the toolchain's source.
     """
     triple = arch.rust_triple
     if triple is None:
         return None
     facts = _FACTS.get(arch.name, _PREBUILT)
-    rustup = toolchain is not None and toolchain.rustup_toolchain is not None
+    rustup = toolchain.rustup_toolchain if toolchain is not None else None
     std: StdSource
-    if facts.route == "build-std":
-        std = StdSource("build-std", NIGHTLY_RUST_SRC)
-    elif facts.route == "rustup" or rustup:
+    if facts.route != "build-std" and rustup is not None:
         std = StdSource("rustup", triple)
-    else:
+    elif facts.route == "prebuilt":
         std = StdSource("debian", f"{STD_PACKAGE}:{arch.debian_arch}")
+    else:
+        std = StdSource("build-std", _source_name(toolchain))
     if toolchain is not None and triple == toolchain.host:
         linker = "cc"
     elif facts.linker == "rust-lld":
         linker = "rust-lld"
     else:
         linker = f"{arch.gnu_triple}-gcc"
-    channel: Channel = "nightly" if std.kind == "build-std" else "stable"
-    return RustTarget(arch, triple, std, channel, linker, facts.rustup_std, facts.debian_note)
+    return RustTarget(arch, triple, std, linker, facts.rustup_std, facts.debian_note)
+
+
+def _source_name(toolchain: RustToolchain | None) -> str:
+    """Where ``toolchain`` keeps the library source build-std compiles (see the module's doc)."""
+    if toolchain is None or (toolchain.sysroot.parent / DEBIAN_MARKER).is_file():
+        return f"Debian's {SRC_PACKAGE}"
+    if toolchain.rustup_toolchain is not None:
+        return f"the rust-src component of {toolchain.rustup_toolchain}"
+    return f"the library source in {toolchain.sysroot / SRC_DIR}"
