@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
 from rusthelpers import REAL_HOME, RUST_HOME
 
+from pytest_multiarch import arch as archmod
 from pytest_multiarch.executors import binfmt_misc as binfmt
 from pytest_multiarch.toolchains.go import find as gofind
+from pytest_multiarch.toolchains.rust import debian as debian_rust
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +72,26 @@ def rust_env() -> dict[str, str]:
         "CARGO_NET_OFFLINE": "true",  # the crates here have no dependencies
         "RUST_BACKTRACE": "0",  # shorter failure texts, whatever the outer environment says
     }
+
+
+@pytest.fixture(scope="session")
+def bare_rust_env(rust_env: Mapping[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """``rust_env`` with Debian's Rust 1.85 copied (hard links) without its library source, so no
+    std can be built from source with it: a toolchain that lacks something, whatever this machine has."""
+    prefix = tmp_path_factory.mktemp("bare") / "rust-1.85"
+    shutil.copytree(
+        RUST_HOME, prefix, copy_function=os.link, symlinks=True,
+        ignore=lambda d, names: [n for n in names if Path(d, n) in (RUST_HOME / "usr/src", RUST_HOME / "bin")
+                                 or n == debian_rust.MARKER],
+    )  # fmt: skip
+    (prefix / "bin").mkdir()
+    host = archmod.host()
+    multiarch = "i386-linux-gnu" if host.name == "386" else host.gnu_triple
+    for tool in ("cargo", "rustc", "rustdoc"):
+        (prefix / "bin" / tool).write_text(debian_rust.wrapper(prefix, tool, multiarch))
+        (prefix / "bin" / tool).chmod(0o755)
+    (prefix / "usr/lib/rustlib/src/rust").unlink(missing_ok=True)
+    return {**rust_env, "CARGO": str(prefix / "bin" / "cargo"), "RUSTC": str(prefix / "bin" / "rustc")}
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from gohelpers import outcomes_by_id, processes_matching, section, write_module
-from rusthelpers import RUST_HOME, write_crate
+from rusthelpers import write_crate
 from stubs import write_executable
 
 from pytest_multiarch import arch as archmod
@@ -483,9 +483,11 @@ def test_missing_go_skips_naming_the_fix(pytester: pytest.Pytester, monkeypatch:
     assert_clean(result)
 
 
-def test_missing_rust_target_std_skips_that_arch_naming_the_fix(rpytester: pytest.Pytester) -> None:
-    if (RUST_HOME / "usr" / "lib" / "rustlib" / "riscv64gc-unknown-linux-gnu").is_dir():
-        pytest.skip(f"{RUST_HOME} has the riscv64 std: nothing is missing")
+def test_missing_rust_target_std_skips_that_arch_naming_the_fix(
+    rpytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, bare_rust_env: dict[str, str]
+) -> None:
+    for key, value in bare_rust_env.items():  # no riscv64 std, nor the source to build one
+        monkeypatch.setenv(key, value)
     write_crate(rpytester.path / "crate", {
         "src/lib.rs": GOOD_RUST,
         "src/bin/tool.rs": 'fn main() { println!("{}", std::env::consts::ARCH) }\n',
@@ -507,11 +509,11 @@ def test_missing_rust_target_std_skips_that_arch_naming_the_fix(rpytester: pytes
         f"test_tool.py::test_tool[{HOST}]": "passed",
         "test_tool.py::test_tool[riscv64]": "skipped",
     }
-    triple = "riscv64gc-unknown-linux-gnu"
     missing = (
-        f"the Rust * standard library for {triple} is not installed in *, and Debian has none to add "
-        "(riscv64 is not a Debian 12 architecture). Fix: use a rustup toolchain (multiarch_cargo / $CARGO) "
-        f"and run: rustup target add {triple}"
+        "no prebuilt Rust std exists for riscv64gc-unknown-linux-gnu here, so it is built from source, and "
+        "*/bare*/usr/lib/rustlib/src/rust/library holds none. Fix: install the library source of Rust "
+        "1.85.0 there, or use a rustup toolchain (multiarch_cargo / $CARGO) and run: "
+        "rustup component add rust-src"
     )
     crate = rpytester.path / "crate"
     result.stdout.fnmatch_lines_random([

@@ -83,11 +83,10 @@ def test_rust_readiness_per_architecture() -> None:
     assert "ok rust  builds s390x-unknown-linux-gnu with rustc 1." in block(res.stdout, "s390x")
     assert f"({RUST_PREFIX_CARGO}: $CARGO)" in block(res.stdout, "s390x")  # which, and why
     assert "; std: Debian's libstd-rust-web-dev:s390x, linker " in block(res.stdout, "s390x")
-    riscv64 = block(res.stdout, "riscv64")
-    assert "no rust" in riscv64.splitlines()[0]
-    assert "riscv64gc-unknown-linux-gnu is not installed" in riscv64 and "fix: " in riscv64
-    # What it would take: riscv64's std comes from rustup, whatever the toolchain checked.
-    assert "target riscv64gc-unknown-linux-gnu, std: rustup target riscv64gc-unknown-linux-gnu" in riscv64
+    riscv64 = block(res.stdout, "riscv64")  # no std package: built from Debian's source
+    assert "std: build-std from Debian's rust-web-src, linker " in riscv64
+    if "no rust" in riscv64.splitlines()[0]:  # the source or the linker is missing: said with the fix
+        assert "fix: " in riscv64
 
 
 @pytest.mark.skipif(shutil.which("cargo") is None, reason="needs a cargo on PATH")
@@ -95,9 +94,9 @@ def test_the_rust_line_names_each_targets_std_source_and_linker() -> None:
     res = doctor("--arch", "mips64,loong64,amd64")
     mips64 = block(res.stdout, "mips64").splitlines()[3]
     assert "rust " in mips64 and "mips64-unknown-linux-gnuabi64" in mips64
-    assert "std: build-std from rust-src of a nightly toolchain, linker " in mips64
+    assert "std: build-std from " in mips64 and ", linker " in mips64
     loong64 = block(res.stdout, "loong64").splitlines()[3]
-    assert "std: build-std from rust-src of a nightly toolchain, linker " in loong64
+    assert "std: build-std from " in loong64 and ", linker " in loong64
     if loong64.startswith("    -- "):  # not ready: the linker it would take, not the one found
         assert loong64.endswith(", linker rust-lld")
     if archmod.host().name == "amd64":

@@ -280,7 +280,11 @@ def test_compile_error_fails_that_arch_only(rpytester: pytest.Pytester) -> None:
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
 
 
-def test_missing_target_std_skips_with_fix(rpytester: pytest.Pytester) -> None:
+def test_missing_target_std_skips_with_fix(
+    rpytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, bare_rust_env: dict[str, str]
+) -> None:
+    for key, value in bare_rust_env.items():  # Debian's Rust without the source std is built from
+        monkeypatch.setenv(key, value)
     write_crate(rpytester.path, {"src/lib.rs": ARCHY_LIB}, name="archy")
     result = run(rpytester, "--arch=riscv64", "-rs")
     assert outcomes_by_id(result) == {"Cargo.toml::[riscv64]": "skipped"}
@@ -288,8 +292,8 @@ def test_missing_target_std_skips_with_fix(rpytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "SKIPPED [[]1[]] Cargo.toml:1: Rust tests of */Cargo.toml cannot be built for riscv64: "
-            "the Rust 1.85.0 standard library for riscv64gc-unknown-linux-gnu is not installed in *"
-            "Fix: *rustup target add riscv64gc-unknown-linux-gnu*",
+            "no prebuilt Rust std exists for riscv64gc-unknown-linux-gnu here, so it is built from source, "
+            "and * holds none. Fix: *rustup component add rust-src*",
         ]
     )
 

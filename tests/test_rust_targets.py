@@ -1,5 +1,5 @@
 """toolchains/rust/targets.py: one Rust target per architecture and toolchain, with where its std
-comes from, the channel it needs and its linker (fast: no tool is run)."""
+comes from and its linker (fast: no tool is run)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ EXPECTED: dict[str, tuple[str, str, str, str, bool]] = {
     "arm": ("armv7-unknown-linux-gnueabihf", "debian", "rustup", "arm-linux-gnueabihf-gcc", True),
     "ppc64le": ("powerpc64le-unknown-linux-gnu", "debian", "rustup", "powerpc64le-linux-gnu-gcc", True),
     "s390x": ("s390x-unknown-linux-gnu", "debian", "rustup", "s390x-linux-gnu-gcc", True),
-    "riscv64": ("riscv64gc-unknown-linux-gnu", "rustup", "rustup", "riscv64-linux-gnu-gcc", True),
-    "ppc64": ("powerpc64-unknown-linux-gnu", "rustup", "rustup", "powerpc64-linux-gnu-gcc", True),
+    "riscv64": ("riscv64gc-unknown-linux-gnu", "build-std", "rustup", "riscv64-linux-gnu-gcc", True),
+    "ppc64": ("powerpc64-unknown-linux-gnu", "build-std", "rustup", "powerpc64-linux-gnu-gcc", True),
     "mips64le": ("mips64el-unknown-linux-gnuabi64", "build-std", "build-std", "mips64el-linux-gnuabi64-gcc",
                  False),
     "mips64": ("mips64-unknown-linux-gnuabi64", "build-std", "build-std", "mips64-linux-gnuabi64-gcc", False),
@@ -58,7 +58,7 @@ def test_each_builtin_architecture_gets_its_target(name: str, rustup: rust.RustT
     assert debian is not None
     assert (debian.arch, debian.triple, debian.std.kind, debian.linker) == (a, triple, debian_kind, linker)
     assert debian.rustup_std is rustup_std
-    assert debian.channel == ("nightly" if debian_kind == "build-std" else "stable")
+    assert debian.builds_std is (debian_kind == "build-std")
     with_rustup = rust.rust_target(a, rustup)
     assert with_rustup is not None
     assert (with_rustup.triple, with_rustup.std.kind) == (triple, rustup_kind)
@@ -70,14 +70,31 @@ def test_std_sources_are_named() -> None:
     s390x = rust.rust_target(archmod.get("s390x"))
     assert s390x is not None and s390x.std == rust.StdSource("debian", "libstd-rust-web-dev:s390x")
     assert str(s390x.std) == "Debian's libstd-rust-web-dev:s390x"
-    riscv = rust.rust_target(archmod.get("riscv64"))
-    assert riscv is not None and str(riscv.std) == "rustup target riscv64gc-unknown-linux-gnu"
+    riscv = rust.rust_target(archmod.get("riscv64"))  # Debian has no riscv64 std: built from its source
+    assert riscv is not None and str(riscv.std) == "build-std from Debian's rust-web-src"
     mips = rust.rust_target(archmod.get("mips"))
-    assert mips is not None and str(mips.std) == "build-std from rust-src of a nightly toolchain"
-    assert mips.describe() == (
-        "mips-unknown-linux-gnu, std: build-std from rust-src of a nightly toolchain, "
-        "linker mips-linux-gnu-gcc"
+    assert mips is not None and mips.describe() == (
+        "mips-unknown-linux-gnu, std: build-std from Debian's rust-web-src, linker mips-linux-gnu-gcc"
     )
+
+
+def test_build_std_names_the_source_of_each_kind_of_toolchain(
+    rustup: rust.RustToolchain, tmp_path: Path
+) -> None:
+    mips64 = archmod.get("mips64")
+    with_rustup = rust.rust_target(mips64, rustup)
+    assert with_rustup is not None
+    assert str(with_rustup.std) == "build-std from the rust-src component of stable-x86_64-unknown-linux-gnu"
+    riscv = rust.rust_target(archmod.get("riscv64"), rustup)  # rustup has a prebuilt riscv64 std
+    assert riscv is not None and str(riscv.std) == "rustup target riscv64gc-unknown-linux-gnu"
+    prefix = tmp_path / "rust-1.85"
+    (prefix / "usr").mkdir(parents=True)
+    (prefix / ".debian-version").write_text("1.85.0+dfsg3-1~deb12u3\n")
+    debian = rust.rust_target(mips64, _toolchain(prefix / "usr"))
+    assert debian is not None and str(debian.std) == "build-std from Debian's rust-web-src"
+    other = rust.rust_target(mips64, _toolchain(tmp_path / "elsewhere"))
+    assert other is not None
+    assert str(other.std) == f"build-std from the library source in {tmp_path / 'elsewhere' / rust.SRC_DIR}"
 
 
 def test_the_fix_when_debian_has_no_std() -> None:

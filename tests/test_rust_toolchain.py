@@ -224,6 +224,23 @@ def test_linker_on_path() -> None:
     assert rust.find_linker(_record(), archmod.get("s390x"), "/", env) == rust.Linker(gcc, "PATH")
 
 
+def test_readiness_without_the_library_source(bare_rust_env: dict[str, str], tmp_path: Path) -> None:
+    bare = rust.find_toolchain(bare_rust_env["CARGO"], env=_clean_env())
+    assert rust.library_source(bare) is None
+    env = {**_clean_env(), "CARGO_HOME": str(tmp_path)}
+    riscv = rust.readiness(bare, archmod.get("riscv64"), tmp_path, env)
+    assert riscv is not None
+    assert riscv.reason.startswith(
+        "no prebuilt Rust std exists for riscv64gc-unknown-linux-gnu here, so it is built from source, and "
+        f"{bare.sysroot / rust.SRC_DIR} holds none"
+    )
+    assert "rustup component add rust-src" in riscv.fix
+    target = rust.rust_target(archmod.get("riscv64"), bare)
+    assert target is not None and rust.builds_std(bare, target)
+    s390x = rust.rust_target(archmod.get("s390x"), bare)
+    assert s390x is not None and not rust.builds_std(bare, s390x)  # Debian's std is there
+
+
 def test_readiness(toolchain: rust.RustToolchain, tmp_path: Path) -> None:
     env = {**_clean_env(), "CARGO_HOME": str(tmp_path)}
     for name in ("s390x", "arm64", "amd64"):
@@ -231,13 +248,14 @@ def test_readiness(toolchain: rust.RustToolchain, tmp_path: Path) -> None:
             continue
         assert rust.readiness(toolchain, archmod.get(name), tmp_path, env) is None, name
 
-    riscv = rust.readiness(toolchain, archmod.get("riscv64"), tmp_path, env)
-    assert riscv is not None
-    assert "standard library for riscv64gc-unknown-linux-gnu is not installed" in riscv.reason
-    assert "riscv64 is not a Debian 12 architecture" in riscv.reason
-    assert "rustup target add riscv64gc-unknown-linux-gnu" in riscv.fix
-    mips64 = rust.readiness(toolchain, archmod.get("mips64"), tmp_path, env)
-    assert mips64 is not None and "-Zbuild-std --target mips64-unknown-linux-gnuabi64" in mips64.fix
+    # No std package: std is built from the prefix's source, which setup unpacks (or did not).
+    mips64 = rust.readiness(toolchain, archmod.get("mips64"), tmp_path, {**env, "PATH": "/nonexistent"})
+    assert mips64 is not None and "no linker for mips64-unknown-linux-gnuabi64" in mips64.reason
+    if rust.library_source(toolchain) is None:
+        assert "so it is built from source, and " in mips64.reason
+        assert "python -m pytest_multiarch setup --arch=mips64" in mips64.fix
+    else:
+        assert "built from source" not in mips64.reason  # only the linker is missing
 
     no_gcc = rust.readiness(toolchain, archmod.get("s390x"), tmp_path, {**env, "PATH": "/nonexistent"})
     assert no_gcc is not None and "no linker for s390x-unknown-linux-gnu" in no_gcc.reason
