@@ -301,7 +301,7 @@ def test_missing_target_std_skips_with_fix(
     assert outcomes_by_id(strict) == {"Cargo.toml::[riscv64]": "failed"}
     assert strict.ret == pytest.ExitCode.TESTS_FAILED
     text = section(strict, "[riscv64]")
-    assert "standard library for riscv64gc-unknown-linux-gnu is not installed" in text
+    assert "no prebuilt Rust std exists for riscv64gc-unknown-linux-gnu here" in text
     assert "(an error because of --arch-strict)" in text
 
 
