@@ -66,6 +66,8 @@ def test_env_links_statically_with_clang_driving_lld(tmp_path: Path) -> None:
         " -C link-arg=--target=loongarch64-linux-gnu"
         f" -C link-arg=--sysroot={root}"
         " -C link-arg=--ld-path=/usr/bin/ld.lld-22",
+        "CC_loongarch64_unknown_linux_gnu": "/usr/bin/clang-19",
+        "CFLAGS_loongarch64_unknown_linux_gnu": f"--target=loongarch64-linux-gnu --sysroot={root}",
     }
     assert " ".join(got.rustflags) == got.variables[f"CARGO_TARGET_{KEY}_RUSTFLAGS"]
     assert got.sysroot == root

@@ -82,6 +82,9 @@ def sysroot_complete(path: Path) -> bool:
 class LinkEnv:
     """What makes cargo link the target this way: set ``variables`` in cargo's environment.
 
+    They also give the ``cc`` crate its compiler (``CC_<triple>``, ``CFLAGS_<triple>``), so a
+    crate whose build script compiles C builds too.
+
     ``rustflags`` are the words of the ``..._RUSTFLAGS`` variable, for a caller that merges them
     into its own flags: cargo ignores ``CARGO_TARGET_<TRIPLE>_RUSTFLAGS`` when ``RUSTFLAGS`` or
     ``CARGO_ENCODED_RUSTFLAGS`` is set.
@@ -125,7 +128,7 @@ def cargo_link_env(
     root = sysroot(arch, home)
     if not sysroot_complete(root):
         return LinkMissing(f"no {arch.name} C library in {root} to link Rust for {arch.name} against", fix)
-    if any(c.isspace() for c in str(root)):  # cargo splits ..._RUSTFLAGS at whitespace
+    if any(c.isspace() for c in str(root)):  # cargo and cc split the flags at whitespace
         return LinkMissing(
             f"the {arch.name} sysroot's path {root} has a space, which cargo's RUSTFLAGS cannot carry",
             f"MULTIARCH_HOME=<a path without spaces> {fix}",
@@ -139,6 +142,12 @@ def cargo_link_env(
         "-C", f"link-arg=--ld-path={lld}",
     )  # fmt: skip
     key = cargo_target_key(arch.rust_triple)
-    variables = {f"CARGO_TARGET_{key}_LINKER": driver, f"CARGO_TARGET_{key}_RUSTFLAGS": " ".join(flags)}
+    cc_key = arch.rust_triple.replace("-", "_")  # the cc crate's spelling: C code in build scripts
+    variables = {
+        f"CARGO_TARGET_{key}_LINKER": driver,
+        f"CARGO_TARGET_{key}_RUSTFLAGS": " ".join(flags),
+        f"CC_{cc_key}": driver,
+        f"CFLAGS_{cc_key}": f"--target={r.clang_target} --sysroot={root}",
+    }
     debs = sorted((root / MARKER).read_text(encoding="utf-8").split())
     return LinkEnv(variables, flags, root, " ".join([driver, lld, "static", *debs]))
