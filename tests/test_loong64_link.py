@@ -121,8 +121,9 @@ def test_plan_from_nothing_installs_tools_then_unpacks_the_sysroot(tmp_path: Pat
         assert lists == [f"Dir::State::Lists={tmp_path}/downloads/sysroot-loong64/lists"]
     assert download.argv[-6:] == ("download", *lld_link.ROUTES["loong64"].packages)
     # The marker comes after the check of what a link needs, and only the downloads go after it.
-    check, mark, clean = commands[-3:]
+    check, prune, mark, clean = commands[-4:]
     assert check.argv[0] == "test" and f"{root}/usr/loongarch64-linux-gnu/lib/libc.a" in check.argv
+    assert prune.argv[-3:] == ("-name", "lib*san*", "-delete")
     assert mark.argv[0] == "find" and str(root / lld_link.MARKER) in mark.argv
     assert clean.argv == ("rm", "-rf", f"{tmp_path}/downloads/sysroot-loong64")
 

@@ -86,6 +86,8 @@ def sysroot_actions(arch: Arch, home: Path, host_debarch: str) -> tuple[Action, 
         # dpkg -x takes one archive; find runs it on each (the versions are not known until now).
         Command(("find", str(debs), "-name", "*.deb", "-exec", "dpkg", "-x", "{}", str(root), ";")),
         Command(("test", *_all_files(root / f for f in r.needed))),
+        # GCC's sanitizer runtimes are half the sysroot, and Rust's sanitizers bring their own.
+        Command(("find", str(root / "usr/lib/gcc-cross"), "-name", "lib*san*", "-delete")),
         # Written last: the unpacked .deb names (packages and versions) mark the sysroot complete.
         Command(("find", str(debs), "-name", "*.deb", "-fprintf", str(root / lld_link.MARKER), "%f\\n")),
         Command(("rm", "-rf", str(dl))),
