@@ -104,7 +104,7 @@ def test_plan_from_nothing_installs_tools_then_unpacks_the_sysroot(tmp_path: Pat
     steps, present = provision_loong64.link_steps([LOONG], tmp_path, no_tools, "amd64")
     assert present == []
     tools, sysroot = steps
-    assert tools.arches == ("loong64",)
+    assert tools.arches == sysroot.arches == ()  # not a std: a dry run must still plan loong64's
     (install,) = tools.actions
     assert isinstance(install, Command)
     assert install.argv[:2] == ("apt-get", "install") and install.argv[-2:] == ("clang-19", "lld-22")

@@ -102,7 +102,9 @@ def link_steps(
 ) -> tuple[list[Step], list[Finding]]:
     """The steps that make the clang+lld route of ``arches`` ready, and what is there already.
 
-    Architectures without such a route are ignored. Nothing is planned for what is present.
+    Architectures without such a route are ignored. Nothing is planned for what is present. The
+    steps name no ``arches``: a dry run's later phases take those as having their Rust std, and
+    these steps only link it.
     """
     home = home or envvars.home()
     routed = [a for a in arches if lld_link.route(a) is not None]
@@ -114,7 +116,7 @@ def link_steps(
     packages = [pkg for prog, pkg in lld_link.APT_PACKAGES.items() if which(prog) is None]
     if packages:
         what = f"clang and lld to link Rust for {names}"
-        steps.append(Step(what, (apt_install(packages),), arches=tuple(a.name for a in routed)))
+        steps.append(Step(what, (apt_install(packages),)))
     else:
         present.append(Finding("rust", f"clang and lld to link Rust for {names}"))
     debarch = host_debarch or archmod.host().debian_arch
@@ -124,7 +126,7 @@ def link_steps(
             present.append(Finding("rust", f"the {a.name} C library to link Rust against, in {root}"))
             continue
         what = f"the {a.name} C library (Debian {lld_link.SUITE}'s cross packages) in {root}"
-        steps.append(Step(what, sysroot_actions(a, home, debarch), arches=(a.name,)))
+        steps.append(Step(what, sysroot_actions(a, home, debarch)))
     return steps, present
 
 
