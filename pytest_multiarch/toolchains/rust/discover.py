@@ -16,6 +16,7 @@ from pathlib import Path
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.toolchains.rust import debian as debian_rust
+from pytest_multiarch.toolchains.rust import lld_link
 from pytest_multiarch.toolchains.rust.model import (
     INSTALL_FIX,
     NOT_FOUND,
@@ -312,7 +313,12 @@ def readiness(
             problems.append(_source_missing(toolchain, target))
     elif triple not in installed_targets(toolchain):
         problems.append(_std_missing(toolchain, target))
-    if triple != toolchain.host and find_linker(toolchain, arch, project_dir, env) is None:
+    user_linker = find_linker(toolchain, arch, project_dir, env)
+    if triple != toolchain.host and user_linker is None and lld_link.route(arch) is not None:
+        link = lld_link.cargo_link_env(arch)  # no cross gcc exists: clang and lld link it
+        if isinstance(link, lld_link.LinkMissing):
+            problems.append(Missing(link.what, link.fix))
+    elif triple != toolchain.host and user_linker is None:
         problems.append(
             Missing(
                 f"no linker for {triple} ({arch.gnu_triple}-gcc is not on PATH; neither "
