@@ -87,7 +87,7 @@ def _cross_packages(req: Request) -> list[tuple[Arch, tuple[str, str]]]:
     if "cross" not in req.components:
         return wanted
     for a in req.arches:
-        if a == host:
+        if a == host or a.libc == "musl":  # musl columns: Go without cgo, Rust linked by rust-lld
             continue
         has_gcc = shutil.which(f"{a.gnu_triple}-gcc") is not None
         has_libc = Path(f"/usr/{a.gnu_triple}/lib").is_dir()
@@ -110,7 +110,8 @@ def plan_system(req: Request, phase: int, plan: Plan) -> None:
                     f"build {a.name} with Go only (CGO_ENABLED=0), or leave {a.name} out",
                 ))  # fmt: skip
         cross = [c for c in cross if c not in gone]
-    present_cross = [a.name for a in req.arches if a != archmod.host() and a not in dict(cross)]
+    present_cross = [a.name for a in req.arches
+                     if a != archmod.host() and a.libc != "musl" and a not in dict(cross)]  # fmt: skip
     if "cross" in req.components and present_cross:
         plan.present.append(Finding("cross", f"cross gcc and libc for {', '.join(present_cross)}"))
     if not (want_qemu or want_go or cross):

@@ -16,6 +16,7 @@ from pathlib import Path
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.toolchains.rust import debian as debian_rust
+from pytest_multiarch.toolchains.rust import musl
 from pytest_multiarch.toolchains.rust.model import (
     INSTALL_FIX,
     NOT_FOUND,
@@ -270,6 +271,9 @@ def find_linker(
             return Linker(target["linker"], str(config))
     if triple == toolchain.host:
         return None
+    if arch.libc == "musl":  # static, linked by the toolchain's rust-lld: no C toolchain
+        lld = musl.rust_lld(toolchain)
+        return Linker(str(lld), musl.SOURCE) if lld is not None else None
     gcc = shutil.which(f"{arch.gnu_triple}-gcc", path=env.get("PATH"))
     return Linker(gcc, "PATH") if gcc else None
 
@@ -312,7 +316,9 @@ def readiness(
             problems.append(_source_missing(toolchain, target))
     elif triple not in installed_targets(toolchain):
         problems.append(_std_missing(toolchain, target))
-    if triple != toolchain.host and find_linker(toolchain, arch, project_dir, env) is None:
+    if arch.libc == "musl" and find_linker(toolchain, arch, project_dir, env) is None:
+        problems.append(_no_rust_lld(toolchain, triple))
+    elif triple != toolchain.host and find_linker(toolchain, arch, project_dir, env) is None:
         problems.append(
             Missing(
                 f"no linker for {triple} ({arch.gnu_triple}-gcc is not on PATH; neither "
@@ -323,6 +329,14 @@ def readiness(
     if not problems:
         return None
     return Missing("; ".join(p.reason for p in problems), "; ".join(p.fix for p in problems))
+
+
+def _no_rust_lld(toolchain: RustToolchain, triple: str) -> Missing:
+    where = toolchain.sysroot / "lib" / "rustlib" / toolchain.host / "bin"
+    return Missing(
+        f"no linker for {triple} (it is linked statically by rust-lld, and {where} has none)",
+        f"use a rustup toolchain (its rustc ships rust-lld), or set {linker_env_var(triple)}",
+    )
 
 
 def builds_std(toolchain: RustToolchain, target: RustTarget) -> bool:
