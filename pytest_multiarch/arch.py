@@ -99,7 +99,6 @@ ARCHES: tuple[Arch, ...] = (
 )  # fmt: skip
 
 
-
 def _musl(twin: str, rust: str, aliases: tuple[str, ...]) -> Arch:
     """The static musl column of the CPU ``twin``: its CPU, emulator and ELF facts, another libc."""
     gnu = next(a for a in ARCHES if a.name == twin)

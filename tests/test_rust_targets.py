@@ -30,6 +30,10 @@ EXPECTED: dict[str, tuple[str, str, str, str, bool]] = {
     "mipsle": ("mipsel-unknown-linux-gnu", "build-std", "build-std", "mipsel-linux-gnu-gcc", False),
     "mips": ("mips-unknown-linux-gnu", "build-std", "build-std", "mips-linux-gnu-gcc", False),
     "loong64": ("loongarch64-unknown-linux-gnu", "build-std", "build-std", "rust-lld", True),
+    # musl: rustup's std or none (Debian packages none), linked by rust-lld
+    "amd64-musl": ("x86_64-unknown-linux-musl", "rustup", "rustup", "rust-lld", True),
+    "arm64-musl": ("aarch64-unknown-linux-musl", "rustup", "rustup", "rust-lld", True),
+    "386-musl": ("i686-unknown-linux-musl", "rustup", "rustup", "rust-lld", True),
 }  # fmt: skip
 
 
