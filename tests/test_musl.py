@@ -108,6 +108,14 @@ def test_markers_and_xfail_lines_name_musl_columns(pytester: pytest.Pytester) ->
     assert "test_excluded[386-musl]" not in result.stdout.str()
 
 
+def test_arch_musl_selects_the_musl_columns_this_machine_runs(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_libc(arch):\n    assert arch.libc == 'musl'\n")
+    result = pytester.runpytest("--arch=musl", "-v")
+    ran = {line.split("[")[1].split("]")[0] for line in result.outlines if " PASSED" in line}
+    result.assert_outcomes(passed=len(ran))
+    assert ran <= set(MUSL) and {n for n in MUSL if runs_natively(archmod.get(n))} <= ran
+
+
 # ---------------------------------------------------------------------------------------------
 # Build choices
 
@@ -392,3 +400,28 @@ def test_go_module_on_glibc_and_musl_columns(gopytester: pytest.Pytester) -> Non
     assert outcomes_by_id(result) == expected, result.stdout.str()
     result.stdout.fnmatch_lines(["*TestStaticallyLinked: fails on amd64 (passes on amd64-musl, arm64-musl)"
                                  " — exactly the glibc ones*"])  # fmt: skip
+
+
+def _doctor(env: Mapping[str, str], *arches: str) -> str:
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest_multiarch", "doctor", f"--arch={','.join(arches)}"],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    return res.stdout
+
+
+def test_doctor_shows_the_musl_target_std_and_rust_lld(musl_rust_env: Mapping[str, str]) -> None:
+    out = _doctor(musl_rust_env, "arm64-musl", "x86_64-musl")
+    arm64 = out.split("arm64-musl", 1)[1].split("amd64-musl", 1)[0]
+    assert "ok go    builds GOARCH=arm64" in arm64
+    assert "ok rust  builds aarch64-unknown-linux-musl with rustc" in arm64
+    assert "std: rustup target aarch64-unknown-linux-musl, linker /" in arm64 and "/bin/rust-lld" in arm64
+    assert "amd64-musl ok" in out
+
+
+def test_debian_rust_has_no_musl_std_and_says_what_to_do(rust_env: Mapping[str, str]) -> None:
+    out = _doctor(rust_env, "arm64-musl")
+    assert "-- rust  the Rust 1.85.0 standard library for aarch64-unknown-linux-musl is not installed" in out
+    assert "Debian has none to add (Debian packages no Rust std for musl targets)" in out
+    assert "fix: use a rustup toolchain (multiarch_cargo / $CARGO) and run: rustup target add " \
+           "aarch64-unknown-linux-musl" in out  # fmt: skip
