@@ -233,9 +233,13 @@ def musl_rust_env() -> dict[str, str]:
 
 @pytest.fixture
 def mpytester(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, musl_rust_env: Mapping[str, str]
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    musl_rust_env: Mapping[str, str],
+    go_env: Mapping[str, str],
 ) -> pytest.Pytester:
-    for key, value in musl_rust_env.items():
+    """``pytester`` whose inner runs use rustup's cargo (with the musl std) and the outer Go cache."""
+    for key, value in {**go_env, **musl_rust_env}.items():
         monkeypatch.setenv(key, value)
     return pytester
 
@@ -425,3 +429,38 @@ def test_debian_rust_has_no_musl_std_and_says_what_to_do(rust_env: Mapping[str, 
     assert "Debian has none to add (Debian packages no Rust std for musl targets)" in out
     assert "fix: use a rustup toolchain (multiarch_cargo / $CARGO) and run: rustup target add " \
            "aarch64-unknown-linux-musl" in out  # fmt: skip
+
+
+def test_python_tests_build_and_run_programs_on_musl_columns(mpytester: pytest.Pytester) -> None:
+    """go_build, cargo_build and run_on_arch on the musl columns: static programs of the CPU."""
+    write_module(mpytester.path, "gotool", {"main.go": """
+        package main
+
+        import (
+        \t"fmt"
+        \t"runtime"
+        )
+
+        func main() { fmt.Println(runtime.GOARCH) }
+    """})  # fmt: skip
+    write_crate(mpytester.path / "rtool", {"src/main.rs": """
+        fn main() {
+            println!("{}", if cfg!(target_env = "musl") { "musl" } else { "gnu" });
+        }
+    """}, name="rtool")  # fmt: skip
+    mpytester.makepyfile(test_tools="""
+        from pathlib import Path
+
+        from pytest_multiarch import elf
+
+        HERE = Path(__file__).parent
+
+        def test_tools(arch, go_build, cargo_build, run_on_arch):
+            gobin = go_build(HERE / "gotool")
+            assert run_on_arch(gobin).stdout.strip() == arch.goarch
+            rbin = cargo_build(HERE / "rtool")
+            assert run_on_arch(rbin).stdout.strip() == arch.libc
+            assert elf.read(rbin).static is (arch.libc == "musl")
+    """)
+    result = run(mpytester, "test_tools.py", "--arch=amd64,amd64-musl,arm64-musl")
+    result.assert_outcomes(passed=3)
