@@ -448,7 +448,8 @@ def test_python_tests_build_and_run_programs_on_musl_columns(mpytester: pytest.P
             println!("{}", if cfg!(target_env = "musl") { "musl" } else { "gnu" });
         }
     """}, name="rtool")  # fmt: skip
-    mpytester.makepyfile(test_tools="""
+    mpytester.makepyfile(
+        test_tools="""
         from pathlib import Path
 
         from pytest_multiarch import elf
@@ -461,6 +462,7 @@ def test_python_tests_build_and_run_programs_on_musl_columns(mpytester: pytest.P
             rbin = cargo_build(HERE / "rtool")
             assert run_on_arch(rbin).stdout.strip() == arch.libc
             assert elf.read(rbin).static is (arch.libc == "musl")
-    """)
+    """
+    )
     result = run(mpytester, "test_tools.py", "--arch=amd64,amd64-musl,arm64-musl")
     result.assert_outcomes(passed=3)
