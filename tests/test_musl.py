@@ -282,7 +282,7 @@ STATIC_LIB = """
 
 def test_rust_crate_on_glibc_and_musl_columns(mpytester: pytest.Pytester) -> None:
     write_crate(mpytester.path, {"src/lib.rs": STATIC_LIB}, name="staticky")
-    arches = ["amd64", "amd64-musl", "arm64-musl"]
+    arches = ["amd64", "amd64-musl", "arm64-musl", "386-musl"]
     start = time.monotonic()
     result = run(mpytester, f"--arch={','.join(arches)}")
     cold = time.monotonic() - start
@@ -294,11 +294,11 @@ def test_rust_crate_on_glibc_and_musl_columns(mpytester: pytest.Pytester) -> Non
         expected[f"Cargo.toml::lib::tests::threads_and_heap[{a}]"] = "passed"
     assert outcomes_by_id(result) == expected, result.stdout.str()
     assert "target_env is not musl" in section(result, "tests::built_for_musl [amd64]")
-    result.stdout.fnmatch_lines(["*tests::built_for_musl: fails on amd64 (passes on amd64-musl, arm64-musl)"
-                                 " — exactly the glibc ones*"])  # fmt: skip
+    result.stdout.fnmatch_lines(["*tests::built_for_musl: fails on amd64 (passes on amd64-musl, arm64-musl, "
+                                 "386-musl) — exactly the glibc ones*"])  # fmt: skip
     # What cargo built: static ELF programs of each column's CPU.
     deps = mpytester.path / ".pytest_cache" / "d" / "multiarch" / "cargo-target"
-    for a in ("amd64-musl", "arm64-musl"):
+    for a in ("amd64-musl", "arm64-musl", "386-musl"):
         (binary,) = [p for p in (deps / TRIPLES[a] / "debug" / "deps").glob("staticky-*") if p.suffix == ""]
         info = elf.read(binary)
         assert info.static and info.machine == archmod.get(a).elf_machine, info.describe()
