@@ -466,3 +466,15 @@ def test_python_tests_build_and_run_programs_on_musl_columns(mpytester: pytest.P
     )
     result = run(mpytester, "test_tools.py", "--arch=amd64,amd64-musl,arm64-musl")
     result.assert_outcomes(passed=3)
+
+
+def test_debian_rust_skips_the_musl_columns_with_the_fix(rpytester: pytest.Pytester) -> None:
+    write_crate(rpytester.path, {"src/lib.rs": STATIC_LIB}, name="staticky")
+    result = run(rpytester, "--arch=arm64-musl")
+    assert outcomes_by_id(result) == {"Cargo.toml::[arm64-musl]": "skipped"}
+    result.stdout.fnmatch_lines([
+        "SKIPPED *cannot be built for arm64-musl: the Rust 1.85.0 standard library for "
+        "aarch64-unknown-linux-musl is not installed in *, and Debian has none to add (Debian packages no "
+        "Rust std for musl targets). Fix: use a rustup toolchain (multiarch_cargo / $CARGO) and run: "
+        "rustup target add aarch64-unknown-linux-musl",
+    ])  # fmt: skip

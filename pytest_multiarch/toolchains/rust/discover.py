@@ -316,8 +316,9 @@ def readiness(
             problems.append(_source_missing(toolchain, target))
     elif triple not in installed_targets(toolchain):
         problems.append(_std_missing(toolchain, target))
-    if arch.libc == "musl" and find_linker(toolchain, arch, project_dir, env) is None:
-        problems.append(_no_rust_lld(toolchain, triple))
+    if arch.libc == "musl":  # its linker comes with the toolchain that has its std: say it once
+        if not problems and find_linker(toolchain, arch, project_dir, env) is None:
+            problems.append(_no_rust_lld(toolchain, triple))
     elif triple != toolchain.host and find_linker(toolchain, arch, project_dir, env) is None:
         problems.append(
             Missing(
