@@ -17,6 +17,7 @@ from pytest_multiarch import arch as archmod
 from pytest_multiarch import elf, proc
 from pytest_multiarch.provision import apt
 from pytest_multiarch.provision import loong64 as provision_loong64
+from pytest_multiarch.provision import plan as provision_plan
 from pytest_multiarch.provision.plan import Command, Plan, Request, WriteFile
 from pytest_multiarch.toolchains.rust import debian as debian_rust
 from pytest_multiarch.toolchains.rust import lld_link
@@ -237,3 +238,17 @@ def test_build_std_crate_links_statically_and_passes_under_qemu(tmp_path: Path) 
     for name in ("little_endian", "word_is_64_bits", "trivial"):
         assert f"test tests::{name} ... ok" in out
     assert "3 passed; 0 failed" in out
+
+
+def test_the_tools_step_adds_debians_security_suite_where_apt_lacks_it(tmp_path: Path) -> None:
+    security = provision_plan.security_source(apt.Distro("debian", "zzz", "Debian zzz", frozenset()))
+    assert security is not None  # no apt source names zzz-security
+    assert security.path == "/etc/apt/sources.list.d/zzz-security.sources"
+    assert "URIs: http://deb.debian.org/debian-security\n" in security.text
+    assert "Suites: zzz-security\n" in security.text
+    steps, _ = provision_loong64.link_steps([LOONG], tmp_path, no_tools, "amd64",
+                                            before_install=(security, provision_plan.APT_UPDATE))  # fmt: skip
+    source, update, install = steps[0].actions
+    assert (source, update) == (security, provision_plan.APT_UPDATE)
+    assert isinstance(install, Command) and install.argv[-1] == "lld-22"
+    assert provision_plan.security_source(apt.Distro("fedora", "", "Fedora Linux 40", frozenset())) is None

@@ -586,36 +586,28 @@ def test_cargo_build_and_run_on_arch_fixtures(rpytester: pytest.Pytester) -> Non
             assert res.stdout.split()[-2] == "64"
     """
     )
-    result = run(rpytester, "test_tool.py", "--arch=arm64,arm,s390x,riscv64", "-rsP")
+    # riscv64: no std package for Debian's Rust, so cargo_build builds std from its source too.
+    result = run(rpytester, "test_tool.py", "--arch=arm64,arm,s390x,riscv64", "-rsP", timeout=600)
     assert outcomes_by_id(result) == {
         "test_tool.py::test_tool_reports_its_arch[arm64]": "passed",
         "test_tool.py::test_tool_reports_its_arch[arm]": "passed",
         "test_tool.py::test_tool_reports_its_arch[s390x]": "passed",
-        "test_tool.py::test_tool_reports_its_arch[riscv64]": "skipped",
+        "test_tool.py::test_tool_reports_its_arch[riscv64]": "passed",
         "test_tool.py::test_tool_is_64_bit[arm64]": "passed",
         "test_tool.py::test_tool_is_64_bit[arm]": "failed",
         "test_tool.py::test_tool_is_64_bit[s390x]": "passed",
-        "test_tool.py::test_tool_is_64_bit[riscv64]": "skipped",
+        "test_tool.py::test_tool_is_64_bit[riscv64]": "passed",
     }
     result.stdout.fnmatch_lines_random(
         [
             "tool said: hello aarch64 64 little",
             "tool said: hello arm 32 little",
             "tool said: hello s390x 64 big",
+            "tool said: hello riscv64 64 little",
         ]
     )
-    skips = [line for line in result.outlines if line.startswith("SKIPPED [1] test_tool.py:")]
-    assert len(skips) == 2, result.stdout.str()
-    for line in skips:
-        assert re.search(
-            r"cargo_build\('.*/toolcrate'\) cannot build for riscv64: the Rust 1\.85\.0 "
-            r"standard library for riscv64gc-unknown-linux-gnu is not installed",
-            line,
-        ), line
-        assert "Fix: use a rustup toolchain" in line
-        assert "rustup target add riscv64gc-unknown-linux-gnu" in line
     assert table_row(result, "arm")[:4] == ["1", "1", "0", "0"]
-    assert table_row(result, "riscv64")[:4] == ["0", "0", "2", "0"]
+    assert table_row(result, "riscv64")[:4] == ["2", "0", "0", "0"]
 
 
 def test_setups_toolchain_is_found_without_any_variable(

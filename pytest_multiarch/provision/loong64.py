@@ -20,6 +20,7 @@ from pytest_multiarch import arch as archmod
 from pytest_multiarch import env as envvars
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.provision.plan import (
+    APT_UPDATE,
     Action,
     Command,
     Finding,
@@ -28,6 +29,7 @@ from pytest_multiarch.provision.plan import (
     Step,
     WriteFile,
     apt_install,
+    security_source,
 )
 from pytest_multiarch.toolchains.rust import lld_link
 
@@ -99,12 +101,13 @@ def link_steps(
     home: Path | None = None,
     which: Callable[[str], str | None] = shutil.which,
     host_debarch: str | None = None,
+    before_install: tuple[Action, ...] = (),
 ) -> tuple[list[Step], list[Finding]]:
     """The steps that make the clang+lld route of ``arches`` ready, and what is there already.
 
     Architectures without such a route are ignored. Nothing is planned for what is present. The
     steps name no ``arches``: a dry run's later phases take those as having their Rust std, and
-    these steps only link it.
+    these steps only link it. ``before_install`` runs before apt installs the tools (a source).
     """
     home = home or envvars.home()
     routed = [a for a in arches if lld_link.route(a) is not None]
@@ -116,7 +119,7 @@ def link_steps(
     packages = [pkg for prog, pkg in lld_link.APT_PACKAGES.items() if which(prog) is None]
     if packages:
         what = f"clang and lld to link Rust for {names}"
-        steps.append(Step(what, (apt_install(packages),)))
+        steps.append(Step(what, (*before_install, apt_install(packages))))
     else:
         present.append(Finding("rust", f"clang and lld to link Rust for {names}"))
     debarch = host_debarch or archmod.host().debian_arch
@@ -146,6 +149,8 @@ def plan_lld_link(req: Request, plan: Plan) -> None:
                 f"(CARGO_TARGET_{lld_link.cargo_target_key(a.rust_triple or '')}_LINKER)",
             ))  # fmt: skip
         return
-    steps, present = link_steps(routed)
+    # lld 22 comes from Debian 12's security suite, which a debootstrapped root does not list.
+    security = security_source(req.distro)
+    steps, present = link_steps(routed, before_install=(security, APT_UPDATE) if security else ())
     plan.steps += steps
     plan.present += present

@@ -106,13 +106,23 @@ def backports(distro: apt.Distro) -> str | None:
     return "bookworm-backports" if distro.is_debian and distro.codename == "bookworm" else None
 
 
-def backports_source(suite: str) -> WriteFile:
+def backports_source(suite: str, uri: str = "http://deb.debian.org/debian") -> WriteFile:
+    """An apt source for ``suite`` of Debian's archive (backports, or security at ``uri``)."""
     text = (
-        "Types: deb\nURIs: http://deb.debian.org/debian\n"
+        f"Types: deb\nURIs: {uri}\n"
         f"Suites: {suite}\nComponents: main\n"
         "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
     )
     return WriteFile(f"/etc/apt/sources.list.d/{suite}.sources", text)
+
+
+def security_source(distro: apt.Distro) -> WriteFile | None:
+    """The security suite of a Debian release whose apt does not list it (a debootstrapped root's
+    does not; a stock install's does), or None when it is listed or not Debian."""
+    if not distro.is_debian or not distro.codename:
+        return None
+    suite = f"{distro.codename}-security"
+    return None if apt.suite_configured(suite) else backports_source(suite, "http://deb.debian.org/debian-security")
 
 
 def run_action(action: Action, say: Callable[[str], None]) -> bool:

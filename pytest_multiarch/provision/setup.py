@@ -18,7 +18,7 @@ from pytest_multiarch import arch as archmod
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.executors import qemu
 from pytest_multiarch.executors.native import runs_natively
-from pytest_multiarch.provision import apt
+from pytest_multiarch.provision import apt, loong64
 from pytest_multiarch.provision import rust as provision_rust
 from pytest_multiarch.provision.plan import (
     APT_UPDATE,
@@ -34,11 +34,14 @@ from pytest_multiarch.provision.plan import (
     run_action,
 )
 from pytest_multiarch.toolchains.go import find as gofind
+from pytest_multiarch.toolchains.rust import lld_link
 
 __all__ = ["COMPONENTS", "PHASES", "Request", "plan_phase", "run_setup"]
 
 MIN_GO = (1, 21)
-PHASES = ("apt sources", "packages", "rustup", "foreign architectures", "Debian's Rust")
+PHASES = ("apt sources", "packages", "linkers without a cross gcc", "rustup", "foreign architectures",
+          "Debian's Rust")  # fmt: skip
+_FOREIGN, _DEBIAN_RUST = PHASES.index("foreign architectures"), PHASES.index("Debian's Rust")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,8 +90,8 @@ def _cross_packages(req: Request) -> list[tuple[Arch, tuple[str, str]]]:
     if "cross" not in req.components:
         return wanted
     for a in req.arches:
-        if a == host or a.libc == "musl":  # musl columns: Go without cgo, Rust linked by rust-lld
-            continue
+        if a == host or a.libc == "musl" or lld_link.route(a) is not None:
+            continue  # no cross gcc needed: musl columns link with rust-lld, routed ones with clang and lld
         has_gcc = shutil.which(f"{a.gnu_triple}-gcc") is not None
         has_libc = Path(f"/usr/{a.gnu_triple}/lib").is_dir()
         if not (has_gcc and has_libc):
@@ -110,8 +113,10 @@ def plan_system(req: Request, phase: int, plan: Plan) -> None:
                     f"build {a.name} with Go only (CGO_ENABLED=0), or leave {a.name} out",
                 ))  # fmt: skip
         cross = [c for c in cross if c not in gone]
-    present_cross = [a.name for a in req.arches
-                     if a != archmod.host() and a.libc != "musl" and a not in dict(cross)]  # fmt: skip
+    linked = {a for a in req.arches if lld_link.route(a) is not None}  # they need no cross gcc
+    musl = {a for a in req.arches if a.libc == "musl"}  # Go without cgo, Rust linked by rust-lld
+    skipped = {archmod.host(), *linked, *musl, *dict(cross)}
+    present_cross = [a.name for a in req.arches if a not in skipped]
     if "cross" in req.components and present_cross:
         plan.present.append(Finding("cross", f"cross gcc and libc for {', '.join(present_cross)}"))
     if not (want_qemu or want_go or cross):
@@ -160,6 +165,7 @@ def _manual_fix(what: str, req: Request) -> str:
 PLANNERS: tuple[Callable[[Request, Plan], None], ...] = (
     lambda req, plan: plan_system(req, 0, plan),
     lambda req, plan: plan_system(req, 1, plan),
+    loong64.plan_lld_link,
     provision_rust.plan_rustup,
     provision_rust.plan_foreign_arches,
     provision_rust.plan_debian_rust,
@@ -193,13 +199,13 @@ def run_setup(
     planned = 0
     planned_foreign = False
     for phase, title in enumerate(PHASES):
-        if dry_run and phase == 4 and planned_foreign:
+        if dry_run and phase == _DEBIAN_RUST and planned_foreign:
             say(f"[setup] would then plan: {title} (exact versions from the package lists fetched above)")
             break
         plan = plan_phase(req, phase)
         present += [f for f in plan.present if f not in present]
         unavailable += [f for f in plan.unavailable if f not in unavailable]
-        planned_foreign = phase == 3 and bool(plan.steps)
+        planned_foreign = phase == _FOREIGN and bool(plan.steps)
         if dry_run:  # later phases plan as if these steps had run
             done = frozenset(name for step in plan.steps for name in step.arches)
             req = dataclasses.replace(req, assumed=req.assumed | done)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.toolchains.rust import musl
+from pytest_multiarch.toolchains.rust import lld_link, musl
 from pytest_multiarch.toolchains.rust.discover import builds_std, find_linker, linker_env_var
 from pytest_multiarch.toolchains.rust.model import (
     BUILD_TIMEOUT,
@@ -43,9 +43,25 @@ def build_env(
     # Env and config linkers cargo finds itself (a config's relative path means something there).
     if linker is not None and linker.source in ("PATH", musl.SOURCE) and arch.rust_triple:
         env[linker_env_var(arch.rust_triple)] = linker.program
+    elif linker is None and arch.rust_triple != toolchain.host and lld_link.route(arch) is not None:
+        link = lld_link.cargo_link_env(arch)
+        if isinstance(link, lld_link.LinkEnv):  # else readiness said what is missing
+            _add_link_env(env, link)
     if extra:
         env.update(extra)
     return env
+
+
+def _add_link_env(env: dict[str, str], link: lld_link.LinkEnv) -> None:
+    """Add the clang+lld route's variables; its flags join RUSTFLAGS when the user set those
+    (cargo then ignores CARGO_TARGET_<TRIPLE>_RUSTFLAGS)."""
+    for name, value in link.variables.items():
+        if name.endswith("_RUSTFLAGS") and env.get("CARGO_ENCODED_RUSTFLAGS"):
+            env["CARGO_ENCODED_RUSTFLAGS"] += "\x1f" + "\x1f".join(link.rustflags)
+        elif name.endswith("_RUSTFLAGS") and env.get("RUSTFLAGS"):
+            env["RUSTFLAGS"] += " " + " ".join(link.rustflags)
+        else:
+            env[name] = value
 
 
 def target_args(toolchain: RustToolchain, arch: Arch) -> tuple[list[str], dict[str, str]]:

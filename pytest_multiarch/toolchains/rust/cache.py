@@ -30,6 +30,7 @@ from pytest_multiarch.arch import Arch
 from pytest_multiarch.cache import fingerprint
 from pytest_multiarch.cache.store import BuildCache, key
 from pytest_multiarch.toolchains import rust as rusttool
+from pytest_multiarch.toolchains.rust import lld_link
 
 SCHEMA = 1
 _ANCESTOR_FILES = ("Cargo.toml", "Cargo.lock", "rust-toolchain", "rust-toolchain.toml", ".cargo/config",
@@ -132,8 +133,16 @@ def collection_keys(
     base = key("rust-collect", SCHEMA, str(manifest), str(target_dir), stamps, tools, relevant)
     extra_env = extra_env or {}
     # The target chosen for each arch (with Debian's Rust: setup's), where its std comes from.
-    targets = {a: rusttool.rust_target(a) for a in arches}
-    return {a: key(base, a.name, str(targets[a]), sorted(extra_env.get(a, {}).items())) for a in arches}
+    targets = {a: str(rusttool.rust_target(a)) + _link_identity(a) for a in arches}
+    return {a: key(base, a.name, targets[a], sorted(extra_env.get(a, {}).items())) for a in arches}
+
+
+def _link_identity(a: Arch) -> str:
+    """The clang+lld route's tools and sysroot packages, for an arch linked that way."""
+    if lld_link.route(a) is None:
+        return ""
+    link = lld_link.cargo_link_env(a)
+    return link.identity if isinstance(link, lld_link.LinkEnv) else "missing"
 
 
 def load(cache: BuildCache, k: str) -> list[Built] | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.toolchains.rust import debian as debian_rust
-from pytest_multiarch.toolchains.rust import musl
+from pytest_multiarch.toolchains.rust import lld_link, musl
 from pytest_multiarch.toolchains.rust.model import (
     INSTALL_FIX,
     NOT_FOUND,
@@ -316,10 +316,15 @@ def readiness(
             problems.append(_source_missing(toolchain, target))
     elif triple not in installed_targets(toolchain):
         problems.append(_std_missing(toolchain, target))
+    user_linker = find_linker(toolchain, arch, project_dir, env)
     if arch.libc == "musl":  # its linker comes with the toolchain that has its std: say it once
-        if not problems and find_linker(toolchain, arch, project_dir, env) is None:
+        if not problems and user_linker is None:
             problems.append(_no_rust_lld(toolchain, triple))
-    elif triple != toolchain.host and find_linker(toolchain, arch, project_dir, env) is None:
+    elif triple != toolchain.host and user_linker is None and lld_link.route(arch) is not None:
+        link = lld_link.cargo_link_env(arch)  # no cross gcc exists: clang and lld link it
+        if isinstance(link, lld_link.LinkMissing):
+            problems.append(Missing(link.what, link.fix))
+    elif triple != toolchain.host and user_linker is None:
         problems.append(
             Missing(
                 f"no linker for {triple} ({arch.gnu_triple}-gcc is not on PATH; neither "

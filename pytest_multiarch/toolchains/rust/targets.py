@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pytest_multiarch.arch import Arch
+from pytest_multiarch.toolchains.rust import lld_link
 from pytest_multiarch.toolchains.rust.debian import MARKER as DEBIAN_MARKER
 from pytest_multiarch.toolchains.rust.debian import SRC_PACKAGE, STD_PACKAGE
 from pytest_multiarch.toolchains.rust.model import BUILD_STD_FIX, RUSTUP_FIX, RustToolchain
@@ -51,7 +52,7 @@ class RustTarget:
     arch: Arch
     triple: str
     std: StdSource
-    linker: str  # "<gnu-triple>-gcc", "rust-lld", or "cc" for the toolchain's own host
+    linker: str  # "<gnu-triple>-gcc", clang driving lld (lld_link), or "cc" for the toolchain's host
     rustup_std: bool  # rustup ships a prebuilt std for the triple (False: tier 3)
     debian_note: str = ""  # why Debian 12 has no std to unpack for it; "" when it has one
 
@@ -76,7 +77,6 @@ class _Facts:
     route: Route
     debian_note: str = ""
     rustup_std: bool = True
-    linker: Literal["gcc", "rust-lld"] = "gcc"
 
 
 # The built-in architectures whose std is not simply prebuilt; any other architecture with a
@@ -92,11 +92,11 @@ _FACTS: dict[str, _Facts] = {
     "mips": _Facts("build-std", "mips is not a Debian 12 release architecture", rustup_std=False),
     # rustup lists a loongarch64 std, but its download was refused where this was tried (a 404,
     # final); build-std worked, linked without a loongarch64 gcc (Debian 12 has none).
-    "loong64": _Facts("build-std", "loong64 is not a Debian 12 architecture", linker="rust-lld"),
+    "loong64": _Facts("build-std", "loong64 is not a Debian 12 architecture"),
 }
 _PREBUILT = _Facts("prebuilt")
 # The musl columns: rustup's std (it carries musl's libc.a and crt objects), linked by rust-lld.
-_MUSL = _Facts("rustup", "Debian packages no Rust std for musl targets", linker="rust-lld")
+_MUSL = _Facts("rustup", "Debian packages no Rust std for musl targets")
 
 
 def rust_target(arch: Arch, toolchain: RustToolchain | None = None) -> RustTarget | None:
@@ -120,8 +120,10 @@ def rust_target(arch: Arch, toolchain: RustToolchain | None = None) -> RustTarge
         std = StdSource("build-std", _source_name(toolchain))
     if toolchain is not None and triple == toolchain.host:
         linker = "cc"
-    elif facts.linker == "rust-lld":
+    elif arch.libc == "musl":  # static, with the std's own musl: the toolchain's rust-lld
         linker = "rust-lld"
+    elif lld_link.route(arch) is not None:  # no cross gcc: clang drives lld, statically
+        linker = f"{lld_link.DRIVER} driving {lld_link.LLD} (static)"
     else:
         linker = f"{arch.gnu_triple}-gcc"
     return RustTarget(arch, triple, std, linker, facts.rustup_std, facts.debian_note)
