@@ -16,7 +16,7 @@ from pathlib import Path
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.toolchains.rust import debian as debian_rust
-from pytest_multiarch.toolchains.rust import lld_link
+from pytest_multiarch.toolchains.rust import lld_link, musl
 from pytest_multiarch.toolchains.rust.model import (
     INSTALL_FIX,
     NOT_FOUND,
@@ -271,6 +271,9 @@ def find_linker(
             return Linker(target["linker"], str(config))
     if triple == toolchain.host:
         return None
+    if arch.libc == "musl":  # static, linked by the toolchain's rust-lld: no C toolchain
+        lld = musl.rust_lld(toolchain)
+        return Linker(str(lld), musl.SOURCE) if lld is not None else None
     gcc = shutil.which(f"{arch.gnu_triple}-gcc", path=env.get("PATH"))
     return Linker(gcc, "PATH") if gcc else None
 
@@ -314,7 +317,10 @@ def readiness(
     elif triple not in installed_targets(toolchain):
         problems.append(_std_missing(toolchain, target))
     user_linker = find_linker(toolchain, arch, project_dir, env)
-    if triple != toolchain.host and user_linker is None and lld_link.route(arch) is not None:
+    if arch.libc == "musl":  # its linker comes with the toolchain that has its std: say it once
+        if not problems and user_linker is None:
+            problems.append(_no_rust_lld(toolchain, triple))
+    elif triple != toolchain.host and user_linker is None and lld_link.route(arch) is not None:
         link = lld_link.cargo_link_env(arch)  # no cross gcc exists: clang and lld link it
         if isinstance(link, lld_link.LinkMissing):
             problems.append(Missing(link.what, link.fix))
@@ -329,6 +335,14 @@ def readiness(
     if not problems:
         return None
     return Missing("; ".join(p.reason for p in problems), "; ".join(p.fix for p in problems))
+
+
+def _no_rust_lld(toolchain: RustToolchain, triple: str) -> Missing:
+    where = toolchain.sysroot / "lib" / "rustlib" / toolchain.host / "bin"
+    return Missing(
+        f"no linker for {triple} (it is linked statically by rust-lld, and {where} has none)",
+        f"use a rustup toolchain (its rustc ships rust-lld), or set {linker_env_var(triple)}",
+    )
 
 
 def builds_std(toolchain: RustToolchain, target: RustTarget) -> bool:
