@@ -15,7 +15,6 @@ from typing import Any
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.toolchains.rust import lld_link, musl
-from pytest_multiarch.toolchains.rust.discover import builds_std, find_linker, linker_env_var
 from pytest_multiarch.toolchains.rust.model import (
     BUILD_TIMEOUT,
     RustBuildError,
@@ -23,6 +22,7 @@ from pytest_multiarch.toolchains.rust.model import (
     RustToolchain,
     TestBinary,
 )
+from pytest_multiarch.toolchains.rust.readiness import builds_std, find_linker, linker_env_var
 from pytest_multiarch.toolchains.rust.targets import rust_target
 
 # Crate kinds cargo reports for a library target; they all make one "lib" test binary.
