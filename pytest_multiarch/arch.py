@@ -9,12 +9,13 @@ from __future__ import annotations
 import difflib
 import platform
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from pytest_multiarch.errors import MultiarchError
 
 Endian = Literal["little", "big"]
+Libc = Literal["gnu", "musl"]  # the C library a program links: glibc (dynamic) or musl (static)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class Arch:
     elf_class: int  # 32 or 64
     goos: str = "linux"  # the OS its programs are built for: Go's GOOS
     binary_format: str = "elf"  # the file format of its programs, which executors check
+    # The C library: "gnu" (glibc, the default) or "musl": a column of its own for the same CPU,
+    # whose programs are linked statically (Go: CGO_ENABLED=0; Rust: the *-linux-musl target).
+    libc: Libc = "gnu"
 
     def __repr__(self) -> str:
         return f"Arch({self.name!r})"
@@ -94,12 +98,26 @@ ARCHES: tuple[Arch, ...] = (
           "loongarch64", "loong64", "loongarch64-linux-gnu", "linux/loong64", "EM_LOONGARCH"),
 )  # fmt: skip
 
+
+def _musl(twin: str, rust: str, aliases: tuple[str, ...]) -> Arch:
+    """The static musl column of the CPU ``twin``: its CPU, emulator and ELF facts, another libc."""
+    gnu = next(a for a in ARCHES if a.name == twin)
+    return replace(gnu, name=f"{twin}-musl", aliases=aliases, rust_triple=rust, libc="musl")
+
+
+# Not in ``--arch=all`` (the 13 CPUs, glibc): ``--arch=all,musl`` adds them (see parse_list).
+ARCHES += (
+    _musl("amd64", "x86_64-unknown-linux-musl", ("x86_64-musl", "x86_64-linux-musl")),
+    _musl("arm64", "aarch64-unknown-linux-musl", ("aarch64-musl", "aarch64-linux-musl")),
+    _musl("386", "i686-unknown-linux-musl", ("i386-musl", "i686-musl", "i686-linux-musl")),
+)
+
 _BY_NAME: dict[str, Arch] = {}
 for _a in ARCHES:
     for _n in (_a.name, *_a.aliases):
         _BY_NAME[_n] = _a
 
-SPECIAL_NAMES = ("native", "all")
+SPECIAL_NAMES = ("native", "all", "musl")
 
 
 def register(a: Arch) -> None:
@@ -153,7 +171,7 @@ _UNSUPPORTED: dict[str, str] = {
 
 def unknown_message(name: str) -> str:
     valid = (
-        f"Valid names: {', '.join(known_names())}, native, all "
+        f"Valid names: {', '.join(known_names())}, {', '.join(SPECIAL_NAMES)} "
         f"(aliases: {', '.join(sorted(n for a in ARCHES for n in a.aliases))})"
     )
     key = name.strip().lower()
@@ -176,8 +194,10 @@ def host() -> Arch:
 def parse_list(values: Iterable[str], all_arches: Iterable[Arch] | None = None) -> list[Arch]:
     """Parse ``--arch`` values: comma lists, repeats, names, aliases, ``native`` and ``all``.
 
-    Order is kept (first mention wins); ``all`` expands to ``all_arches`` (default: every
-    known architecture). An empty input means ``native``.
+    Order is kept (first mention wins). ``all`` expands to the glibc architectures of
+    ``all_arches`` (default: every known architecture), ``musl`` to its musl ones: the musl
+    columns repeat their CPUs' glibc columns with another C library, so ``all`` stays one column
+    per CPU and ``--arch=all,musl`` asks for both. An empty input means ``native``.
     """
     result: list[Arch] = []
     tokens = [t.strip() for v in values for t in v.split(",") if t.strip()]
@@ -185,8 +205,9 @@ def parse_list(values: Iterable[str], all_arches: Iterable[Arch] | None = None) 
         low = token.lower()
         if low == "native":
             chosen = [host()]
-        elif low == "all":
-            chosen = list(ARCHES if all_arches is None else all_arches)
+        elif low in ("all", "musl"):
+            universe = ARCHES if all_arches is None else all_arches
+            chosen = [a for a in universe if (a.libc == "musl") == (low == "musl")]
         else:
             chosen = [get(token)]
         result.extend(a for a in chosen if a not in result)

@@ -115,11 +115,18 @@ def what_is(path: Path, error: Exception) -> str:
 def check_arch(path: str | os.PathLike[str], expected: Arch) -> ElfInfo:
     """Read ``path`` and fail clearly, before running it, if it is not built for ``expected``."""
     info = read(path)
-    if info.arch != expected:
+    cpu = (expected.elf_machine, expected.elf_class, expected.endian)
+    if (info.machine, info.elf_class, info.endian) != cpu:  # the CPU (a musl column shares its twin's)
         found = info.arch.name if info.arch else "an architecture pytest-multiarch does not know"
         raise ElfMismatch(
             f"{path} was built for {found} ({info.describe()}), not for {expected.name} "
             f"(expected {expected.elf_machine} {expected.elf_class}-bit {expected.endian}-endian); "
             f"rebuild it for {expected.name} (GOARCH={expected.goarch} or --target {expected.rust_triple})"
+        )
+    if expected.libc == "musl" and info.interpreter is not None and "ld-musl" not in info.interpreter:
+        raise ElfMismatch(
+            f"{path} is linked dynamically against glibc ({info.describe()}), not for {expected.name}, "
+            f"a static musl column; rebuild it for {expected.name} (GOARCH={expected.goarch} with "
+            f"CGO_ENABLED=0, or --target {expected.rust_triple})"
         )
     return info

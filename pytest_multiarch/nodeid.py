@@ -23,5 +23,7 @@ def arch_in_nodeid(nodeid: str, arches: list[str]) -> str | None:
     start = nodeid.find("[", max(nodeid.find("::"), 0))
     if start < 0 or not nodeid.endswith("]"):
         return None
-    params = nodeid[start + 1 : -1].split("-")
-    return next((p for p in params if p in arches), None)
+    # Whole "-"-separated runs of the parameters, longest name first: "f[1-amd64-musl]" is
+    # amd64-musl, not amd64.
+    params = f"-{nodeid[start + 1 : -1]}-"
+    return next((a for a in sorted(arches, key=len, reverse=True) if f"-{a}-" in params), None)

@@ -10,6 +10,7 @@ from pytest_multiarch import arch as archmod
 from pytest_multiarch.arch import ARCHES, ArchError, get, host, parse_list
 
 A = {a.name: a for a in ARCHES}
+GNU = [a for a in ARCHES if a.libc == "gnu"]  # one per CPU; the musl columns are in test_musl.py
 CANONICAL = [
     "amd64",
     "386",
@@ -44,9 +45,9 @@ ALIASES = {
 
 
 def test_canonical_names_are_gos_goarch_names() -> None:
-    assert [a.name for a in ARCHES] == CANONICAL
-    assert archmod.known_names() == CANONICAL
-    for a in ARCHES:
+    assert [a.name for a in GNU] == CANONICAL
+    assert archmod.known_names() == [*CANONICAL, "amd64-musl", "arm64-musl", "386-musl"]
+    for a in GNU:
         assert a.goarch == a.name
 
 
@@ -75,16 +76,17 @@ def test_fields_are_consistent(a: archmod.Arch) -> None:
 
 def test_records_that_must_differ_do() -> None:
     for field in ("qemu_name", "debian_arch", "gnu_triple", "oci_platform"):
-        values = [getattr(a, field) for a in ARCHES]
+        values = [getattr(a, field) for a in GNU]
         assert len(values) == len(set(values)), field
-    # ElfInfo.arch maps a binary back through (machine, class, endianness): no two may share it.
-    elf_keys = [(a.elf_machine, a.elf_class, a.endian) for a in ARCHES]
+    # ElfInfo.arch maps a binary back through (machine, class, endianness): no two CPUs share it
+    # (a musl column shares its glibc twin's, and maps back to that twin).
+    elf_keys = [(a.elf_machine, a.elf_class, a.endian) for a in GNU]
     assert len(elf_keys) == len(set(elf_keys))
 
 
 def test_word_size_and_byte_order_facts() -> None:
     assert {a.name for a in ARCHES if a.endian == "big"} == {"ppc64", "s390x", "mips64", "mips"}
-    assert {a.name for a in ARCHES if a.bits == 32} == {"386", "arm", "mipsle", "mips"}
+    assert {a.name for a in ARCHES if a.bits == 32} == {"386", "arm", "mipsle", "mips", "386-musl"}
 
 
 @pytest.mark.parametrize(("alias", "name"), sorted(ALIASES.items()))
@@ -128,16 +130,16 @@ def test_native_dedups_with_the_hosts_name() -> None:
     )
 
 
-def test_all_is_every_known_arch_in_registry_order() -> None:
-    assert parse_list(["all"]) == list(ARCHES)
-    assert parse_list(["ALL", "arm64"]) == list(ARCHES)
+def test_all_is_every_glibc_arch_in_registry_order() -> None:
+    assert parse_list(["all"]) == GNU
+    assert parse_list(["ALL", "arm64"]) == GNU
 
 
 def test_all_after_names_keeps_their_order_and_adds_the_rest() -> None:
     result = parse_list(["s390x,all"])
     assert result[0] is A["s390x"]
     assert sorted(a.name for a in result) == sorted(CANONICAL)
-    assert len(result) == len(ARCHES)
+    assert len(result) == len(GNU)
 
 
 def test_all_means_the_given_set_when_there_is_one() -> None:

@@ -39,7 +39,7 @@ BOTH = f"--arch={HOST},{EMULATED}"
 TIMEOUT = 180  # for an inner pytest run: far above what any of them needs
 
 VALID_NAMES = (
-    f"Valid names: {', '.join(archmod.known_names())}, native, all "
+    f"Valid names: {', '.join(archmod.known_names())}, native, all, musl "
     f"(aliases: {', '.join(sorted(n for a in archmod.ARCHES for n in a.aliases))})"
 )
 MARKER_USAGE = '@pytest.mark.arch("arm64", "s390x") or @pytest.mark.arch(exclude=["386"])'

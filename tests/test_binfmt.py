@@ -23,13 +23,14 @@ ARM64, S390X = archmod.get("arm64"), archmod.get("s390x")
 
 def test_distribution_magic_matches_only_its_own_architecture() -> None:
     found = 0
-    for a in archmod.ARCHES:
+    cpus = [a for a in archmod.ARCHES if a.libc == "gnu"]  # a musl column shares its twin's CPU
+    for a in cpus:
         magic = binfmt.distro_magic(a)
         if magic is None:
             continue
         found += 1
         handler = binfmt.Handler("x", True, "/q", "F", 0, *magic)
-        assert [b.name for b in archmod.ARCHES if handler.matches(b)] == [a.name]
+        assert [b.name for b in cpus if handler.matches(b)] == [a.name]
     if not found:
         pytest.skip("no /usr/lib/binfmt.d/qemu-*.conf here (qemu-user-static is not installed)")
     # QEMU's own magic, and ours where the distribution has none, agree where they overlap.

@@ -181,7 +181,8 @@ def test_unknown_arch_is_a_usage_error(
     hint = f" Did you mean {suggestion!r}?" if suggestion else ""
     result.stderr.fnmatch_lines([
         f"ERROR: --arch: unknown architecture {bad!r}.{hint} Valid names: amd64, 386, arm64, arm, riscv64,"
-        " ppc64le, ppc64, s390x, mips64le, mips64, mipsle, mips, loong64, native, all (aliases: *x86_64*)",
+        " ppc64le, ppc64, s390x, mips64le, mips64, mipsle, mips, loong64, amd64-musl, arm64-musl, 386-musl,"
+        " native, all, musl (aliases: *x86_64*)",
     ])  # fmt: skip
     if suggestion is None:
         assert "Did you mean" not in result.stderr.str()

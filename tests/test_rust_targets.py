@@ -31,6 +31,10 @@ EXPECTED: dict[str, tuple[str, str, str, str, bool]] = {
     "mips": ("mips-unknown-linux-gnu", "build-std", "build-std", "mips-linux-gnu-gcc", False),
     "loong64": ("loongarch64-unknown-linux-gnu", "build-std", "build-std",
                 "clang-19 driving ld.lld-22 (static)", True),
+    # musl: rustup's std or none (Debian packages none), linked by rust-lld
+    "amd64-musl": ("x86_64-unknown-linux-musl", "rustup", "rustup", "rust-lld", True),
+    "arm64-musl": ("aarch64-unknown-linux-musl", "rustup", "rustup", "rust-lld", True),
+    "386-musl": ("i686-unknown-linux-musl", "rustup", "rustup", "rust-lld", True),
 }  # fmt: skip
 
 

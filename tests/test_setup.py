@@ -67,6 +67,12 @@ def test_deb_filename_and_prefix_names() -> None:
         "qemu-user-static_10.0.2+ds-1_amd64.deb"
     )
     assert debian_rust.prefix_for("1.85.0+dfsg3-1~deb12u3", {"MULTIARCH_HOME": "/x"}) == Path("/x/rust-1.85")
+    assert debian_rust.release("1.85.0+dfsg3-1~deb12u3") == "1.85.0"  # rust-web-src's usr/src/rustc-1.85.0
+    assert debian_rust.deb_filename("rust-web-src", "1.85.0+dfsg3-1~deb12u3", "all") == (
+        "rust-web-src_1.85.0+dfsg3-1~deb12u3_all.deb"
+    )
+    with pytest.raises(ValueError):
+        debian_rust.release("unstable")
 
 
 def test_commands_render_as_a_person_would_type_them() -> None:

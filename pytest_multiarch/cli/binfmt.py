@@ -34,7 +34,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(str(exc))
     try:
         if args.binfmt_command == "status":
-            return _status(arches or list(archmod.ARCHES), as_json=args.json)
+            # One row per CPU unless asked: a musl column shares its glibc twin's handler.
+            return _status(arches or [a for a in archmod.ARCHES if a.libc == "gnu"], as_json=args.json)
         if args.binfmt_command == "install":
             changes = binfmt.install(arches, flags=args.flags, force=args.force)
         else:

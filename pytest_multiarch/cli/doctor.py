@@ -67,7 +67,7 @@ def render(results: dict[Arch, list[Check]]) -> str:
     for arch, checks in results.items():
         gaps = [c.what for c in checks[1:] if not c.ok]
         status = "CANNOT RUN" if not checks[0].ok else ("ok" if not gaps else f"runs; no {', '.join(gaps)}")
-        lines.append(f"{arch.name:<9} {status}")
+        lines.append(f"{arch.name:<10} {status}")
         for c in checks:
             mark = "ok " if c.ok else "-- "
             lines.append(f"    {mark}{c.what:<5} {c.detail}")

@@ -274,9 +274,10 @@ def uninstall(arches: Sequence[Arch] | None = None, *, mount_point: Path = MOUNT
     changes = []
     with _locked():
         ours = {h.name: h for h in handlers(mount_point) if h.name.startswith(PREFIX)}
-        for a in arches if arches is not None else archmod.ARCHES:
+        # By default one per CPU: a musl column shares its glibc twin's handler.
+        for a in arches if arches is not None else [a for a in archmod.ARCHES if a.libc == "gnu"]:
             name = f"{PREFIX}{a.qemu_name}"
-            if name in ours:
+            if ours.pop(name, None) is not None:  # once: arm64 and arm64-musl share one handler
                 _write(mount_point / name, "-1")
                 changes.append(Change(a.name, "removed", name))
             elif arches is not None:

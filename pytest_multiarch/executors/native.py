@@ -17,8 +17,10 @@ _ALSO_RUNS: dict[str, tuple[str, ...]] = {"amd64": ("386",)}
 
 
 def runs_natively(arch: Arch) -> bool:
+    """Whether this machine's kernel runs ``arch``'s programs: by CPU (GOARCH), so a musl column
+    runs natively wherever its glibc twin does."""
     host = archmod.host()
-    return arch == host or arch.name in _ALSO_RUNS.get(host.name, ())
+    return arch.goarch == host.goarch or arch.goarch in _ALSO_RUNS.get(host.goarch, ())
 
 
 class NativeExecutor(LocalExecution):

@@ -231,6 +231,10 @@ def plan_debian_rust(req: Request, plan: Plan) -> None:
         actions.append(
             Command(("dpkg", "-x", str(downloads / debian_rust.deb_filename(p, version, d)), str(prefix)))
         )
+    if (debian_rust.SRC_PACKAGE, "all") in unpack:
+        # build-std reads only library/: the compiler's and tools' sources are 365 of its 409 MB.
+        tree = prefix / "usr" / "src" / f"rustc-{debian_rust.release(version)}"
+        actions.append(Command(("rm", "-rf", str(tree / "src"), str(tree / "compiler"))))
     if new_prefix:
         multiarch = "i386-linux-gnu" if host.name == "386" else host.gnu_triple
         for tool in ("cargo", "rustc", "rustdoc"):

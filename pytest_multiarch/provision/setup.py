@@ -90,8 +90,8 @@ def _cross_packages(req: Request) -> list[tuple[Arch, tuple[str, str]]]:
     if "cross" not in req.components:
         return wanted
     for a in req.arches:
-        if a == host or lld_link.route(a) is not None:
-            continue  # no cross gcc exists for it: Go needs none, Rust links with clang and lld
+        if a == host or a.libc == "musl" or lld_link.route(a) is not None:
+            continue  # no cross gcc needed: musl columns link with rust-lld, routed ones with clang and lld
         has_gcc = shutil.which(f"{a.gnu_triple}-gcc") is not None
         has_libc = Path(f"/usr/{a.gnu_triple}/lib").is_dir()
         if not (has_gcc and has_libc):
@@ -114,7 +114,8 @@ def plan_system(req: Request, phase: int, plan: Plan) -> None:
                 ))  # fmt: skip
         cross = [c for c in cross if c not in gone]
     linked = {a for a in req.arches if lld_link.route(a) is not None}  # they need no cross gcc
-    skipped = {archmod.host(), *linked, *dict(cross)}
+    musl = {a for a in req.arches if a.libc == "musl"}  # Go without cgo, Rust linked by rust-lld
+    skipped = {archmod.host(), *linked, *musl, *dict(cross)}
     present_cross = [a.name for a in req.arches if a not in skipped]
     if "cross" in req.components and present_cross:
         plan.present.append(Finding("cross", f"cross gcc and libc for {', '.join(present_cross)}"))

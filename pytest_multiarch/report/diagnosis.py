@@ -67,6 +67,9 @@ def shared_trait(failed: list[str], ran: list[str], runs_on: Mapping[str, str] |
         "32-bit": lambda a: a.bits == 32,
         "64-bit": lambda a: a.bits == 64,
         "little-endian": lambda a: a.endian == "little",
+        # The C library: a musl column is its CPU's glibc column, statically linked with musl.
+        "musl": lambda a: a.libc == "musl",
+        "glibc": lambda a: a.libc == "gnu",
     }
     for label, has in traits.items():
         if all(n in arches for n in ran) and {n for n in ran if has(arches[n])} == set(failed):

@@ -52,7 +52,8 @@ def table_lines(m: Matrix, runs_on: Mapping[str, str] | None = None) -> list[tup
     counts, wall = m.counts(), m.wall()
     flaky = {a: sum(1 for r in m.flaky() if r.arch == a) for a in m.arches}
     extra = any(c["infra_error"] for c in counts.values()) or any(flaky.values())
-    head = f"{'arch':<9} {'passed':>6} {'failed':>6} {'skipped':>7} {'errors':>6}"
+    width = max(9, *(len(a) for a in m.arches))  # 9, or wider for a longer name (amd64-musl)
+    head = f"{'arch':<{width}} {'passed':>6} {'failed':>6} {'skipped':>7} {'errors':>6}"
     head += f" {'infra':>5} {'flaky':>5}" if extra else ""
     known = any(c["xfailed"] for c in counts.values())  # a column of its own when there are any
     head += f" {'xfailed':>7}" if known else ""
@@ -60,7 +61,7 @@ def table_lines(m: Matrix, runs_on: Mapping[str, str] | None = None) -> list[tup
     rows: list[tuple[str, bool | None]] = [(head, None)]
     for a in m.arches:
         c = counts[a]
-        line = f"{a:<9} {c['passed']:>6} {c['failed']:>6} {c['skipped']:>7} {c['error']:>6}"
+        line = f"{a:<{width}} {c['passed']:>6} {c['failed']:>6} {c['skipped']:>7} {c['error']:>6}"
         line += f" {c['infra_error']:>5} {flaky[a]:>5}" if extra else ""
         line += f" {c['xfailed']:>7}" if known else ""
         slow = m.slowdown(a)

@@ -35,7 +35,9 @@ _SECTION = re.compile(r"^# (\S+)", re.M)  # `# example.com/m/p [example.com/m/p.
 
 def build_env(arch: Arch, *, cgo: bool = False, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment go builds for ``arch`` with (GOOS, GOARCH, GOARM, cgo and its cross
-    compiler), plus ``extra``."""
+    compiler), plus ``extra``. A musl column is Go's static build: CGO_ENABLED=0 whatever
+    ``cgo`` says (with cgo off, Go links its programs statically and calls no C library)."""
+    cgo = cgo and arch.libc != "musl"
     env = proc.base_env()
     env.update(GOOS=arch.goos, GOARCH=arch.goarch, CGO_ENABLED="1" if cgo else "0")
     env.pop("GOARM", None)

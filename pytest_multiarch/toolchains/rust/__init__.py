@@ -17,20 +17,13 @@ from pytest_multiarch.toolchains.rust.build import (
 from pytest_multiarch.toolchains.rust.discover import (
     CargoCandidate,
     Chosen,
-    builds_std,
     cargo_candidates,
     choose_toolchain,
     find_cargo,
-    find_linker,
     find_rustc,
     find_toolchain,
-    installed_targets,
-    known_targets,
-    library_source,
-    linker_env_var,
     named_problem,
     named_settings,
-    readiness,
     toolchain_of,
 )
 from pytest_multiarch.toolchains.rust.libtest import (
@@ -59,6 +52,15 @@ from pytest_multiarch.toolchains.rust.model import (
     RustToolchain,
     RustToolchainError,
     TestBinary,
+)
+from pytest_multiarch.toolchains.rust.readiness import (
+    builds_std,
+    find_linker,
+    installed_targets,
+    known_targets,
+    library_source,
+    linker_env_var,
+    readiness,
 )
 from pytest_multiarch.toolchains.rust.targets import SRC_DIR, RustTarget, StdSource, rust_target
 

@@ -14,8 +14,7 @@ from typing import Any
 
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.toolchains.rust import lld_link
-from pytest_multiarch.toolchains.rust.discover import builds_std, find_linker, linker_env_var
+from pytest_multiarch.toolchains.rust import lld_link, musl
 from pytest_multiarch.toolchains.rust.model import (
     BUILD_TIMEOUT,
     RustBuildError,
@@ -23,6 +22,7 @@ from pytest_multiarch.toolchains.rust.model import (
     RustToolchain,
     TestBinary,
 )
+from pytest_multiarch.toolchains.rust.readiness import builds_std, find_linker, linker_env_var
 from pytest_multiarch.toolchains.rust.targets import rust_target
 
 # Crate kinds cargo reports for a library target; they all make one "lib" test binary.
@@ -41,7 +41,7 @@ def build_env(
     env["CARGO_TERM_COLOR"] = "never"  # cargo's own errors end up in a pytest report
     linker = find_linker(toolchain, arch, project_dir, env)
     # Env and config linkers cargo finds itself (a config's relative path means something there).
-    if linker is not None and linker.source == "PATH" and arch.rust_triple:
+    if linker is not None and linker.source in ("PATH", musl.SOURCE) and arch.rust_triple:
         env[linker_env_var(arch.rust_triple)] = linker.program
     elif linker is None and arch.rust_triple != toolchain.host and lld_link.route(arch) is not None:
         link = lld_link.cargo_link_env(arch)
@@ -251,6 +251,9 @@ def _build_error(
             ("Compiling ", "Blocking ", "Downloaded ", "Downloading ", "warning: build failed")
         )
     )  # fmt: skip
+    compiler = musl.missing_c_compiler(stderr) if arch.libc == "musl" else None
+    if compiler is not None:  # the cc crate found no musl C compiler: a skip, with the fix
+        return musl.no_c_compiler(arch, compiler, argv)
     what = " ".join(argv[1:3]) if len(argv) > 2 else "cargo"
     parts = [f"cargo {what} for {arch.name} ({arch.rust_triple}) {res.describe_exit()}"]
     parts += [d.rstrip() for d in diagnostics]

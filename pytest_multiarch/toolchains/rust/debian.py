@@ -48,6 +48,14 @@ def upstream(version: str) -> str:
     return f"{m.group(1)}.{m.group(2)}"
 
 
+def release(version: str) -> str:
+    """``1.85.0`` from ``1.85.0+dfsg3-1~deb12u3``: the source tree's name is ``rustc-<release>``."""
+    m = re.match(r"(?:\d+:)?(\d+\.\d+\.\d+)", version)
+    if not m:
+        raise ValueError(f"not a Debian Rust version: {version!r}")
+    return m.group(1)
+
+
 def _version_key(path: Path) -> tuple[int, ...]:
     m = re.search(r"rust-(\d+)\.(\d+)$", path.name)
     return (int(m.group(1)), int(m.group(2))) if m else (0,)

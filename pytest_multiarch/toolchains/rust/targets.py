@@ -95,6 +95,8 @@ _FACTS: dict[str, _Facts] = {
     "loong64": _Facts("build-std", "loong64 is not a Debian 12 architecture"),
 }
 _PREBUILT = _Facts("prebuilt")
+# The musl columns: rustup's std (it carries musl's libc.a and crt objects), linked by rust-lld.
+_MUSL = _Facts("rustup", "Debian packages no Rust std for musl targets")
 
 
 def rust_target(arch: Arch, toolchain: RustToolchain | None = None) -> RustTarget | None:
@@ -106,10 +108,11 @@ def rust_target(arch: Arch, toolchain: RustToolchain | None = None) -> RustTarge
     triple = arch.rust_triple
     if triple is None:
         return None
-    facts = _FACTS.get(arch.name, _PREBUILT)
+    facts = _FACTS.get(arch.name) or (_MUSL if arch.libc == "musl" else _PREBUILT)
     rustup = toolchain.rustup_toolchain if toolchain is not None else None
     std: StdSource
-    if facts.route != "build-std" and rustup is not None:
+    # musl: rustup's std or none (build-std would lack musl's libc.a and crt objects).
+    if facts.route != "build-std" and (rustup is not None or arch.libc == "musl"):
         std = StdSource("rustup", triple)
     elif facts.route == "prebuilt":
         std = StdSource("debian", f"{STD_PACKAGE}:{arch.debian_arch}")
@@ -117,6 +120,8 @@ def rust_target(arch: Arch, toolchain: RustToolchain | None = None) -> RustTarge
         std = StdSource("build-std", _source_name(toolchain))
     if toolchain is not None and triple == toolchain.host:
         linker = "cc"
+    elif arch.libc == "musl":  # static, with the std's own musl: the toolchain's rust-lld
+        linker = "rust-lld"
     elif lld_link.route(arch) is not None:  # no cross gcc: clang drives lld, statically
         linker = f"{lld_link.DRIVER} driving {lld_link.LLD} (static)"
     else:
