@@ -30,7 +30,7 @@ EXPECTED: dict[str, tuple[str, str, str, str, bool]] = {
     "mipsle": ("mipsel-unknown-linux-gnu", "build-std", "build-std", "mipsel-linux-gnu-gcc", False),
     "mips": ("mips-unknown-linux-gnu", "build-std", "build-std", "mips-linux-gnu-gcc", False),
     "loong64": ("loongarch64-unknown-linux-gnu", "build-std", "build-std",
-                "clang-19 driving ld.lld-22 (static)", True),
+                "clang-19 driving ld.lld-22 (static)", False),
     # musl: rustup's std or none (Debian packages none), linked by rust-lld
     "amd64-musl": ("x86_64-unknown-linux-musl", "rustup", "rustup", "rust-lld", True),
     "arm64-musl": ("aarch64-unknown-linux-musl", "rustup", "rustup", "rust-lld", True),

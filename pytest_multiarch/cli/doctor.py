@@ -54,7 +54,10 @@ def check_rust(arch: Arch, cargo: str | None = None, project_dir: str = ".") -> 
     assert target is not None  # ready: it has a target
     found = rusttool.find_linker(toolchain, arch, project_dir)
     linker = found.program if found is not None else target.linker
-    return Check("rust", True, f"builds {target.triple} with {which}; std: {target.std}, linker {linker}")
+    std = str(target.std)
+    if target.builds_std and not rusttool.builds_std(toolchain, target):  # installed anyway: cargo uses it
+        std = f"prebuilt, installed in {toolchain.sysroot}"
+    return Check("rust", True, f"builds {target.triple} with {which}; std: {std}, linker {linker}")
 
 
 def diagnose(arch: Arch, executor: str, cargo: str | None = None) -> list[Check]:

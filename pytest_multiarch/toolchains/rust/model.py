@@ -31,7 +31,8 @@ DOCTEST_NOTE = (
 # source to build std from (tier 3). targets.py says which applies to each architecture.
 RUSTUP_FIX = "use a rustup toolchain (multiarch_cargo / $CARGO) and run: rustup target add {triple}"
 BUILD_STD_FIX = (
-    "{triple} is tier 3 since Rust 1.72 (no prebuilt std anywhere), so its std is built from source: "
+    "{triple} has no prebuilt std to use (the MIPS targets are tier 3 since Rust 1.72), so its std is "
+    "built from source: "
     "use a rustup toolchain (multiarch_cargo / $CARGO) and run: rustup component add rust-src; or "
     "leave {arch} out"
 )

@@ -53,7 +53,7 @@ class RustTarget:
     triple: str
     std: StdSource
     linker: str  # "<gnu-triple>-gcc", clang driving lld (lld_link), or "cc" for the toolchain's host
-    rustup_std: bool  # rustup ships a prebuilt std for the triple (False: tier 3)
+    rustup_std: bool  # rustup ships a prebuilt std we can use for the triple (False: built from source)
     debian_note: str = ""  # why Debian 12 has no std to unpack for it; "" when it has one
 
     @property
@@ -92,7 +92,7 @@ _FACTS: dict[str, _Facts] = {
     "mips": _Facts("build-std", "mips is not a Debian 12 release architecture", rustup_std=False),
     # rustup lists a loongarch64 std, but its download was refused where this was tried (a 404,
     # final); build-std worked, linked without a loongarch64 gcc (Debian 12 has none).
-    "loong64": _Facts("build-std", "loong64 is not a Debian 12 architecture"),
+    "loong64": _Facts("build-std", "loong64 is not a Debian 12 architecture", rustup_std=False),
 }
 _PREBUILT = _Facts("prebuilt")
 # The musl columns: rustup's std (it carries musl's libc.a and crt objects), linked by rust-lld.
