@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from rusthelpers import REAL_HOME, RUST_HOME
+from stubs import write_executable
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.executors import binfmt_misc as binfmt
@@ -92,6 +93,20 @@ def bare_rust_env(rust_env: Mapping[str, str], tmp_path_factory: pytest.TempPath
         (prefix / "bin" / tool).chmod(0o755)
     (prefix / "usr/lib/rustlib/src/rust").unlink(missing_ok=True)
     return {**rust_env, "CARGO": str(prefix / "bin" / "cargo"), "RUSTC": str(prefix / "bin" / "rustc")}
+
+
+@pytest.fixture
+def logged_tools(rpytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$CARGO and $RUSTC: wrappers that record each call (see rusthelpers.calls), then run
+    Debian's Rust."""
+    log = rpytester.path / "calls.log"
+    tools = rpytester.path / "tools"
+    tools.mkdir()
+    for name in ("cargo", "rustc"):
+        real = RUST_HOME / "bin" / name
+        write_executable(tools / name, f'#!/bin/sh\necho "{name} $*" >> "{log}"\nexec "{real}" "$@"\n')
+        monkeypatch.setenv(name.upper(), str(tools / name))
+    return log
 
 
 @pytest.fixture

@@ -41,3 +41,8 @@ def write_crate(root: Path, files: Mapping[str, str], *, name: str, manifest_ext
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip())
     return root
+
+
+def calls(log: Path) -> list[str]:
+    """The calls the ``logged_tools`` wrappers recorded in ``log`` (none when it does not exist)."""
+    return log.read_text().splitlines() if log.exists() else []

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 from gohelpers import outcomes_by_id
-from rusthelpers import RUST_HOME, write_crate
-from stubs import write_executable
+from rusthelpers import RUST_HOME, calls, write_crate
 
 from pytest_multiarch.toolchains import rust
 
@@ -42,28 +41,11 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("build-std-cache")
 
 
-@pytest.fixture
-def logged_tools(rpytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """$CARGO and $RUSTC: wrappers that record each call, then run Debian's Rust."""
-    if rust.library_source(rust.find_toolchain(RUST_HOME / "bin" / "cargo")) is None:
-        pytest.skip(f"{RUST_HOME} has no library source: python -m pytest_multiarch setup --arch=mips64")
-    log = rpytester.path / "calls.log"
-    tools = rpytester.path / "tools"
-    tools.mkdir()
-    for name in ("cargo", "rustc"):
-        real = RUST_HOME / "bin" / name
-        write_executable(tools / name, f'#!/bin/sh\necho "{name} $*" >> "{log}"\nexec "{real}" "$@"\n')
-        monkeypatch.setenv(name.upper(), str(tools / name))
-    return log
-
-
-def _calls(log: Path) -> list[str]:
-    return log.read_text().splitlines() if log.exists() else []
-
-
 def test_std_is_built_once_and_tests_fail_where_the_architecture_says(
     rpytester: pytest.Pytester, logged_tools: Path, shared_cache: Path
 ) -> None:
+    if rust.library_source(rust.find_toolchain(RUST_HOME / "bin" / "cargo")) is None:
+        pytest.skip(f"{RUST_HOME} has no library source: python -m pytest_multiarch setup --arch=mips64")
     write_crate(rpytester.path / "archy", {"src/lib.rs": LIB}, name="archy")
     args = ("-v", f"--arch={','.join(ARCHES)}", f"--arch-cache-dir={shared_cache}")
     first = rpytester.runpytest_subprocess(*args, timeout=900)
@@ -77,7 +59,7 @@ def test_std_is_built_once_and_tests_fail_where_the_architecture_says(
     }
     assert outcomes_by_id(first) == expected, first.stdout.str()
     assert first.ret == pytest.ExitCode.TESTS_FAILED
-    builds = [c for c in _calls(logged_tools) if c.startswith("cargo test --no-run")]
+    builds = [c for c in calls(logged_tools) if c.startswith("cargo test --no-run")]
     assert len(builds) == 2 and all(" -Zbuild-std " in c for c in builds), builds
     first.stdout.fnmatch_lines_random([
         "*multiarch: building the Rust tests of */archy/Cargo.toml for mips64, mips64le (first building std "
@@ -90,7 +72,7 @@ def test_std_is_built_once_and_tests_fail_where_the_architecture_says(
     logged_tools.unlink()
     again = rpytester.runpytest_subprocess(*args, timeout=300)
     assert outcomes_by_id(again) == expected
-    assert _calls(logged_tools) == [], "\n".join(_calls(logged_tools))
+    assert calls(logged_tools) == [], "\n".join(calls(logged_tools))
 
     # Another crate in the same target dir reuses the std built for the first.
     write_crate(rpytester.path / "other", {"src/lib.rs": LIB}, name="other")
@@ -98,5 +80,5 @@ def test_std_is_built_once_and_tests_fail_where_the_architecture_says(
     assert outcomes_by_id(other) == {k.replace("archy/", "other/"): v for k, v in expected.items()}
     other.stdout.fnmatch_lines(["*multiarch: building the Rust tests of */other/Cargo.toml for mips64, mips64le ..."])  # noqa: E501
     other.stdout.no_fnmatch_line("*first building std*")
-    std_units = [c for c in _calls(logged_tools) if c.startswith("rustc --crate-name std ")]
+    std_units = [c for c in calls(logged_tools) if c.startswith("rustc --crate-name std ")]
     assert std_units == [], "std was compiled again"

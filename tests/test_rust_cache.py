@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 from gohelpers import outcomes_by_id
-from rusthelpers import RUST_HOME, write_crate
-from stubs import write_executable
+from rusthelpers import calls, write_crate
 
 LIB = """
     pub fn add(a: u32, b: u32) -> u32 { a + b }
@@ -22,23 +21,6 @@ LIB = """
 """
 
 
-@pytest.fixture
-def logged_tools(rpytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """$CARGO and $RUSTC: wrappers that record each call, then run Debian's Rust."""
-    log = rpytester.path / "calls.log"
-    tools = rpytester.path / "tools"
-    tools.mkdir()
-    for name in ("cargo", "rustc"):
-        real = RUST_HOME / "bin" / name
-        write_executable(tools / name, f'#!/bin/sh\necho "{name} $*" >> "{log}"\nexec "{real}" "$@"\n')
-        monkeypatch.setenv(name.upper(), str(tools / name))
-    return log
-
-
-def _calls(log: Path) -> list[str]:
-    return log.read_text().splitlines() if log.exists() else []
-
-
 def test_rerun_starts_no_cargo_or_rustc_and_edits_rebuild(
     rpytester: pytest.Pytester, logged_tools: Path
 ) -> None:
@@ -46,17 +28,17 @@ def test_rerun_starts_no_cargo_or_rustc_and_edits_rebuild(
     expected = {f"adder/Cargo.toml::lib::tests::adds[{a}]": "passed" for a in ("arm64", "s390x")}
     first = rpytester.runpytest_subprocess("-v", "--arch=arm64,s390x", timeout=240)
     assert outcomes_by_id(first) == expected
-    assert any(c.startswith("cargo test --no-run") for c in _calls(logged_tools))
+    assert any(c.startswith("cargo test --no-run") for c in calls(logged_tools))
     logged_tools.unlink()
 
     again = rpytester.runpytest_subprocess("-v", "--arch=arm64,s390x", timeout=240)
     assert outcomes_by_id(again) == expected
-    assert _calls(logged_tools) == [], "\n".join(_calls(logged_tools))
+    assert calls(logged_tools) == [], "\n".join(calls(logged_tools))
 
     (crate / "src" / "lib.rs").write_text(LIB.replace("a + b", "a * b"))  # 2 * 2 is still 4
     edited = rpytester.runpytest_subprocess("-v", "--arch=arm64", timeout=240)
     assert outcomes_by_id(edited) == {"adder/Cargo.toml::lib::tests::adds[arm64]": "passed"}
-    assert any(c.startswith("cargo test --no-run") for c in _calls(logged_tools))
+    assert any(c.startswith("cargo test --no-run") for c in calls(logged_tools))
 
     # A test binary that is gone (the target dir cleaned by hand) is built again, not trusted.
     logged_tools.unlink()
@@ -66,7 +48,7 @@ def test_rerun_starts_no_cargo_or_rustc_and_edits_rebuild(
             exe.unlink()
     rebuilt = rpytester.runpytest_subprocess("-v", "--arch=s390x", timeout=240)
     assert outcomes_by_id(rebuilt) == {"adder/Cargo.toml::lib::tests::adds[s390x]": "passed"}
-    assert any(c.startswith("cargo test --no-run") for c in _calls(logged_tools))
+    assert any(c.startswith("cargo test --no-run") for c in calls(logged_tools))
 
 
 def test_cargo_build_fixture_reuses_binaries_across_sessions(
@@ -80,7 +62,7 @@ def test_cargo_build_fixture_reuses_binaries_across_sessions(
         """
     )
     assert rpytester.runpytest_subprocess("--arch=arm64", "test_greet.py", timeout=240).ret == 0
-    assert any(c.startswith("cargo build") for c in _calls(logged_tools))
+    assert any(c.startswith("cargo build") for c in calls(logged_tools))
     logged_tools.unlink()
     assert rpytester.runpytest_subprocess("--arch=arm64", "test_greet.py", timeout=240).ret == 0
-    assert _calls(logged_tools) == []
+    assert calls(logged_tools) == []
