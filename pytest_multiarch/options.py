@@ -112,6 +112,15 @@ def add_options(parser: pytest.Parser) -> None:
         help="empty the build cache before the run (everything is built and listed anew)",
     )
     group.addoption(
+        "--arch-test-cache",
+        dest="multiarch_test_cache",
+        choices=("on", "off"),
+        default=None,
+        help="keep Go tests' passing results and replay them while the test binary, arch, emulator, "
+        "arguments and every variable and module file the tests read are unchanged, as go test "
+        "does without -exec (default on; ini multiarch_test_cache; GOFLAGS=-count=1 also turns it off)",
+    )
+    group.addoption(
         "--arch-reuse-passed",
         dest="multiarch_reuse_passed",
         action="store_true",
@@ -189,6 +198,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("multiarch_timeout", default=None, help="default for --arch-timeout (seconds)")
     parser.addini("multiarch_reruns", default=None, help="default for --arch-reruns")
+    parser.addini("multiarch_test_cache", default=None, help="default for --arch-test-cache (on, off)")
     parser.addini("multiarch_test_timeout", default=None, help="default for --arch-test-timeout (seconds)")
     parser.addini(
         "multiarch_timeout_scale", type="args", default=[], help="timeout factors, as --arch-timeout-scale"

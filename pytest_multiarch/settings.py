@@ -50,6 +50,7 @@ class Settings:
     cache_clear: bool = False
     cache_max_bytes: int = DEFAULT_MAX_BYTES
     reuse_passed: bool = False
+    test_cache: bool = True  # Go's test-result cache (--arch-test-cache, run/testcache.py)
     reruns: int = 0
     test_timeout: float = 0.0  # native seconds one test may run (0: no per-test limit)
     timeout_factors: dict[str, float] = field(default_factory=dict)  # see run/limits.py
@@ -132,6 +133,9 @@ class Settings:
             if not text.strip().isdigit():
                 raise pytest.UsageError(f"multiarch_reruns: {text!r} is not a whole number >= 0")
             reruns = int(text)
+        test_cache = config.getoption("multiarch_test_cache") or config.getini("multiarch_test_cache") or "on"
+        if test_cache not in ("on", "off"):
+            raise pytest.UsageError(f"multiarch_test_cache: {test_cache!r} is neither on nor off")
         # -v/-q as an int: config.get_verbosity() is pytest 8.0+, the plugin supports 7.4.
         verbose = int(config.getoption("verbose"))
         worker = hasattr(config, "workerinput")
@@ -149,6 +153,7 @@ class Settings:
             cache_clear=bool(config.getoption("multiarch_cache_clear")),
             cache_max_bytes=max_bytes,
             reuse_passed=bool(config.getoption("multiarch_reuse_passed")),
+            test_cache=test_cache == "on" and not disabled_by_goflags(os.environ.get("GOFLAGS", "")),
             reruns=reruns,
             test_timeout=test_timeout,
             timeout_factors=factors,
@@ -170,6 +175,11 @@ class Settings:
             xdist_controller=bool(getattr(config.option, "numprocesses", None)),
             registry=registry,
         )
+
+
+def disabled_by_goflags(goflags: str) -> bool:
+    """GOFLAGS with -count=N (the idiom is -count=1) turns go test's result cache off: ours too."""
+    return any(f.lstrip("-").startswith("count=") for f in goflags.split())
 
 
 def _path(config: pytest.Config, name: str) -> Path | None:

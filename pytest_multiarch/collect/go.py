@@ -16,6 +16,7 @@ from pytest_multiarch.collect.base import ArchItem, BuildFailed, ErrorItem, Unav
 from pytest_multiarch.executors import Executor, RunRequest, arch_env
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.run import batch
+from pytest_multiarch.run.testcache import GoTestCache
 from pytest_multiarch.state import get_state
 from pytest_multiarch.toolchains.go import build as gobuild
 from pytest_multiarch.toolchains.go import find as gofind
@@ -178,7 +179,10 @@ class GoTestItem(ArchItem):
             RunRequest(binary, (), self.arch, executor, env, self.pkg.dir), args_for, new_parser,
             state.limits(self.arch, executor, quit_first=True),  # Go prints every goroutine on SIGQUIT
         )  # fmt: skip
-        outcomes = batch.run_tests(b, tests, reuse=state.reuse, reruns=state.settings.reruns)
+        cache = None
+        if state.settings.test_cache:
+            cache = GoTestCache(state.cache, module.path.parent, state.bin_dir / "testlogs")
+        outcomes = batch.run_tests(b, tests, testcache=cache, reruns=state.settings.reruns)
         self.config.hook.pytest_multiarch_batch_finished(
             config=self.config, arch=self.arch, binary=str(binary), outcomes=outcomes
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def run(request: RunRequest) -> RunResult:
     for the request's arch (an ELF of that arch for the plugin's own executors)."""
     r, executor = request, request.executor
     invocation = executor.invocation(Path(r.binary), list(r.args), r.arch)
+    if r.writable:
+        invocation = dataclasses.replace(invocation, writable=r.writable)
     # What the caller adds to the environment belongs in a reproduce line too (RUSTC_BOOTSTRAP…).
     # (Not PYTEST_CURRENT_TEST: pytest changes it under the worker threads' feet; it is noise.)
     added = {k: v for k, v in r.env.items() if os.environ.get(k) != v and k != "PYTEST_CURRENT_TEST"}

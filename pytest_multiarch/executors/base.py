@@ -47,6 +47,9 @@ class Invocation:
     cwd: str | None = None
     container: tuple[str, str] | None = None  # (OCI platform, image): argv is a `docker run` line
     command: tuple[str, ...] = ()  # with ``container``: what runs inside it
+    # Host directories the program writes into besides its working directory (the Go test log's):
+    # a container executor mounts them read-write at the same paths.
+    writable: tuple[str, ...] = ()
 
     def shell_line(self) -> str:
         """A line a user can paste into a shell to reproduce the run."""
@@ -70,10 +73,15 @@ class RunRequest:
     timeout: float = 0.0  # seconds (already scaled); 0: no limit
     input: bytes | None = None
     supervision: proc.Supervision | None = None  # see proc.run
+    writable: tuple[str, ...] = ()  # see Invocation.writable
 
     def with_args(self, args: Sequence[str]) -> RunRequest:
         """The same run with other arguments."""
         return dataclasses.replace(self, args=tuple(args))
+
+    def writing(self, directory: str | os.PathLike[str]) -> RunRequest:
+        """The same run, allowed to write into ``directory`` too."""
+        return dataclasses.replace(self, writable=(*self.writable, os.fspath(directory)))
 
 
 class Executor(Protocol):

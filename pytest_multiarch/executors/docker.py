@@ -194,11 +194,14 @@ class DockerExecutor:
         binary_dir, workdir = str(Path(invocation.command[0]).parent), os.fspath(cwd)
         argv = ["docker", "run", "--rm", "--platform", platform, "-v", f"{binary_dir}:{binary_dir}:ro",
                 "-v", f"{workdir}:{workdir}", "-w", workdir]  # fmt: skip
+        for extra in invocation.writable:
+            argv += ["-v", f"{extra}:{extra}"]
         for k, v in env.items():
             argv += ["-e", f"{k}={v}"]
         argv += [image, *invocation.command]
         return Invocation(argv=tuple(argv), env=dict(env), notes=invocation.notes, cwd=None,
-                          container=invocation.container, command=invocation.command)  # fmt: skip
+                          container=invocation.container, command=invocation.command,
+                          writable=invocation.writable)  # fmt: skip
 
     def close(self) -> None:
         """Kill and remove the containers of this process that are still there."""
@@ -219,6 +222,7 @@ class DockerExecutor:
         binary_dir = str(Path(command[0]).parent)
         workdir = os.fspath(request.cwd)
         volumes = {binary_dir: {"bind": binary_dir, "mode": "ro"}, workdir: {"bind": workdir, "mode": "rw"}}
+        volumes.update({d: {"bind": d, "mode": "rw"} for d in invocation.writable})
         if proc.stopping():
             raise proc.Stopped(f"not starting a {platform} container: the test session is stopping")
         c = client()

@@ -47,7 +47,7 @@ def grid_lines(m: Matrix, bases: list[str], width: int = 80) -> list[list[Segmen
 def table_lines(m: Matrix, runs_on: Mapping[str, str] | None = None) -> list[tuple[str, bool | None]]:
     """The per-architecture totals, wall time and slowdown against the native run, each line with
     True (something failed), False (all passed) or None (nothing ran). Columns for infra errors
-    and flaky tests appear when there are any."""
+    and flaky tests, known failures and cached results appear when there are any."""
     runs_on = m.runs_on if runs_on is None else runs_on
     counts, wall = m.counts(), m.wall()
     flaky = {a: sum(1 for r in m.flaky() if r.arch == a) for a in m.arches}
@@ -57,6 +57,9 @@ def table_lines(m: Matrix, runs_on: Mapping[str, str] | None = None) -> list[tup
     head += f" {'infra':>5} {'flaky':>5}" if extra else ""
     known = any(c["xfailed"] for c in counts.values())  # a column of its own when there are any
     head += f" {'xfailed':>7}" if known else ""
+    cached = {a: sum(1 for r in m.results.values() if r.arch == a and r.cached) for a in m.arches}
+    replayed = any(cached.values())  # results replayed from the test-result cache, when there are any
+    head += f" {'cached':>6}" if replayed else ""
     head += f" {'time':>7} {'slowdown':>8}" + ("  runs on" if runs_on else "")
     rows: list[tuple[str, bool | None]] = [(head, None)]
     for a in m.arches:
@@ -64,6 +67,7 @@ def table_lines(m: Matrix, runs_on: Mapping[str, str] | None = None) -> list[tup
         line = f"{a:<{width}} {c['passed']:>6} {c['failed']:>6} {c['skipped']:>7} {c['error']:>6}"
         line += f" {c['infra_error']:>5} {flaky[a]:>5}" if extra else ""
         line += f" {c['xfailed']:>7}" if known else ""
+        line += f" {cached[a]:>6}" if replayed else ""
         slow = m.slowdown(a)
         line += f" {wall.get(a, 0.0):>6.2f}s {f'{slow:.1f}x' if slow is not None else '-':>8}"
         line += f"  {runs_on.get(a, '')}" if runs_on else ""

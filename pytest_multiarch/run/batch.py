@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from pytest_multiarch import executors
@@ -20,6 +21,7 @@ from pytest_multiarch.run import blame as infra
 from pytest_multiarch.run.progress import Progress
 from pytest_multiarch.run.reuse import ReuseStore
 from pytest_multiarch.run.supervise import Attempt, Limits, NewParser, attempt
+from pytest_multiarch.run.testcache import GoTestCache
 
 T = TypeVar("T")
 
@@ -54,13 +56,17 @@ def run_tests(
     tests: Sequence[str],
     *,
     reuse: ReuseStore | None = None,
+    testcache: GoTestCache | None = None,
     serial: bool = False,
     reruns: int = 0,
 ) -> dict[str, TestOutcome]:
     """Run ``tests`` of the batch's binary; every name in ``tests`` gets an outcome.
 
-    With ``reuse`` enabled, a batch whose identical run passed before is not run (see run/reuse.py),
-    and a batch run without failures is remembered. ``serial`` asks the binary to run one test at a time.
+    With ``testcache`` (Go), a batch whose run passed before and whose logged inputs are unchanged
+    is not run (see run/testcache.py); each process writes a test log, and a batch that passed in
+    one process is kept with it. With ``reuse`` enabled (--arch-reuse-passed), a batch whose
+    identical run passed before is not run (see run/reuse.py), and a batch run without failures
+    is remembered. ``serial`` asks the binary to run one test at a time.
     A test that fails runs again alone up to ``reruns`` times; if it then passes, it is flaky.
     The log files of processes whose tests all passed are removed; the others are named in the
     failed outcomes (``TestOutcome.log``).
@@ -71,11 +77,21 @@ def run_tests(
         found = reuse.lookup(remembered, tests)
         if found is not None:
             return found
+    if testcache is not None:
+        found = testcache.lookup(b.run_request(tests, serial), tests)
+        if found is not None:
+            return found
     results: dict[str, TestOutcome] = {}
     attempts: list[Attempt] = []
+    testlogs: list[Path] = []
     remaining = list(tests)
     while remaining:
-        att = attempt(b.run_request(remaining, serial), limits=b.limits, new_parser=b.new_parser)
+        request = b.run_request(remaining, serial)
+        if testcache is not None:
+            testlogs.append(testcache.log_path())
+            request = request.with_args([f"-test.testlogfile={testlogs[-1]}", *request.args])
+            request = request.writing(testlogs[-1].parent)
+        att = attempt(request, limits=b.limits, new_parser=b.new_parser)
         attempts.append(att)
         run, parsed = att.run, att.parsed
         for name in remaining:
@@ -156,6 +172,10 @@ def run_tests(
         o.log = o.log if o.status == "failed" else ""
     if reuse is not None and remembered is not None and not any(o.flaky for o in results.values()):
         reuse.remember(remembered, results)
+    if testcache is not None and len(testlogs) == 1:  # one process ran them all: its log says what they read
+        testcache.remember(b.run_request(tests, serial), results, testlogs[0])
+    for log in testlogs:
+        log.unlink(missing_ok=True)
     return results
 
 

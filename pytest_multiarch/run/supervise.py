@@ -184,4 +184,3 @@ def _blocks(path: Path, piece: int = 1 << 16, longest: int = 1 << 16) -> Iterato
             pending = pending[-longest:]
         if pending:
             yield pending
-

@@ -201,5 +201,3 @@ def choose_toolchain(
         assert error is not None
         raise error
     return first
-
-
