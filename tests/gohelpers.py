@@ -92,3 +92,41 @@ def processes_with_env(assignment: str) -> list[str]:
         if want in environ:
             found.append(f"{entry.name} {line}")
     return found
+
+
+READS_TESTDATA = {
+    "reads_test.go": """
+        package reads
+
+        import (
+        \t"os"
+        \t"testing"
+        )
+
+        func TestReadsTestdata(t *testing.T) {
+        \tif b, err := os.ReadFile("testdata/x.txt"); err != nil || string(b) != "ok" {
+        \t\tt.Fatalf("testdata/x.txt: %q %v", b, err)
+        \t}
+        \tif err := os.WriteFile(t.TempDir()+"/scratch", []byte("x"), 0o600); err != nil {
+        \t\tt.Fatal(err)
+        \t}
+        }
+    """,
+}
+
+
+def check_test_cache(pytester: pytest.Pytester, *args: str) -> None:
+    """Go's test-result cache under some executor (``args``, in processes of their own): a re-run
+    replays the passed result, a changed testdata file runs the test again."""
+    root = write_module(pytester.path, "reads", READS_TESTDATA)
+    data = root / "testdata" / "x.txt"
+    data.parent.mkdir()
+    for text in ("ok", "no"):  # the second: same size, new contents, mtime set back
+        data.write_text(text)
+        os.utime(data, (1_000_000_000, 1_000_000_000))
+        first = pytester.runpytest_subprocess("-v", *args, timeout=600)
+        verdict = "PASSED" if text == "ok" else "FAILED"
+        first.stdout.fnmatch_lines([f"reads/go.mod::*TestReadsTestdata* {verdict} *"])
+        if text == "ok":
+            again = pytester.runpytest_subprocess("-v", *args, timeout=600)
+            again.stdout.fnmatch_lines(["reads/go.mod::*TestReadsTestdata* PASSED (cached)*"])

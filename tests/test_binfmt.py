@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from gohelpers import outcomes_by_id, processes_matching, write_module
+from gohelpers import check_test_cache, outcomes_by_id, processes_matching, write_module
 from stubs import sigint_default
 
 from pytest_multiarch import arch as archmod
@@ -139,6 +139,11 @@ CHILD_MODULE = {
         }
     """,
 }
+
+
+@pytest.mark.usefixtures("kernel_handlers")
+def test_go_results_are_cached_under_binfmt_too(gopytester: pytest.Pytester) -> None:
+    check_test_cache(gopytester, "--arch=s390x", "--binfmt-install", "--arch-executor=binfmt")
 
 
 @pytest.mark.usefixtures("kernel_handlers")

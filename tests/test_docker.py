@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gohelpers import outcomes_by_id, section, write_module
+from gohelpers import check_test_cache, outcomes_by_id, section, write_module
 from rusthelpers import write_crate
 from test_binfmt import CHILD_MODULE
 
@@ -115,6 +115,11 @@ def test_go_and_rust_outcomes_match_qemu(rpytester: pytest.Pytester, gopytester:
     docker.stdout.fnmatch_lines([f"{a} * docker linux/{a} (engine *" for a in ("arm64", "s390x")])
 
 
+def test_go_results_are_cached_from_containers_too(gopytester: pytest.Pytester) -> None:
+    # The test log is written from inside the container into a directory mounted for it.
+    check_test_cache(gopytester, "--arch=arm64", "--binfmt-install", "--arch-executor=docker")
+
+
 def test_a_hanging_test_is_killed_with_its_container(gopytester: pytest.Pytester) -> None:
     write_module(gopytester.path, "hang", {
         "hang_test.go": 'package hang\n\nimport (\n\t"testing"\n\t"time"\n)\n\n'
@@ -123,8 +128,13 @@ def test_a_hanging_test_is_killed_with_its_container(gopytester: pytest.Pytester
     })  # fmt: skip
     start = time.monotonic()
     res = gopytester.runpytest_subprocess(
-        "-v", "--arch=arm64", "--binfmt-install", "--arch-executor=docker", "--arch-timeout=8",
-        "--arch-timeout-scale=docker=1", timeout=300
+        "-v",
+        "--arch=arm64",
+        "--binfmt-install",
+        "--arch-executor=docker",
+        "--arch-timeout=8",
+        "--arch-timeout-scale=docker=1",
+        timeout=300,
     )
     assert time.monotonic() - start < 120
     ids = "hang/go.mod::example.com/hang::{}[arm64]"
@@ -136,8 +146,13 @@ def test_a_hanging_test_is_killed_with_its_container(gopytester: pytest.Pytester
     # running, stopped (SIGQUIT: Go's goroutine dump), and the tests after it run again.
     start = time.monotonic()
     res = gopytester.runpytest_subprocess(
-        "-v", "--arch=arm64", "--binfmt-install", "--arch-executor=docker", "--arch-test-timeout=3",
-        "--arch-timeout-scale=docker=1", timeout=300
+        "-v",
+        "--arch=arm64",
+        "--binfmt-install",
+        "--arch-executor=docker",
+        "--arch-test-timeout=3",
+        "--arch-timeout-scale=docker=1",
+        timeout=300,
     )
     assert time.monotonic() - start < 60
     assert outcomes_by_id(res) == {ids.format("TestOK"): "passed", ids.format("TestHang"): "failed"}
@@ -153,7 +168,9 @@ def test_no_engine_is_a_skip_naming_the_socket(
     write_module(gopytester.path, "plain", {"p_test.go": test_file})
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     res = gopytester.runpytest_subprocess("-rs", "--arch=arm64", "--arch-executor=docker", timeout=300)
-    res.stdout.fnmatch_lines(["SKIPPED*no Docker engine answers at unix:///nonexistent/docker.sock*docker.io*"])
+    res.stdout.fnmatch_lines(
+        ["SKIPPED*no Docker engine answers at unix:///nonexistent/docker.sock*docker.io*"]
+    )
     args = ("--arch=arm64", "--arch-executor=docker", "--arch-strict")
     strict = gopytester.runpytest_subprocess(*args, timeout=300)
     assert strict.ret != 0

@@ -3,7 +3,6 @@ a killed build is never used, xdist workers share builds. Real go, real qemu."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -172,28 +171,6 @@ def test_a_build_killed_midway_is_never_used(
     result = gopytester.runpytest(f"--arch={EMULATED}", "-v")
     assert set(outcomes_by_id(result).values()) == {"passed"}
     assert len(outcomes_by_id(result)) == 3
-
-
-def test_reuse_passed_skips_only_identical_batches_that_passed(
-    gopytester: pytest.Pytester, logged: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (gopytester.path / "cached" / "c" / "c.go").write_text("package c\n\nconst C = 4\n")  # TestB fails
-    report = gopytester.path / "report.json"
-    args = (f"--arch={EMULATED}", "-v", "--arch-reuse-passed", f"--multiarch-report={report}")
-    first = gopytester.runpytest(*args)
-    assert "(cached)" not in first.stdout.str()
-    again = gopytester.runpytest(*args)
-    outcomes = outcomes_by_id(again)
-    assert outcomes[f"cached/go.mod::b::TestB[{EMULATED}]"] == "failed"
-    again.stdout.fnmatch_lines([f"cached/go.mod::a::TestA[[]{EMULATED}[]] PASSED (cached)*"])
-    assert f"TestB[{EMULATED}] PASSED" not in again.stdout.str()
-    cells = {c["nodeid"]: c for c in json.loads(report.read_text())["results"]}
-    assert cells[f"cached/go.mod::a::TestA[{EMULATED}]"]["cached"] is True
-    assert cells[f"cached/go.mod::b::TestB[{EMULATED}]"]["cached"] is False
-    # Another environment is another run; without the option nothing is reused either.
-    monkeypatch.setenv("MULTIARCH_TEST_SETTING", "1")
-    assert "(cached)" not in gopytester.runpytest(*args).stdout.str()
-    assert "(cached)" not in gopytester.runpytest(*args[:2]).stdout.str()
 
 
 def test_go_build_fixture_reuses_binaries_across_sessions(gopytester: pytest.Pytester, logged: Path) -> None:

@@ -3,6 +3,7 @@ emulator to build and list; an edit, or a binary that is gone, builds again. Rea
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -66,3 +67,41 @@ def test_cargo_build_fixture_reuses_binaries_across_sessions(
     logged_tools.unlink()
     assert rpytester.runpytest_subprocess("--arch=arm64", "test_greet.py", timeout=240).ret == 0
     assert calls(logged_tools) == []
+
+
+TWO = """
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn holds() { assert_eq!(1 + 1, 2); }
+
+        #[test]
+        fn reads_setting() { assert_ne!(std::env::var("SETTING").as_deref(), Ok("bad")); }
+    }
+"""
+
+
+def test_reuse_passed_skips_only_identical_batches_that_passed(
+    rpytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_crate(rpytester.path / "two", {"src/lib.rs": TWO}, name="two")
+    write_crate(rpytester.path / "one", {"src/lib.rs": LIB}, name="one")
+    report = rpytester.path / "report.json"
+    args = ("--arch=arm64", "-v", "--arch-reuse-passed", f"--multiarch-report={report}")
+    monkeypatch.setenv("SETTING", "bad")
+    assert "(cached)" not in rpytester.runpytest(*args).stdout.str()
+    again = rpytester.runpytest(*args)
+    outcomes = outcomes_by_id(again)
+    assert outcomes["two/Cargo.toml::lib::tests::reads_setting[arm64]"] == "failed"  # a failure runs again
+    assert outcomes["two/Cargo.toml::lib::tests::holds[arm64]"] == "passed"  # in the failing batch: ran
+    again.stdout.fnmatch_lines(["one/Cargo.toml::lib::tests::adds[[]arm64[]] PASSED (cached)*"])
+    assert "holds[arm64] PASSED (cached)" not in again.stdout.str()
+    cells = {c["nodeid"]: c for c in json.loads(report.read_text())["results"]}
+    assert cells["one/Cargo.toml::lib::tests::adds[arm64]"]["cached"] is True
+    assert cells["two/Cargo.toml::lib::tests::holds[arm64]"]["cached"] is False
+    # Another environment is another run (libtest logs nothing of what a test reads: the whole
+    # environment is in the key); without the option nothing is reused either.
+    monkeypatch.setenv("SETTING", "good")
+    assert "(cached)" not in rpytester.runpytest(*args).stdout.str()
+    assert "(cached)" in rpytester.runpytest(*args).stdout.str()
+    assert "(cached)" not in rpytester.runpytest(*args[:2]).stdout.str()

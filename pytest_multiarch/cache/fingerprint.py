@@ -17,17 +17,18 @@ from pathlib import Path
 # build output (pytest's cache, where our own binaries live, included).
 _SKIP_DIRS = frozenset({"node_modules", "__pycache__"})
 
-_digests: dict[tuple[str, int, int, int], str] = {}
+_digests: dict[tuple[str, int, int, int, int], str] = {}
 _digests_lock = threading.Lock()
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file's contents ("-" for a missing file), memoised on its metadata."""
+    """sha256 of a file's contents ("-" for a missing file), memoised on its metadata (the change
+    time too, which no rewrite can set back)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return "-"
-    memo = (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    memo = (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     with _digests_lock:
         found = _digests.get(memo)
     if found is not None:
