@@ -66,6 +66,7 @@ def test_nonsense_limits_are_usage_errors(pytester: pytest.Pytester, args: list[
         ("multiarch_test_timeout = soon", "multiarch_test_timeout: 'soon' is not a number of seconds"),
         ("multiarch_timeout_scale = qemu=2 sparc=3", "unknown architecture 'sparc'"),
         ("multiarch_reruns = many", "multiarch_reruns: 'many' is not a whole number >= 0"),
+        ("multiarch_test_cache = no", "multiarch_test_cache: 'no' is neither on nor off"),
     ],
 )
 def test_nonsense_ini_limits_are_usage_errors(pytester: pytest.Pytester, ini: str, says: str) -> None:
