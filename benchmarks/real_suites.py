@@ -8,7 +8,9 @@ For every suite and architecture, one side is what a user runs today:
 - Rust: ``cargo test --target <triple> --lib --bins --tests`` with a qemu runner, the cargo and
   rustc the plugin picks for that arch (benchmarks/perf.py's runner), read from libtest's
   ``test <name> ... ok|FAILED|ignored`` lines;
-and the other one ``pytest --arch=<arches> --multiarch-report=...`` on a copy of the same source.
+and the other one ``pytest --arch=<arches> --multiarch-report=...`` on a copy of the same source,
+run ``--runs`` times in a row (default 2: the second replays Go's cached results, and must still
+agree).
 Every (test, arch) cell of either side is compared; a cell that only one side has, or whose
 verdicts differ, is printed. The last line is the total. Sources come from the Go module proxy
 (``go mod download``) and crates.io (``cargo fetch``). Nothing is asserted: this is run by hand.
@@ -215,6 +217,10 @@ def pytest_report(src: Path, arches: str, out: Path, env: Mapping[str, str]) -> 
     return data
 
 
+def _cached(report: Mapping[str, Any]) -> int:
+    return sum(1 for r in report["results"] if r.get("cached"))
+
+
 def fold_failed_packages(sides: Sides) -> None:
     """Where go test failed a package as a whole (TestMain, build), our cells of that package
     become one: red when any of them is red."""
@@ -252,6 +258,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     p.add_argument("--arches", default="amd64,arm64")
     p.add_argument("--only", default="", help="comma list of suite names (default: all eight)")
     p.add_argument("--keep", type=Path, help="work in this directory and leave it")
+    runs_help = "pytest runs per suite, each compared (the later ones replay Go's cached results)"
+    p.add_argument("--runs", type=int, default=2, help=runs_help)
     opts = p.parse_args(list(argv) if argv is not None else None)
     only = {s for s in opts.only.split(",") if s}
     arches = archmod.parse_list([opts.arches])
@@ -268,9 +276,13 @@ def main(argv: Iterable[str] | None = None) -> int:
         theirs: dict[Cell, str] = {}
         for a in arches:
             theirs.update(go_reference(go, src, a, env))
-        ours = go_ours(pytest_report(src, opts.arches, work / f"{src.name}.json", env), module)
-        n, bad = compare(name, Sides(theirs, ours))
-        total, differ = total + n, differ + bad
+        for i in range(opts.runs):
+            report = pytest_report(src, opts.arches, work / f"{src.name}.json", env)
+            n, bad = compare(
+                f"{name} (run {i + 1}, {_cached(report)} cached)",
+                Sides(dict(theirs), go_ours(report, module)),
+            )
+            total, differ = total + n, differ + bad
     for name, version in RUST_SUITES.items():
         if only and name not in only:
             continue
@@ -278,9 +290,12 @@ def main(argv: Iterable[str] | None = None) -> int:
         theirs = {}
         for a in arches:
             theirs.update(rust_reference(src, a, work / f"runners-{name}"))
-        ours = rust_ours(pytest_report(src, opts.arches, work / f"{src.name}.json", env))
-        n, bad = compare(name, Sides(theirs, ours))
-        total, differ = total + n, differ + bad
+        for i in range(opts.runs):
+            report = pytest_report(src, opts.arches, work / f"{src.name}.json", env)
+            n, bad = compare(
+                f"{name} (run {i + 1}, {_cached(report)} cached)", Sides(dict(theirs), rust_ours(report))
+            )
+            total, differ = total + n, differ + bad
     print(f"total: {total} cells, {total - differ} equal, {differ} differ ({work})")
     return 1 if differ else 0
 
