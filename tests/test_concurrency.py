@@ -38,7 +38,7 @@ GO_MODULE = {
 
         func TestSkipped(t *testing.T) { t.Skip("not here") }
     """,
-    "q/q_test.go": 'package q\n\nimport "testing"\n\nfunc TestQ(t *testing.T) {}\n',
+    "q/q_test.go": "package q\n\nimport \"testing\"\n\nfunc TestQ(t *testing.T) {}\n",
 }
 CRATE = {
     "src/lib.rs": """
@@ -111,7 +111,6 @@ def test_xdist_gives_the_cells_a_serial_run_gives(
     out = parallel.communicate(timeout=600)[0]
     assert parallel.returncode == 1, out
     assert _cells(project / "xdist.json") == _cells(project / "serial.json")
-    assert (
-        json.loads((project / "xdist.json").read_text())["counts"]
-        == json.loads((project / "serial.json").read_text())["counts"]
-    )
+    assert json.loads((project / "xdist.json").read_text())["counts"] == json.loads(
+        (project / "serial.json").read_text()
+    )["counts"]

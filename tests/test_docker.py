@@ -128,13 +128,8 @@ def test_a_hanging_test_is_killed_with_its_container(gopytester: pytest.Pytester
     })  # fmt: skip
     start = time.monotonic()
     res = gopytester.runpytest_subprocess(
-        "-v",
-        "--arch=arm64",
-        "--binfmt-install",
-        "--arch-executor=docker",
-        "--arch-timeout=8",
-        "--arch-timeout-scale=docker=1",
-        timeout=300,
+        "-v", "--arch=arm64", "--binfmt-install", "--arch-executor=docker", "--arch-timeout=8",
+        "--arch-timeout-scale=docker=1", timeout=300
     )
     assert time.monotonic() - start < 120
     ids = "hang/go.mod::example.com/hang::{}[arm64]"
@@ -146,13 +141,8 @@ def test_a_hanging_test_is_killed_with_its_container(gopytester: pytest.Pytester
     # running, stopped (SIGQUIT: Go's goroutine dump), and the tests after it run again.
     start = time.monotonic()
     res = gopytester.runpytest_subprocess(
-        "-v",
-        "--arch=arm64",
-        "--binfmt-install",
-        "--arch-executor=docker",
-        "--arch-test-timeout=3",
-        "--arch-timeout-scale=docker=1",
-        timeout=300,
+        "-v", "--arch=arm64", "--binfmt-install", "--arch-executor=docker", "--arch-test-timeout=3",
+        "--arch-timeout-scale=docker=1", timeout=300
     )
     assert time.monotonic() - start < 60
     assert outcomes_by_id(res) == {ids.format("TestOK"): "passed", ids.format("TestHang"): "failed"}
@@ -168,9 +158,7 @@ def test_no_engine_is_a_skip_naming_the_socket(
     write_module(gopytester.path, "plain", {"p_test.go": test_file})
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     res = gopytester.runpytest_subprocess("-rs", "--arch=arm64", "--arch-executor=docker", timeout=300)
-    res.stdout.fnmatch_lines(
-        ["SKIPPED*no Docker engine answers at unix:///nonexistent/docker.sock*docker.io*"]
-    )
+    res.stdout.fnmatch_lines(["SKIPPED*no Docker engine answers at unix:///nonexistent/docker.sock*docker.io*"])
     args = ("--arch=arm64", "--arch-executor=docker", "--arch-strict")
     strict = gopytester.runpytest_subprocess(*args, timeout=300)
     assert strict.ret != 0

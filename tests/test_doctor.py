@@ -122,9 +122,7 @@ def test_doctor_finds_setups_rust_without_any_setting() -> None:
 
 
 def test_docker_without_an_engine_names_the_socket_and_the_fix() -> None:
-    res = doctor(
-        "--arch=arm64", "--arch-executor=docker", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
-    )
+    res = doctor("--arch=arm64", "--arch-executor=docker", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     assert res.returncode == 1
     assert "no Docker engine answers at unix:///nonexistent/docker.sock" in res.stdout
     assert "fix: install and start a Docker engine" in res.stderr

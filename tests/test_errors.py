@@ -68,9 +68,9 @@ def test_the_classes_keep_what_callers_catch_them_as() -> None:
 
 def test_errors_is_the_bottom_layer() -> None:
     tree = ast.parse(Path(errors.__file__).read_text())
-    imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)] + [
-        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
-    ]
+    imported = [
+        node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+    ] + [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
     assert not [m for m in imported if m.startswith("pytest_multiarch")]
 
 
@@ -80,9 +80,7 @@ def test_executor_unavailable_carries_what_why_fix_and_says_the_same() -> None:
         "cannot run arm64 binaries: qemu-aarch64-static is not on PATH. Fix: apt-get install qemu-user-static"
     )
     assert (exc.what, exc.why, exc.fix) == (
-        "cannot run arm64 binaries",
-        "qemu-aarch64-static is not on PATH",
-        "apt-get install qemu-user-static",
+        "cannot run arm64 binaries", "qemu-aarch64-static is not on PATH", "apt-get install qemu-user-static"
     )
     assert exc.reason == exc.why and exc.arch is ARM64 and not exc.named
     assert ExecutorUnavailable(ARM64, "r", "f", named=True).named
@@ -183,12 +181,10 @@ def test_raised_from_none_the_report_shows_the_reason_alone(pytester: pytest.Pyt
     result.assert_outcomes(skipped=1, failed=1)
     out = result.stdout.str()
     assert "During handling" not in out and "Traceback" not in out
-    result.stdout.fnmatch_lines(
-        [
-            "cannot run s390x binaries: no emulator. Fix: install it (an error because of --arch-strict)",
-            "SKIPPED ?1? *: cannot run s390x binaries: no emulator. Fix: install it",
-        ]
-    )
+    result.stdout.fnmatch_lines([
+        "cannot run s390x binaries: no emulator. Fix: install it (an error because of --arch-strict)",
+        "SKIPPED ?1? *: cannot run s390x binaries: no emulator. Fix: install it",
+    ])
 
 
 def test_the_session_chooses_an_executor_or_keeps_why_not_once(tmp_path: Path) -> None:

@@ -77,6 +77,11 @@ def test_a_file_modified_within_two_seconds_is_not_trusted(tmp_path: Path) -> No
     with pytest.raises(NotCacheable, match="less than 2 s ago"):
         _digest(tmp_path, [("open", "new.txt")])
     assert _digest(tmp_path, [("stat", "new.txt")])  # a stat reads no contents: cmd/go's rule too
+    _old(tmp_path / "pkg" / "old.txt", "x")  # an hour old, but changed after the tests started
+    with pytest.raises(NotCacheable, match="modified while the tests ran"):
+        inputs_digest(
+            [("open", "old.txt")], env={}, cwd=str(tmp_path / "pkg"), root=str(tmp_path), since=HOUR_AGO
+        )
 
 
 # --- end to end ------------------------------------------------------------------------------------

@@ -267,3 +267,4 @@ def test_an_expected_arch_no_report_covers_makes_its_cells_missing(reports: dict
     assert "missing: m/go.mod::example.com/m::TestAlways on s390x (no report has it)" in res.stdout
     assert "on arm64 (no report has it)" not in res.stdout
     assert _merge(*jobs, "--expect-arches=sparc").returncode == 2
+

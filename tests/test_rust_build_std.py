@@ -78,9 +78,7 @@ def test_std_is_built_once_and_tests_fail_where_the_architecture_says(
     write_crate(rpytester.path / "other", {"src/lib.rs": LIB}, name="other")
     other = rpytester.runpytest_subprocess(*args, "other", timeout=300)
     assert outcomes_by_id(other) == {k.replace("archy/", "other/"): v for k, v in expected.items()}
-    other.stdout.fnmatch_lines(
-        ["*multiarch: building the Rust tests of */other/Cargo.toml for mips64, mips64le ..."]
-    )  # noqa: E501
+    other.stdout.fnmatch_lines(["*multiarch: building the Rust tests of */other/Cargo.toml for mips64, mips64le ..."])  # noqa: E501
     other.stdout.no_fnmatch_line("*first building std*")
     std_units = [c for c in calls(logged_tools) if c.startswith("rustc --crate-name std ")]
     assert std_units == [], "std was compiled again"

@@ -66,3 +66,4 @@ def schedule_batches(session: pytest.Session) -> None:
             future = members[0].schedule()
             for m in members:
                 m.batch_future = future
+

@@ -122,11 +122,7 @@ def security_source(distro: apt.Distro) -> WriteFile | None:
     if not distro.is_debian or not distro.codename:
         return None
     suite = f"{distro.codename}-security"
-    return (
-        None
-        if apt.suite_configured(suite)
-        else backports_source(suite, "http://deb.debian.org/debian-security")
-    )
+    return None if apt.suite_configured(suite) else backports_source(suite, "http://deb.debian.org/debian-security")
 
 
 def run_action(action: Action, say: Callable[[str], None]) -> bool:

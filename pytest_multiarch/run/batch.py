@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ def run_tests(
     results: dict[str, TestOutcome] = {}
     attempts: list[Attempt] = []
     testlogs: list[Path] = []
+    started = time.time()
     remaining = list(tests)
     while remaining:
         request = b.run_request(remaining, serial)
@@ -173,7 +175,7 @@ def run_tests(
     if reuse is not None and remembered is not None and not any(o.flaky for o in results.values()):
         reuse.remember(remembered, results)
     if testcache is not None and len(testlogs) == 1:  # one process ran them all: its log says what they read
-        testcache.remember(b.run_request(tests, serial), results, testlogs[0])
+        testcache.remember(b.run_request(tests, serial), results, testlogs[0], started)
     for log in testlogs:
         log.unlink(missing_ok=True)
     return results

@@ -21,16 +21,12 @@ _LOAD = (
 _EVIDENCE: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^qemu: fatal: .*|^qemu: unhandled CPU exception .*", re.M), "the emulator aborted"),
     (re.compile(_LOAD, re.M), "the emulator could not load the binary"),
-    (
-        re.compile(r"^qemu: uncaught target signal 4 \(Illegal instruction\).*", re.M),
-        "the emulated CPU does not implement an instruction of this binary (try QEMU_CPU=max)",
-    ),
+    (re.compile(r"^qemu: uncaught target signal 4 \(Illegal instruction\).*", re.M),
+     "the emulated CPU does not implement an instruction of this binary (try QEMU_CPU=max)"),
     (re.compile(r"^Fatal glibc error: .*", re.M), "the emulator's C library failed"),
     (re.compile(r".*\b[Ee]xec format error\b.*", re.M), "the kernel cannot execute this binary here"),
-    (
-        re.compile(r".*(?:OCI runtime (?:create|exec|start) failed|Error response from daemon).*", re.M),
-        "the container runtime failed",
-    ),
+    (re.compile(r".*(?:OCI runtime (?:create|exec|start) failed|Error response from daemon).*", re.M),
+     "the container runtime failed"),
 ]
 
 

@@ -184,3 +184,4 @@ def _blocks(path: Path, piece: int = 1 << 16, longest: int = 1 << 16) -> Iterato
             pending = pending[-longest:]
         if pending:
             yield pending
+

@@ -23,7 +23,8 @@ while the inputs' digest, recomputed now, is the same. The inputs follow cmd/go'
   at the same size and second is caught too);
 - files and directories outside the module root are not rechecked (Go's rule: a test's temporary
   files change every run);
-- a file read that was modified less than 2 s before is too new to trust: the result is not kept;
+- a file read that was modified less than 2 s before is too new to trust, and so is one modified
+  while the tests ran (or in the 2 s before they started): the result is not kept;
 - a log that is missing, truncated or has an unknown line keeps nothing.
 
 Only batches whose every test passed or skipped are kept; a failure always runs again. A
@@ -91,7 +92,7 @@ def _stat_hash(path: str) -> str:
     return " | ".join(parts)
 
 
-def _open_hash(path: str, now: float) -> str:
+def _open_hash(path: str, now: float, since: float) -> str:
     try:
         st = os.stat(path)
     except OSError as exc:
@@ -110,6 +111,8 @@ def _open_hash(path: str, now: float) -> str:
     elif stat.S_ISREG(st.st_mode):
         if now - st.st_mtime < TOO_NEW_SECONDS:
             raise NotCacheable(f"{path} was modified less than {TOO_NEW_SECONDS:g} s ago")
+        if st.st_mtime >= since - TOO_NEW_SECONDS:
+            raise NotCacheable(f"{path} was modified while the tests ran")
         if st.st_size <= CONTENT_LIMIT:
             out.append(fingerprint.file_digest(path))
     return " ".join(out)
@@ -120,10 +123,12 @@ def _inside(path: str, root: str) -> bool:
 
 
 def inputs_digest(
-    entries: Sequence[Entry], *, env: Mapping[str, str], cwd: str, root: str, now: float | None = None
+    entries: Sequence[Entry], *, env: Mapping[str, str], cwd: str, root: str, since: float | None = None
 ) -> str:
-    """The digest of what the logged inputs are now (raises NotCacheable)."""
-    now = time.time() if now is None else now
+    """The digest of what the logged inputs are now (raises NotCacheable). ``since``: when the
+    tests started; a file they read that was modified after (or just before) is not trusted."""
+    now = time.time()
+    since = now if since is None else since
     h = hashlib.sha256()
     pwd, root = cwd, os.path.realpath(root)
     for op, name in entries:
@@ -138,7 +143,7 @@ def inputs_digest(
         path = os.path.normpath(name if os.path.isabs(name) else os.path.join(pwd, name))
         if not _inside(path, root) and not _inside(os.path.realpath(path), root):
             continue  # outside the module: a temporary file, /etc, the Go root (cmd/go's rule)
-        seen = _stat_hash(path) if op == "stat" else _open_hash(path, now)
+        seen = _stat_hash(path) if op == "stat" else _open_hash(path, now, since)
         h.update(f"{op} {path} {seen}\n".encode())
     return h.hexdigest()
 
@@ -187,9 +192,9 @@ class GoTestCache:
             )
         return found
 
-    def remember(self, r: RunRequest, outcomes: Mapping[str, TestOutcome], log: Path) -> bool:
-        """Keep a batch's outcomes with its log, when all passed or skipped and the log is whole
-        and trustworthy now; whether they were kept."""
+    def remember(self, r: RunRequest, outcomes: Mapping[str, TestOutcome], log: Path, started: float) -> bool:
+        """Keep a batch's outcomes with its log, when all passed or skipped, the log is whole,
+        and no file it names changed since the tests ``started`` (time.time()); whether kept."""
         if any(o.status not in ("passed", "skipped") or o.flaky for o in outcomes.values()):
             return False
         try:
@@ -199,7 +204,8 @@ class GoTestCache:
         if entries is None:
             return False
         try:
-            digest = inputs_digest(entries, env=r.env, cwd=os.fspath(r.cwd), root=os.fspath(self.module_root))
+            digest = inputs_digest(entries, env=r.env, cwd=os.fspath(r.cwd), root=os.fspath(self.module_root),
+                                   since=started)  # fmt: skip
         except NotCacheable:
             return False
         kept = {n: {k: getattr(o, k) for k in KEPT} for n, o in outcomes.items()}

@@ -201,3 +201,5 @@ def choose_toolchain(
         assert error is not None
         raise error
     return first
+
+
