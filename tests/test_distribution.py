@@ -122,7 +122,9 @@ def test_every_dist_mode_runs_each_cell_once_per_report(
     log = gopytester.path / "runs.log"
     write_module(gopytester.path, "m", {f"p{i}/p_test.go": _go_package(f"p{i}", 5, log) for i in range(2)})
     write_crate(gopytester.path / "crate", {"src/lib.rs": _rust_lib(log)}, name="crate")
-    args = [f"--arch=amd64,{EMULATED}", "-v", "-n", "2", arch_cache, *([f"--dist={dist}"] if dist else [])]
+    # The runs are counted: Go's result cache off (with --dist=each a worker would replay another's).
+    args = [f"--arch=amd64,{EMULATED}", "-v", "-n", "2", arch_cache, "--arch-test-cache=off",
+            *([f"--dist={dist}"] if dist else [])]  # fmt: skip
     result = gopytester.runpytest_subprocess(*args, timeout=600)
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     reports = _reports(result)
@@ -158,7 +160,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def fifty(gopytester: pytest.Pytester) -> Path:
-    """A package of 50 tests, Test07 failing on arm64 only; the file its test binaries record runs in."""
+    """A package of 50 tests, Test07 failing on arm64 only; the file its test binaries record runs in
+    (Go's result cache off: runs are counted, and a re-run would replay the passed batches)."""
+    gopytester.makeini("[pytest]\nmultiarch_test_cache = off\n")
     log = gopytester.path / "runs.log"
     write_module(gopytester.path, "m", {"p0/p_test.go": _go_package("p0", 50, log, fail="Test07")})
     return log
