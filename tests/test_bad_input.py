@@ -20,7 +20,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -750,9 +749,7 @@ CLOSES_STDOUT_GO = """
 def test_closed_stdout_setpgid_and_children_that_outlive_the_test(gopytester: pytest.Pytester) -> None:
     assert processes_matching("sleep 30.017") == []
     write_module(gopytester.path, "m", {"pr/pr_test.go": PROCESSES_GO, "cl/cl_test.go": CLOSES_STDOUT_GO})
-    start = time.monotonic()
     result = run(gopytester, BOTH, "-rP", "--arch-timeout=8")
-    elapsed = time.monotonic() - start
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the test that closes stdout fails
     outcomes = outcomes_by_id(result)
     for a in (HOST, EMULATED):
@@ -770,8 +767,8 @@ def test_closed_stdout_setpgid_and_children_that_outlive_the_test(gopytester: py
     result.stdout.fnmatch_lines_random(["*pr_test.go:*: setpgid: operation not permitted"] * 2)
     left = processes_matching("sleep 30.017")
     assert left == [], "still running after the run:\n" + "\n".join(left)
-    # The child holding stdout did not hold the batch until --arch-timeout.
-    assert elapsed < 6, f"the run took {elapsed:.1f}s"
+    # The child holding stdout (30 s) did not hold the batch until --arch-timeout (8 s), which would
+    # say "timed out": no wall-clock bound here, the machine may be loaded.
     assert "timed out" not in result.stdout.str()
     assert_clean(result)
 
