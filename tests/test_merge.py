@@ -104,8 +104,10 @@ def _summary(text: str) -> list[str]:
 
 
 def _pytest(project: Path, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """A run in ``project``, Go's result cache off: the jobs share one directory here, unlike CI
+    jobs on separate machines, and the one run must not replay (``cached``) what the jobs ran."""
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:randomly", *args],
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "--arch-test-cache=off", *args],
         cwd=project, env={**os.environ, **env}, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
 
