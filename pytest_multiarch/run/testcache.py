@@ -45,6 +45,7 @@ from pathlib import Path
 
 from pytest_multiarch.cache import fingerprint
 from pytest_multiarch.cache.store import BuildCache, key
+from pytest_multiarch.errors import MultiarchError
 from pytest_multiarch.executors.base import RunRequest
 from pytest_multiarch.outcome import Status, TestOutcome
 
@@ -58,8 +59,9 @@ KEPT = ("status", "duration", "output", "message")  # of each TestOutcome
 Entry = tuple[str, str]  # (operation, name)
 
 
-class NotCacheable(Exception):
-    """The inputs cannot be trusted now (a file too new, a malformed log)."""
+class NotCacheable(MultiarchError):
+    """The inputs cannot be trusted now (a file too new): nothing is kept or replayed. Never
+    reaches the user; the batch just runs."""
 
 
 def parse_log(text: str) -> list[Entry] | None:
