@@ -1,4 +1,7 @@
-"""Reading binaries with pyelftools, and mapping an ELF file back to an :class:`Arch`."""
+"""Reading binaries with pyelftools, and mapping an ELF file back to an :class:`Arch`.
+
+pyelftools is imported by :func:`read`, on first use: its import costs tens of milliseconds at
+every pytest start-up, and a Go run reads no ELF file."""
 
 from __future__ import annotations
 
@@ -6,10 +9,6 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.segments import InterpSegment
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.arch import Arch
@@ -52,6 +51,10 @@ class ElfInfo:
 def read(path: str | os.PathLike[str]) -> ElfInfo:
     """Read the facts we need from an ELF file. Raises ElfMismatch, saying what the file is, for a
     file that is missing, unreadable or not ELF."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.segments import InterpSegment
+
     p = Path(path)
     try:
         with p.open("rb") as f:
