@@ -1,18 +1,28 @@
 """Side-by-side benchmarks of pytest-multiarch against what users run today, in one run.
 
-    python benchmarks/perf.py [B1 B2 B3 B4 ...] [--repeat 3] [--keep DIR]
+    python benchmarks/perf.py [B1 B2 B3 B4 B5 ...] [--repeat 3] [--keep DIR]
     python benchmarks/perf.py B1 --packages 2 --tests 5 --repeat 1      # quick smoke run
 
 B1  Go module (packages x tests), after an edit: every package's source changes before every run.
     A = `for a in ARCHES: GOARCH=$a go test -count=1 -exec qemu-$a-static ./...` (sequential),
     B = one `pytest --arch=ARCHES --arch-executor=qemu`, C = B with `-n 2`; pytest's peak RSS.
-B2  The same module, nothing changed (A against B), and how many go/cargo/rustc processes a
-    re-run of B starts (counted by wrapper scripts first on PATH, in a separate run).
-B3  2,000 trivial Go tests on one arch: the binary run by hand under qemu (a), the plugin (b),
-    2,000 trivial plain-Python tests (c); the plugin's own cost per item is (b - a - c) / n.
+B2  The same module, nothing changed: A, B = pytest with `--arch-test-cache=off` (every test runs
+    again), C = pytest with the Go test-result cache on (the default: every result replayed), and
+    L = the bare-run limit: the test binaries (built once with `go test -c`) run under
+    `qemu-$a-static` with the plugin's -test.run selection, os.cpu_count() processes at once,
+    nothing else. Ratios B/L (target <= 1.2) and C/A (target <= 0.1); and how many go/cargo/rustc
+    processes a re-run of C starts (counted by wrapper scripts first on PATH, in a separate run).
+B3  2,000 trivial Go tests on one arch: the binary run by hand under qemu (a), the plugin with
+    the test cache off (b), 2,000 trivial plain-Python tests (c); the plugin's own cost per item
+    is (b - a - c) / n.
 B4  Rust crate (no dependencies): a `cargo test --target T` loop with a qemu runner against one
     pytest run.
+B5  The Go module, ONE package edited before every run (the same package on both sides of a
+    round, another one each round): A against B = pytest with the test cache on (the default),
+    which rebuilds and runs that package and replays the others. Target B/A <= 0.2.
 
+Every pytest side is checked against the matrix's `cached` column: sides meant to run their tests
+must replay none, cache-on sides exactly the results whose inputs did not change.
 Workloads are generated in a temporary directory (or in --keep DIR, left in place). Each has its
 own rootdir (a `[pytest]` ini) so pytest's cache, and the plugin's build cache in it, persist
 between runs. Each side gets one untimed warm-up run first, then the sides alternate for --repeat
@@ -35,6 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,9 +56,10 @@ import workloads
 import pytest_multiarch
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.toolchains import rust as rusttool
+from pytest_multiarch.toolchains.go import test2json
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("B1", "B2", "B3", "B4")
+BENCHMARKS = ("B1", "B2", "B3", "B4", "B5")
 GO_ARCHES = "arm64,s390x,riscv64,ppc64le"
 RUST_ARCHES = "arm64,arm,s390x"
 B3_ARCH = "arm64"
@@ -143,19 +155,49 @@ def pytest_passed(output: str) -> int:
     return int(found[-1]) if found else 0
 
 
+def cached_count(output: str) -> int:
+    """Results the multiarch matrix says were replayed from the test-result cache (its `cached`
+    column, printed only when there are any); 0 without the column."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        head = line.split()
+        if head[:2] == ["arch", "passed"] and "cached" in head:
+            col, total = head.index("cached"), 0
+            for row in lines[i + 1 :]:
+                cells = row.split()
+                if len(cells) <= col or not cells[1].isdigit():
+                    break
+                total += int(cells[col])
+            return total
+    return 0
+
+
 def maxrss(output: str) -> int | None:
     m = MAXRSS_RE.search(output)
     return int(m.group(1)) if m else None
 
 
 def run_pytest(
-    args: Sequence[str], *, cwd: Path, env: Mapping[str, str], expected: int, timeout: float
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    expected: int,
+    timeout: float,
+    cached: int | None = 0,
 ) -> Outcome:
-    """One pytest run (through RSS_WRAPPER) that must exit 0 having passed ``expected`` tests."""
+    """One pytest run (through RSS_WRAPPER) that must exit 0 having passed ``expected`` tests, of
+    which exactly ``cached`` replayed from the Go test-result cache (None: not checked). The
+    default, 0, is for the sides meant to run their tests."""
     argv = [sys.executable, "-c", RSS_WRAPPER, *args]
     done = run(argv, cwd=cwd, env=env, timeout=timeout)
     require_rc0("pytest", argv, done)
     require_count("pytest", argv, done, pytest_passed(done.output), expected)
+    replayed = cached_count(done.output)
+    if cached is not None and replayed != cached:
+        raise fail(
+            "pytest", argv, done, f"{replayed} results replayed from the test cache, expected {cached}"
+        )
     return Outcome(done.seconds, maxrss(done.output))
 
 
@@ -258,11 +300,52 @@ def go_loop(module: GoModule, arches: Sequence[archmod.Arch], timeout: float) ->
 
 
 def go_plugin(
-    module: GoModule, arches: Sequence[archmod.Arch], timeout: float, *extra: str
+    module: GoModule, arches: Sequence[archmod.Arch], timeout: float, *extra: str, cached: int | None = 0
 ) -> Callable[[], Outcome]:
+    """One pytest run over the module; ``cached`` results must replay from the test cache."""
     expected = module.packages * module.tests * len(arches)
     args = plugin_args(arches, module.mod, *extra)
-    return lambda: run_pytest(args, cwd=module.root, env=base_env(), expected=expected, timeout=timeout)
+    return lambda: run_pytest(
+        args, cwd=module.root, env=base_env(), expected=expected, timeout=timeout, cached=cached
+    )
+
+
+def build_go_test_binaries(
+    module: GoModule, arches: Sequence[archmod.Arch], out: Path, timeout: float
+) -> list[tuple[archmod.Arch, Path]]:
+    """Every package's test binary for every arch (`go test -c -o DIR/ ./...`), in ``out/ARCH``."""
+    found: list[tuple[archmod.Arch, Path]] = []
+    for a in arches:
+        dest = out / a.name
+        dest.mkdir(parents=True, exist_ok=True)
+        env = {**base_env(), "GOARCH": a.goarch, "CGO_ENABLED": "0"}
+        env.pop("GOARM", None)
+        if a.goarm:
+            env["GOARM"] = a.goarm
+        argv = [find_go(), "test", "-c", "-o", f"{dest}{os.sep}", "./..."]
+        require_rc0(f"go test -c ({a.name})", argv, run(argv, cwd=module.mod, env=env, timeout=timeout))
+        found += [(a, b) for b in sorted(dest.glob("*.test"))]
+    if len(found) != module.packages * len(arches):
+        raise BenchError(f"go test -c built {len(found)} binaries, expected {module.packages * len(arches)}")
+    return found
+
+
+def bare_limit(module: GoModule, binaries: Sequence[tuple[archmod.Arch, Path]], timeout: float) -> Outcome:
+    """The bare-run limit: every test binary under qemu with the plugin's -test.run selection, in
+    its package's directory, os.cpu_count() processes at once, nothing else."""
+    args = test2json.test_args(workloads.go_test_names(module.tests))
+
+    def one(job: tuple[archmod.Arch, Path]) -> None:
+        arch, binary = job
+        argv = [find_qemu(arch), str(binary), *args]
+        done = run(argv, cwd=module.mod / binary.stem, env=base_env(), timeout=timeout)
+        require_rc0(f"test binary ({arch.name})", argv, done)
+        require_count(f"test binary ({arch.name})", argv, done, done.output.count("--- PASS: "), module.tests)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(one, binaries))  # re-raises the first BenchError
+    return Outcome(time.perf_counter() - start)
 
 
 def bench_b1(opts: argparse.Namespace, work: Path, seeds: Iterator[int]) -> list[str]:
@@ -314,7 +397,7 @@ def counted_run(
 ) -> str:
     """One pytest run with the counting shims; what they logged, e.g. `5 (go list: 4, go test: 1)`."""
     counter.write_text("", encoding="utf-8")
-    run_pytest(args, cwd=cwd, env=env, expected=expected, timeout=timeout)
+    run_pytest(args, cwd=cwd, env=env, expected=expected, timeout=timeout, cached=None)
     lines = counter.read_text(encoding="utf-8").splitlines()
     kinds = collections.Counter(" ".join(line.split()[:2]) for line in lines)
     detail = ", ".join(f"{kind}: {n}" for kind, n in sorted(kinds.items())) or "none"
@@ -332,8 +415,8 @@ def count_rerun_builds(
     for name in ("MULTIARCH_GO", "CARGO", "RUSTC"):  # else they, not PATH, would name the tool
         env.pop(name, None)
     expected = module.packages * module.tests * len(arches)
-    args = plugin_args(arches, module.mod)
-    run_pytest(args, cwd=module.root, env=env, expected=expected, timeout=timeout)
+    args = plugin_args(arches, module.mod)  # the test cache on, as users run it
+    run_pytest(args, cwd=module.root, env=env, expected=expected, timeout=timeout, cached=None)
     rerun = counted_run(counter, args, cwd=module.root, env=env, expected=expected, timeout=timeout)
     edit()
     edited = counted_run(counter, args, cwd=module.root, env=env, expected=expected, timeout=timeout)
@@ -351,9 +434,16 @@ def bench_b2(opts: argparse.Namespace, work: Path, seeds: Iterator[int]) -> list
     print(
         f"B2: Go module {opts.packages} packages x {opts.tests} tests, {names}, nothing changed", flush=True
     )
+    expected = module.packages * module.tests * len(arches)
+    binaries = build_go_test_binaries(module, arches, module.root / "binaries", opts.timeout)
+    cache_off = go_plugin(module, arches, opts.timeout, "--arch-test-cache=off")
+    cache_on = go_plugin(module, arches, opts.timeout, cached=expected)
+    go_plugin(module, arches, opts.timeout, cached=None)()  # untimed: fills the test-result cache
     sides = [
         Side("A go-test-loop", lambda: go_loop(module, arches, opts.timeout)),
-        Side("B pytest", go_plugin(module, arches, opts.timeout)),
+        Side("B pytest-cache-off", cache_off),
+        Side("C pytest-cache-on", cache_on),
+        Side("L bare-run-limit", lambda: bare_limit(module, binaries, opts.timeout)),
     ]
     results = measure(sides, opts.repeat)
 
@@ -365,7 +455,11 @@ def bench_b2(opts: argparse.Namespace, work: Path, seeds: Iterator[int]) -> list
     return [
         f"B2 Go module {opts.packages}x{opts.tests} tests, {names}, nothing changed (warm re-run)",
         medians_line(results),
-        ratio_line(results, "B pytest", "A go-test-loop"),
+        ratio_line(results, "B pytest-cache-off", "A go-test-loop"),
+        ratio_line(results, "B pytest-cache-off", "L bare-run-limit") + "  [target <= 1.2]",
+        ratio_line(results, "C pytest-cache-on", "A go-test-loop") + "  [target <= 0.1]",
+        rss_line("the pytest process (B, cache off)", results["B pytest-cache-off"]),
+        rss_line("the pytest process (C, cache on)", results["C pytest-cache-on"]),
         *counted,
     ]
 
@@ -403,7 +497,7 @@ def bench_b3(opts: argparse.Namespace, work: Path, seeds: Iterator[int]) -> list
     binary = root / "trivial.test"
     build_go_test_binary(mod, arch, binary, opts.timeout)
     print(f"B3: {n} trivial tests, {arch.name}, warm", flush=True)
-    go_args = plugin_args([arch], mod)
+    go_args = plugin_args([arch], mod, "--arch-test-cache=off")  # b runs the binary every time
     py_args = ["-q", "-p", "no:randomly", "-p", "no:multiarch", str(pyfile)]
     sides = [
         Side("a binary-by-hand", lambda: by_hand(binary, arch, n, opts.timeout)),
@@ -513,6 +607,43 @@ def bench_b4(opts: argparse.Namespace, work: Path, seeds: Iterator[int]) -> list
 
 
 # ---------------------------------------------------------------------------------------------
+# B5: one package edited
+
+
+def bench_b5(opts: argparse.Namespace, work: Path, seeds: Iterator[int]) -> list[str]:
+    arches = archmod.parse_list([opts.arches or GO_ARCHES])
+    module = make_go_module(work, "b5", opts.packages, opts.tests, seeds)
+    names = ",".join(a.name for a in arches)
+    print(
+        f"B5: Go module {opts.packages} packages x {opts.tests} tests, {names}, one package edited",
+        flush=True,
+    )
+    expected = module.packages * module.tests * len(arches)
+    turn = [0]  # the package edited this round: the loop's edit moves on, pytest's edits it again
+
+    def edit_next() -> None:
+        turn[0] += 1
+        workloads.edit_go_package(module.mod, turn[0], next(seeds))
+
+    def edit_same() -> None:
+        workloads.edit_go_package(module.mod, turn[0], next(seeds))
+
+    go_plugin(module, arches, opts.timeout, cached=None)()  # untimed: fills the test-result cache
+    replayed = expected - module.tests * len(arches)  # all but the edited package, on every arch
+    sides = [
+        Side("A go-test-loop", lambda: go_loop(module, arches, opts.timeout), edit_next),
+        Side("B pytest-cache-on", go_plugin(module, arches, opts.timeout, cached=replayed), edit_same),
+    ]
+    results = measure(sides, opts.repeat)
+    return [
+        f"B5 Go module {opts.packages}x{opts.tests} tests, {names}, one package edited before each run",
+        medians_line(results),
+        ratio_line(results, "B pytest-cache-on", "A go-test-loop") + "  [target <= 0.2]",
+        rss_line("the pytest process (B)", results["B pytest-cache-on"]),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
 # Main
 
 
@@ -521,19 +652,20 @@ BENCH: dict[str, Callable[[argparse.Namespace, Path, Iterator[int]], list[str]]]
     "B2": bench_b2,
     "B3": bench_b3,
     "B4": bench_b4,
+    "B5": bench_b5,
 }
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("benchmarks", nargs="*", metavar="B", help="B1 B2 B3 B4 (default: all)")
+    p.add_argument("benchmarks", nargs="*", metavar="B", help="B1 B2 B3 B4 B5 (default: all)")
     p.add_argument("--repeat", type=int, default=3, help="timed rounds per side (default 3)")
     p.add_argument("--keep", type=Path, help="generate workloads in DIR and leave them there")
     p.add_argument(
-        "--arches", help=f"override the arches (B1/B2 {GO_ARCHES}, B3 {B3_ARCH}, B4 {RUST_ARCHES})"
+        "--arches", help=f"override the arches (B1/B2/B5 {GO_ARCHES}, B3 {B3_ARCH}, B4 {RUST_ARCHES})"
     )
-    p.add_argument("--packages", type=int, default=20, help="B1/B2: Go packages (default 20)")
-    p.add_argument("--tests", type=int, default=50, help="B1/B2: tests per package (default 50)")
+    p.add_argument("--packages", type=int, default=20, help="B1/B2/B5: Go packages (default 20)")
+    p.add_argument("--tests", type=int, default=50, help="B1/B2/B5: tests per package (default 50)")
     p.add_argument("--b3-tests", type=int, default=2000, help="B3: trivial tests (default 2000)")
     p.add_argument("--rust-tests", type=int, default=500, help="B4: tests in the crate (default 500)")
     p.add_argument("--cargo", help="B4: cargo for the loop (default: the one the plugin picks)")

@@ -176,6 +176,25 @@ def edit_go_module(mod: Path, seed: int) -> int:
     return changed
 
 
+def edit_go_package(mod: Path, index: int, seed: int) -> Path:
+    """Give one package's ``Seed`` (package ``index`` modulo their number) the value ``seed``;
+    returns the file edited. Only that package recompiles and its test results change."""
+    works = sorted(mod.glob("p*/work.go"))
+    if not works:
+        raise RuntimeError(f"{mod}: no package to edit")
+    work = works[index % len(works)]
+    new, n = _SEED_RE.subn(f"const Seed uint64 = {seed}", work.read_text(encoding="utf-8"))
+    if n != 1:
+        raise RuntimeError(f"{work}: no `const Seed` line to edit")
+    work.write_text(new, encoding="utf-8")
+    return work
+
+
+def go_test_names(tests: int) -> list[str]:
+    """The names of the tests ``go_module`` writes in each package."""
+    return [f"TestWork{i:03d}" for i in range(tests)]
+
+
 def go_trivial(root: Path, tests: int) -> Path:
     """One Go package with ``tests`` trivial tests (TestT0000...) under ``root/mod``."""
     mod = root / "mod"

@@ -8,6 +8,7 @@ what configure changed. plugin.py only declares the hooks that call these.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from pytest_multiarch import arch as archmod
 from pytest_multiarch import errors, proc, watchdog
 from pytest_multiarch import outfile as files
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.executors import ExecutorUnavailable, runs_on
+from pytest_multiarch.executors import Executor, ExecutorUnavailable, runs_on, warm_runs_on
 from pytest_multiarch.executors import binfmt_misc as binfmt
 from pytest_multiarch.executors import docker as docker_executor
 from pytest_multiarch.interrupt import handle_sigterm, restore_sigterm
@@ -64,7 +65,7 @@ def configure(config: pytest.Config) -> None:
     report = MatrixReport(config, [a.name for a in settings.arches], settings.outputs, state.notes)
     report.not_applicable = state.not_applicable
     report.host = archmod.host().name
-    report.runs_on = {a.name: _runs_on(state, a) for a in settings.arches}
+    report.runs_on = _runs_on_all(state, settings.arches)
     config.stash[_REPORT_KEY] = report
     config.pluginmanager.register(report, "multiarch-report")
 
@@ -80,10 +81,20 @@ def _bin_dir(config: pytest.Config, settings: Settings) -> Path:
     return Path(config.rootpath, ".multiarch-bin")
 
 
-def _runs_on(state: State, a: Arch) -> str:
-    """How ``a`` runs, for the table, with the executor the session chose (hooks included)."""
-    found = state.choose_executor(a)
-    return f"cannot run: {found.why}" if isinstance(found, ExecutorUnavailable) else runs_on(a, found)
+def _runs_on_all(state: State, arches: Sequence[Arch]) -> dict[str, str]:
+    """How each arch runs, for the table, with the executor the session chose (hooks included);
+    the QEMU versions it names are asked for at once."""
+    chosen: list[tuple[Arch, Executor]] = []
+    shown: dict[str, str] = {}
+    for a in arches:
+        found = state.choose_executor(a)
+        if isinstance(found, ExecutorUnavailable):
+            shown[a.name] = f"cannot run: {found.why}"
+        else:
+            chosen.append((a, found))
+    warm_runs_on(chosen)
+    shown.update((a.name, runs_on(a, executor)) for a, executor in chosen)
+    return {a.name: shown[a.name] for a in arches}
 
 
 def worker_done(node: Any) -> None:

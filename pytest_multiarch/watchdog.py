@@ -100,16 +100,32 @@ def tagged(tag: str) -> list[int]:
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue  # gone, or not ours to read
+        environ = _environ(entry.name)
+        if environ is None or marker not in environ:  # gone, not ours to read, or untagged
+            continue
         for var in environ.split(b"\0"):
             if var.startswith(marker) and holds(var[len(marker) :]):
                 found.append(int(entry.name))
                 break
     return found
+
+
+def _environ(pid: str) -> bytes | None:
+    """``/proc/<pid>/environ`` (unbuffered: this runs after every call, over every process), or
+    None when the process is gone or not ours to read."""
+    try:
+        fd = os.open(f"/proc/{pid}/environ", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def kill_tagged(tag: str, rounds: int = 20) -> int:

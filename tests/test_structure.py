@@ -30,7 +30,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("plugin", "cli", "__init__", "__main__"),
 ]
 # Imported inside a function on purpose: slow third-party imports most runs never need.
-LATE_THIRD_PARTY = {"docker", "xdist.scheduler"}
+LATE_THIRD_PARTY = {
+    "docker",
+    "xdist.scheduler",
+    "elftools.common.exceptions",
+    "elftools.elf.elffile",
+    "elftools.elf.segments",
+    "elftools.elf.enums",
+}
 MAX_LINES = 450
 
 

@@ -57,8 +57,9 @@ class ArchItem(ParamIdItem):
         self.batch_tests = [test_name]
         add_arch(self.user_properties, arch.name)
         self.keywords[arch.name] = True
-        if self.config.pluginmanager.hasplugin("xdist"):
-            # Marked at creation: xdist reads the groups in its own modifyitems hook, before ours.
+        if get_state(self.config).settings.xdist_worker:
+            # Marked at creation: xdist reads the groups in its own modifyitems hook, before ours,
+            # on its workers only (the one kind of process that collects under -n).
             self.add_marker(pytest.mark.xdist_group(distribution.group_name(self.batch_key())))
 
     # --- what subclasses provide ---------------------------------------------------------

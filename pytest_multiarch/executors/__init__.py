@@ -16,7 +16,14 @@ from pytest_multiarch.executors.base import (
     RunResult,
 )
 from pytest_multiarch.executors.native import runs_natively
-from pytest_multiarch.executors.registry import AUTO, BUILTIN, Registry, UnknownExecutor, runs_on
+from pytest_multiarch.executors.registry import (
+    AUTO,
+    BUILTIN,
+    Registry,
+    UnknownExecutor,
+    runs_on,
+    warm_runs_on,
+)
 
 __all__ = [
     "AUTO",
@@ -34,6 +41,7 @@ __all__ = [
     "runs_natively",
     "runs_on",
     "select",
+    "warm_runs_on",
 ]
 
 

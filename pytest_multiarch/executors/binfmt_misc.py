@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from elftools.elf.enums import ENUM_E_MACHINE
 from filelock import FileLock
 
 from pytest_multiarch import arch as archmod
@@ -81,6 +80,8 @@ class Handler:
 def elf_header(arch: Arch, e_type: int) -> bytes:
     """The first 40 bytes of an ``arch`` ELF executable (2) or PIE (3), as binfmt_misc sees them
     (e_version 1, addresses and flags 0: QEMU's MIPS magic also looks at e_flags)."""
+    from elftools.elf.enums import ENUM_E_MACHINE  # here: pyelftools is slow to import (elf.py)
+
     order: Literal["little", "big"] = arch.endian
     ident = b"\x7fELF" + bytes([1 if arch.elf_class == 32 else 2, 1 if arch.endian == "little" else 2, 1])
     ident += b"\x00" * 9

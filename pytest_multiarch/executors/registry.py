@@ -8,6 +8,7 @@ native (0), then a working binfmt_misc handler (10), then qemu (20); docker is n
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pytest_multiarch.arch import Arch
@@ -119,6 +120,16 @@ def runs_on(arch: Arch, executor: Executor) -> str:
         version = qemu.qemu_version(path) if path else None
         return "qemu " + (".".join(map(str, version)) if version else "(unknown version)")
     return executor.describe(arch)
+
+
+def warm_runs_on(chosen: Iterable[tuple[Arch, Executor]]) -> None:
+    """Ask every QEMU that ``runs_on`` will describe for its version at once, each in a thread
+    (``qemu --version`` is a process start, ~15 ms): ``runs_on`` then reads the cached answers."""
+    paths = {qemu.find_qemu(a) for a, executor in chosen if type(executor) is QemuExecutor}
+    wanted = sorted(p for p in paths if p is not None)
+    if len(wanted) > 1:
+        with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+            list(pool.map(qemu.qemu_version, wanted))
 
 
 def default() -> Registry:

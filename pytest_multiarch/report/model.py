@@ -107,6 +107,8 @@ def cell_from_report(report: pytest.TestReport, old: Result | None = None) -> Re
     """The cell a phase's report makes, given the cell earlier phases made (``old``); None when
     it is no test of an architecture, or a phase that changes nothing (a setup that passed, a
     teardown after a failed call)."""
+    if report.passed and report.when != "call":
+        return None  # what _outcome says of it, without reading the properties (twice per test)
     arch = arch_of(report.user_properties)
     if arch is None:
         return None

@@ -34,6 +34,7 @@ Only batches whose every test passed or skipped are kept; a failure always runs 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -150,6 +151,27 @@ def inputs_digest(
     return h.hexdigest()
 
 
+def binary_digest(store: BuildCache, path: str | os.PathLike[str]) -> str:
+    """``fingerprint.file_digest`` of a test binary, remembered across runs in ``store`` by the
+    file's identity (path, size, modification and change times, inode): reading that record
+    costs far less than reading and hashing a binary of a few MB again in every run."""
+    try:
+        before = os.stat(path)
+    except OSError:
+        return fingerprint.file_digest(path)
+    identity = (before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino)
+    k = key("file-digest", os.fspath(path), *identity)
+    found = store.read_record(k)
+    if isinstance(found, str):
+        return found
+    digest = fingerprint.file_digest(path)
+    with contextlib.suppress(OSError):
+        after = os.stat(path)
+        if (after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_ino) == identity:
+            store.write_record(k, digest)  # only what was hashed is remembered
+    return digest
+
+
 @dataclass(frozen=True)
 class GoTestCache:
     """The results of a module's Go test batches, kept and replayed by cmd/go's rules."""
@@ -166,7 +188,7 @@ class GoTestCache:
     def test_key(self, r: RunRequest) -> str:
         """Everything but the logged inputs: the binary, arch, executor, arguments, directory."""
         env = sorted((k, v) for k, v in r.env.items() if k == "GODEBUG" or k.startswith("QEMU_"))
-        return key("go-test-result", SCHEMA, fingerprint.file_digest(r.binary), r.arch.name,
+        return key("go-test-result", SCHEMA, binary_digest(self.store, r.binary), r.arch.name,
                    r.executor.describe(r.arch), list(r.args), os.fspath(r.cwd), env)  # fmt: skip
 
     def lookup(self, r: RunRequest, tests: Sequence[str]) -> dict[str, TestOutcome] | None:
