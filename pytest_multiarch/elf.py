@@ -1,9 +1,7 @@
-"""Reading binaries, and mapping an ELF file back to an :class:`Arch`.
+"""Reading binaries with pyelftools, and mapping an ELF file back to an :class:`Arch`.
 
-A statically linked binary of a machine in ``_MACHINES`` (every Go test binary) is read with
-struct: its header, program headers and section types say all there is. Anything else (dynamic
-binaries, odd or broken files) is read with pyelftools, imported then: its import alone costs
-about 30 ms, which a Go run need not pay."""
+pyelftools is imported by :func:`read`, on first use: its import costs tens of milliseconds at
+every pytest start-up, and a Go run reads no ELF file."""
 
 from __future__ import annotations
 
@@ -18,10 +16,6 @@ from pytest_multiarch.errors import MultiarchError
 
 # EF_MIPS_ABI2 marks the n32 ABI: a 64-bit CPU running 32-bit pointers, which no arch of ours is.
 _EF_MIPS_ABI2 = 0x20
-# e_machine numbers and pyelftools' names for them (tests/test_elf.py checks they agree).
-_MACHINES = {3: "EM_386", 8: "EM_MIPS", 21: "EM_PPC64", 22: "EM_S390", 40: "EM_ARM", 62: "EM_X86_64",
-             183: "EM_AARCH64", 243: "EM_RISCV", 258: "EM_LOONGARCH"}  # fmt: skip
-_PT_DYNAMIC, _PT_INTERP, _SHT_DYNAMIC = 2, 3, 6
 
 
 class ElfMismatch(MultiarchError):
@@ -54,70 +48,14 @@ class ElfInfo:
         return f"{self.machine} {self.elf_class}-bit {self.endian}-endian, {linkage}"
 
 
-def read_static(path: Path) -> ElfInfo | None:
-    """What :func:`read` says of a well-formed, statically linked ELF file of a machine in
-    ``_MACHINES``, read with struct alone; None for anything else (pyelftools reads it): no
-    PT_INTERP or PT_DYNAMIC segment, no SHT_DYNAMIC section, every header within the file."""
-    try:
-        with path.open("rb") as f:
-            data = f.read(64)
-            if len(data) < 52 or data[:4] != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
-                return None
-            wide, order = data[4] == 2, "<" if data[5] == 1 else ">"
-            head = order + ("HHIQQQIHHHHHH" if wide else "HHIIIIIHHHHHH")
-            if len(data) < 16 + struct.calcsize(head):
-                return None
-            fields = struct.unpack_from(head, data, 16)
-            machine, phoff, shoff, flags = fields[1], fields[4], fields[5], fields[6]
-            phentsize, phnum, shentsize, shnum, shstrndx = fields[8:]
-            if (
-                machine not in _MACHINES
-                or phentsize < (56 if wide else 32)
-                or shentsize < (64 if wide else 40)
-                or shnum == 0
-                or shstrndx >= shnum
-            ):
-                return None
-            size = os.fstat(f.fileno()).st_size
-            if phoff + phnum * phentsize > size or shoff + shnum * shentsize > size:
-                return None
-            f.seek(phoff)
-            table = f.read(phnum * phentsize)
-            types = {struct.unpack_from(order + "I", table, i * phentsize)[0] for i in range(phnum)}
-            if _PT_INTERP in types or _PT_DYNAMIC in types:
-                return None
-            f.seek(shoff)
-            table = f.read(shnum * shentsize)
-            if any(
-                struct.unpack_from(order + "I", table, i * shentsize + 4)[0] == _SHT_DYNAMIC
-                for i in range(shnum)
-            ):
-                return None
-            strtab = struct.unpack_from(
-                order + ("QQ" if wide else "II"), table, shstrndx * shentsize + (24 if wide else 16)
-            )
-            if strtab[0] + strtab[1] > size:
-                return None
-    except (OSError, struct.error):
-        return None  # read() says what went wrong
-    name = _MACHINES[machine]
-    if name == "EM_MIPS" and flags & _EF_MIPS_ABI2:
-        name = "EM_MIPS_N32"
-    return ElfInfo(path=path, machine=name, elf_class=64 if wide else 32,
-                   endian="little" if order == "<" else "big", interpreter=None, needed=())  # fmt: skip
-
-
 def read(path: str | os.PathLike[str]) -> ElfInfo:
     """Read the facts we need from an ELF file. Raises ElfMismatch, saying what the file is, for a
     file that is missing, unreadable or not ELF."""
-    p = Path(path)
-    found = read_static(p)
-    if found is not None:
-        return found
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
     from elftools.elf.segments import InterpSegment
 
+    p = Path(path)
     try:
         with p.open("rb") as f:
             elf = ELFFile(f)
