@@ -40,11 +40,12 @@ class Capture:
 @dataclass(frozen=True)
 class Supervision:
     """How a long-running child is watched: output to files, a ``watch`` asked every
-    WATCH_INTERVAL whether to stop it (a reason, or None), and the first signal it then gets."""
+    ``interval`` seconds whether to stop it (a reason, or None), and the first signal it then gets."""
 
     capture: Capture | None = None
     watch: Callable[[], str | None] | None = None
     first_signal: int = signal.SIGTERM
+    interval: float = WATCH_INTERVAL  # how often ``watch`` is asked
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ def _run_captured(
         deadline = start + timeout if timeout else float("inf")
         exited = _ExitWaiter(proc)
         try:
-            while not exited(max(min(WATCH_INTERVAL, deadline - time.monotonic()), 0.001)):
+            while not exited(max(min(sup.interval, deadline - time.monotonic()), 0.001)):
                 if time.monotonic() >= deadline:
                     reason = f"timed out after {timeout:.0f} s"
                 elif sup.watch is not None:

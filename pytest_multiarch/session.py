@@ -111,8 +111,10 @@ def finish(session: pytest.Session) -> None:
     config = session.config
     if STATE_KEY not in config.stash:
         return
-    proc.stop_all()
     state = get_state(config)
+    if not (session.shouldstop or session.shouldfail):
+        state.scheduler.finish_builds()  # a build still running serves other workers (xdist)
+    proc.stop_all()
     state.scheduler.shutdown()
     state.close_executors()
     if not state.settings.xdist_worker:

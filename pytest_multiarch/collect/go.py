@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +32,8 @@ class GoModule(pytest.File):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.selected: dict[str, dict[str, GoPackage]] = {}  # arch → packages with items
+        self._futures: dict[str, dict[str, Future[object]]] = {}  # arch → import path → binary
+        self._lock = threading.Lock()
 
     def request(self, go: str, arch: Arch) -> gobuild.Request:
         state = get_state(self.config)
@@ -81,17 +84,55 @@ class GoModule(pytest.File):
                 self, name=rel if rel != "." else import_path, go=go, per_arch=per_arch
             )
 
-    def binaries(self, go: str, arch: Arch) -> Future[object]:
-        """Test binaries of this arch's selected packages, built (or found) together, once:
-        the future of a ``dict[import path, Path | GoError]``."""
+    def binary(self, go: str, arch: Arch, pkg: GoPackage) -> Future[object]:
+        """The future of ``pkg``'s test binary for ``arch`` (a ``Path | GoError``).
+
+        The first call starts one build of every selected package of this arch (on the build
+        lane); each package's future is done as soon as its binary is, so that its batch runs
+        while go still compiles the other packages.
+        """
+        state = get_state(self.config)
+        with self._lock:
+            futures = self._futures.get(arch.name)
+            if futures is None:
+                packages = list(self.selected.get(arch.name, {}).values())
+                futures = self._futures[arch.name] = {p.import_path: Future() for p in packages}
+                self._start_build(go, arch, packages, futures)
+        found = futures.get(pkg.import_path)
+        if found is not None:
+            return found
+        # Not among the selected packages (cannot happen through pytest): built on its own.
+        fut: Future[object] = Future()
+        request = self.request(go, arch)
+        fut.set_result(gobuild.build(request, [pkg], state.cache)[pkg.import_path])
+        return fut
+
+    def _start_build(
+        self, go: str, arch: Arch, packages: list[GoPackage], futures: dict[str, Future[object]]
+    ) -> None:
         state = get_state(self.config)
 
+        def ready(import_path: str, result: Path | gofind.GoError) -> None:
+            fut = futures.get(import_path)
+            if fut is not None and not fut.done():
+                fut.set_result(result)
+
         def build() -> dict[str, Path | gofind.GoError]:
-            packages = list(self.selected.get(arch.name, {}).values())
-            return gobuild.build(self.request(go, arch), packages, state.cache)
+            return gobuild.build(self.request(go, arch), packages, state.cache, on_ready=ready)
+
+        def ended(job: Future[object]) -> None:  # failed or cancelled: no package waits forever
+            failure = None if job.cancelled() else job.exception()
+            for fut in futures.values():
+                if fut.done():
+                    continue
+                if failure is None:
+                    fut.cancel()
+                else:
+                    fut.set_exception(failure)
 
         label = f"Go tests of {self.path.parent.name or self.path.parent} for {arch.name}"
-        return state.scheduler.build(("go-build", str(self.path), arch.name), build, label)
+        job = state.scheduler.build(("go-build", str(self.path), arch.name), build, label)
+        job.add_done_callback(ended)
 
 
 _EMPTY = GoPackage("", Path(), ())  # a package not built for an arch: no tests
@@ -155,17 +196,14 @@ class GoTestItem(ArchItem):
         self.module().selected.setdefault(self.arch.name, {})[self.pkg.import_path] = self.pkg
 
     def prerequisite(self) -> Future[object]:
-        return self.module().binaries(self.go, self.arch)
+        return self.module().binary(self.go, self.arch, self.pkg)
 
     def run_batch(self, tests: Sequence[str], executor: Executor) -> dict[str, TestOutcome]:
         module = self.module()
-        built: dict[str, Path | gofind.GoError] = module.binaries(self.go, self.arch).result()  # type: ignore[assignment]
-        binary = built.get(self.pkg.import_path)
-        if binary is None:  # not among the selected packages (cannot happen through pytest)
-            request = module.request(self.go, self.arch)
-            binary = gobuild.build(request, [self.pkg], get_state(self.config).cache)[self.pkg.import_path]
+        binary = module.binary(self.go, self.arch, self.pkg).result()
         if isinstance(binary, gofind.GoError):
             raise BuildFailed(str(binary))
+        assert isinstance(binary, Path)
         state = get_state(self.config)
         go_names = self.pkg.go_names()  # m_test.TestDup runs as TestDup
 

@@ -10,7 +10,7 @@ import re
 import time
 import tomllib
 from collections.abc import Hashable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -162,23 +162,37 @@ class CargoCrate(pytest.File):
     def _build(
         self, a: Arch, executor: Executor, toolchain: rusttool.RustToolchain, *, target_dir: Path
     ) -> list[Built] | rusttool.RustError:
-        """Build the crate's test binaries for ``a`` and list their tests (under ``executor``)."""
+        """Build the crate's test binaries for ``a`` and list their tests (under ``executor``).
+
+        Each binary is listed as soon as cargo has finished it, while cargo builds the others.
+        """
+
+        def list_tests(b: rusttool.TestBinary) -> Built:
+            if not b.harness:  # a plain program (`harness = false`): one test, its exit
+                return Built(b, (), toolchain)
+            env = proc.base_env(rusttool.cargo_env(b, toolchain))
+            listed = rusttool.list_tests_detailed(b.executable, a, executor, env=env, cwd=b.package_dir)
+            return Built(b, tuple(listed), toolchain)
+
+        lister = ThreadPoolExecutor(max_workers=1, thread_name_prefix="multiarch-list")
+        listings: dict[Path, Future[Built]] = {}
+
+        def finished(b: rusttool.TestBinary) -> None:
+            # proc-macro tests are built for the host whatever --target says: not this arch's
+            if b.triple == a.rust_triple and b.executable not in listings:
+                listings[b.executable] = lister.submit(list_tests, b)
+
         try:
             extra = get_state(self.config).build_env("rust", str(self.path), a)  # as in the cache key
-            binaries = rusttool.build_tests(toolchain, self.path, a, target_dir=target_dir, env_extra=extra)
-            built = []
-            for b in binaries:
-                if b.triple != a.rust_triple:
-                    continue  # proc-macro tests: built for the host whatever --target says
-                if not b.harness:  # a plain program (`harness = false`): one test, its exit
-                    built.append(Built(b, (), toolchain))
-                    continue
-                env = proc.base_env(rusttool.cargo_env(b, toolchain))
-                listed = rusttool.list_tests_detailed(b.executable, a, executor, env=env, cwd=b.package_dir)
-                built.append(Built(b, tuple(listed), toolchain))
-            return built
+            binaries = rusttool.build_tests(
+                toolchain, self.path, a, target_dir=target_dir, env_extra=extra, on_binary=finished
+            )
+            # build_tests told finished() of every binary it returns: each is listed or being listed.
+            return [listings[b.executable].result() for b in binaries if b.triple == a.rust_triple]
         except rusttool.RustError as exc:
             return exc
+        finally:
+            lister.shutdown(wait=True, cancel_futures=True)
 
     def _nodes(
         self, results: dict[Arch, list[Built] | rusttool.RustError]

@@ -275,6 +275,12 @@ class Scheduler:
         after.add_done_callback(start)
         return fut
 
+    def finish_builds(self) -> None:
+        """Let the build that is running end, and drop the queued ones: at the normal end of an
+        xdist worker's session, the build it started still serves the other workers (they wait
+        on its lock, then reuse what it built)."""
+        self._build_lane.shutdown(wait=True, cancel_futures=True)
+
     def shutdown(self) -> None:
         self._build_lane.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,50 +131,103 @@ def cached_binaries(packages: Sequence[GoPackage], cache: BuildCache) -> dict[st
     return found
 
 
-def build(req: Request, packages: Sequence[GoPackage], cache: BuildCache) -> dict[str, Path | GoError]:
+Ready = Callable[[str, "Path | GoError"], None]  # told (import path, binary or compiler error)
+POLL_INTERVAL = 0.05  # how often the output directory is looked at while go builds
+
+
+def build(
+    req: Request, packages: Sequence[GoPackage], cache: BuildCache, on_ready: Ready | None = None
+) -> dict[str, Path | GoError]:
     """Test binaries of ``packages`` for ``req.arch``: from the cache, else built together.
 
     One ``go test -c`` builds every missing binary (Go's own parallelism across packages); a
     package that fails to compile gets its compiler messages, the others their binaries.
     Processes building the same module and arch wait for each other, then reuse what was built.
+    ``on_ready`` is told each package's result as soon as it is known: a cached binary at once,
+    a built one as soon as go has finished it (while go still compiles the others), a compiler
+    error when go ends.
     """
+    tell: Ready = on_ready or (lambda _path, _result: None)
     results: dict[str, Path | GoError] = dict(cached_binaries(packages, cache))
+    for import_path, found in results.items():
+        tell(import_path, found)
     if len(results) == len(packages):
         return results
     with cache.lock(key("go-build", str(req.module_dir), req.arch.name)):
-        results.update(cached_binaries(packages, cache))  # built meanwhile by another process
+        # Built meanwhile by another process.
+        late = cached_binaries([p for p in packages if p.import_path not in results], cache)
+        for import_path, found in late.items():
+            results[import_path] = found
+            tell(import_path, found)
         missing = [p for p in packages if p.import_path not in results]
         # -o DIR/ for several packages needs Go 1.21; older ones build one package at a time.
         rounds = [[p] for p in missing] if missing and release(req.go) < (1, 21) else _rounds(missing)
         for group in rounds:
-            results.update(_build_round(req, group, cache))
+            results.update(_build_round(req, group, cache, tell))
     return results
 
 
-def _build_round(req: Request, group: Sequence[GoPackage], cache: BuildCache) -> dict[str, Path | GoError]:
-    with tempfile.TemporaryDirectory(dir=cache.tmp_dir()) as out:
+class _Finished:
+    """Takes each test binary out of go's output directory once go has put it there whole, into
+    the cache, and says so. Go links a test binary in its work directory and renames it into
+    ``-o`` (cmd/go's moveOrCopyFile), so with GOTMPDIR on the output's file system a binary is
+    there complete or not at all. It copies instead into a directory with the setgid bit: then
+    the binaries are taken only once go has ended."""
+
+    def __init__(self, out: Path, group: Sequence[GoPackage], cache: BuildCache, tell: Ready) -> None:
+        self.out = out
+        self.pending = {binary_name(p): p for p in group}
+        self.cache = cache
+        self.tell = tell
+        self.done: dict[str, Path | GoError] = {}
+        self.streams = not os.stat(out).st_mode & stat.S_ISGID
+
+    def poll(self) -> None:
+        for name, p in list(self.pending.items()):
+            produced = self.out / name
+            if produced.is_file():
+                del self.pending[name]
+                self.done[p.import_path] = stored = self.cache.store_file(p.key, produced, name)
+                self.tell(p.import_path, stored)
+
+    def watch(self) -> str | None:  # a proc.Supervision watch: never a reason to stop go
+        self.poll()
+        return None
+
+
+def _build_round(
+    req: Request, group: Sequence[GoPackage], cache: BuildCache, tell: Ready
+) -> dict[str, Path | GoError]:
+    with tempfile.TemporaryDirectory(dir=cache.tmp_dir()) as work:
+        out, gotmp = Path(work, "out"), Path(work, "gotmp")
+        out.mkdir()
+        gotmp.mkdir()
         # What `go test` itself links its test binaries with when it runs them (no symbol table,
         # no DWARF): linking is most of a warm build's time.
         ldflags = None if "-ldflags" in req.env().get("GOFLAGS", "") else "-s -w"
         argv = build_argv(
             req.go, [_relative(req.module_dir, p.dir) for p in group],
-            out=os.path.join(out, binary_name(group[0])) if len(group) == 1 else out + os.sep,
+            out=str(out / binary_name(group[0])) if len(group) == 1 else str(out) + os.sep,
             test=True, tags=req.tags, ldflags=ldflags,
         )  # fmt: skip
+        finished = _Finished(out, group, cache, tell)
+        capture = proc.Capture(Path(work, "stdout"), Path(work, "stderr"))
+        watch = finished.watch if finished.streams else None
+        supervision = proc.Supervision(capture, watch=watch, interval=POLL_INTERVAL)
         timeout = BUILD_TIMEOUT + 30.0 * len(group)
-        res = proc.run(argv, env=req.env(), cwd=req.module_dir, timeout=timeout)
-        text = (res.stderr + res.stdout).decode(errors="replace")
-        results: dict[str, Path | GoError] = {}
-        for p in group:
-            produced = Path(out, binary_name(p))
-            if produced.is_file():
-                results[p.import_path] = cache.store_file(p.key, produced, binary_name(p))
-                continue
+        # GOTMPDIR: go's work directory, where it links, on the file system of the output.
+        env = {**req.env(), "GOTMPDIR": str(gotmp)}
+        res = proc.run(argv, env=env, cwd=req.module_dir, timeout=timeout, supervision=supervision)
+        finished.poll()
+        text = (capture.stderr.read_bytes() + capture.stdout.read_bytes()).decode(errors="replace")
+        results = dict(finished.done)
+        for p in finished.pending.values():
             shown = _sections_for(p, text) or text
-            results[p.import_path] = GoError(
+            results[p.import_path] = error = GoError(
                 f"go test -c {p.import_path} for {req.arch.name} (GOARCH={req.arch.goarch}) "
                 f"{res.describe_exit() if not res.ok else 'wrote no test binary'}:\n{shown}"
             )
+            tell(p.import_path, error)
         return results
 
 

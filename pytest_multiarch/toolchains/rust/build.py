@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import re
 import shlex
+import tempfile
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +113,14 @@ def build_tests(
     env_extra: Mapping[str, str] | None = None,
     *,
     timeout: float = BUILD_TIMEOUT,
+    on_binary: Callable[[TestBinary], None] | None = None,
 ) -> list[TestBinary]:
     """`cargo test --no-run` for ``arch``: the test binaries cargo test would run.
 
     Like cargo: a package manifest builds that package's lib, bins, tests/ and `test = true`
     targets; a virtual (workspace) manifest builds its default members. Raises RustBuildError
-    with rustc's rendered errors on failure.
+    with rustc's rendered errors on failure. ``on_binary`` is told each test binary as soon as
+    cargo says it is finished (its compiler-artifact message), while cargo builds the others.
     """
     if arch.rust_triple is None:
         raise RustError(f"no Rust target for {arch.name}")
@@ -128,42 +132,96 @@ def build_tests(
         argv += ["--target-dir", os.fspath(target_dir)]
     # cwd = the package: cargo finds .cargo/config.toml from its cwd, as find_linker does.
     env = build_env(toolchain, arch, manifest.parent, {**select_env, **(env_extra or {})})
-    res = proc.run(argv, env=env, cwd=manifest.parent, timeout=timeout)
-    messages = [m for m in _json_lines(res.stdout) if isinstance(m.get("reason"), str)]
+    harness_off: dict[Path, set[tuple[str, str]]] = {}
+    binaries: list[TestBinary] = []
+    messages: list[dict[str, Any]] = []
+
+    def read(lines: _Lines, final: bool = False) -> None:
+        for m in lines.read(final):
+            if not isinstance(m.get("reason"), str):
+                continue
+            messages.append(m)
+            binary = _test_binary(m, toolchain, arch, harness_off)
+            if binary is not None:
+                binaries.append(binary)
+                if on_binary is not None:
+                    on_binary(binary)
+
+    with tempfile.TemporaryDirectory(prefix="multiarch-cargo-") as tmp:
+        capture = proc.Capture(Path(tmp, "stdout"), Path(tmp, "stderr"))
+        lines = _Lines(capture.stdout)
+
+        def watch() -> str | None:  # never a reason to stop cargo
+            read(lines)
+            return None
+
+        supervision = proc.Supervision(capture, watch=watch, interval=_POLL_INTERVAL)
+        ran = proc.run(argv, env=env, cwd=manifest.parent, timeout=timeout, supervision=supervision)
+        read(lines, final=True)
+        res = dataclasses.replace(ran, stdout=capture.stdout.read_bytes(), stderr=capture.stderr.read_bytes())
     if not res.ok or not any(m["reason"] == "build-finished" and m.get("success") for m in messages):
         raise _build_error(argv, res, messages, arch)
     if target_dir is not None and select_env:  # std was built (or reused) for this toolchain
         marker = std_marker(toolchain, arch, target_dir)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
-    harness_off: dict[Path, set[tuple[str, str]]] = {}
-    binaries = []
-    for m in messages:
-        if m["reason"] != "compiler-artifact" or not m.get("executable") or not m["profile"].get("test"):
-            continue
-        target = m["target"]
-        kinds = set(target["kind"])
-        kind = "lib" if kinds & _LIB_KINDS else next(iter(sorted(kinds)))
-        pkg_manifest = Path(m["manifest_path"])
-        if pkg_manifest not in harness_off:
-            harness_off[pkg_manifest] = _no_harness_targets(pkg_manifest)
-        name, version = _package_name_version(m["package_id"], pkg_manifest.parent.name)
-        binaries.append(
-            TestBinary(
-                kind=kind,
-                target_name=target["name"],
-                package_name=name,
-                package_version=version,
-                executable=Path(m["executable"]),
-                src_path=Path(target["src_path"]),
-                manifest_path=pkg_manifest,
-                # cargo builds proc-macro crates, and so their tests, for the host whatever --target says.
-                triple=toolchain.host if kind == "proc-macro" else arch.rust_triple,
-                harness=(kind, _norm(target["name"])) not in harness_off[pkg_manifest],
-                doctest=kind == "lib" and bool(target.get("doctest")),
-            )
-        )
     return binaries
+
+
+_POLL_INTERVAL = 0.05  # how often cargo's messages are read while it builds
+
+
+class _Lines:
+    """The JSON objects of the complete lines another process has appended to a file so far."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.partial = b""
+
+    def read(self, final: bool = False) -> list[dict[str, Any]]:
+        """The objects of the lines completed since the last read (``final``: and the last line)."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        *complete, self.partial = (self.partial + data).split(b"\n")
+        if final:
+            complete.append(self.partial)
+            self.partial = b""
+        return _json_lines(b"\n".join(complete))
+
+
+def _test_binary(
+    m: dict[str, Any], toolchain: RustToolchain, arch: Arch, harness_off: dict[Path, set[tuple[str, str]]]
+) -> TestBinary | None:
+    """The test binary a cargo message announces, or None when it announces none."""
+    if m["reason"] != "compiler-artifact" or not m.get("executable") or not m["profile"].get("test"):
+        return None
+    assert arch.rust_triple is not None
+    target = m["target"]
+    kinds = set(target["kind"])
+    kind = "lib" if kinds & _LIB_KINDS else next(iter(sorted(kinds)))
+    pkg_manifest = Path(m["manifest_path"])
+    if pkg_manifest not in harness_off:
+        harness_off[pkg_manifest] = _no_harness_targets(pkg_manifest)
+    name, version = _package_name_version(m["package_id"], pkg_manifest.parent.name)
+    return TestBinary(
+        kind=kind,
+        target_name=target["name"],
+        package_name=name,
+        package_version=version,
+        executable=Path(m["executable"]),
+        src_path=Path(target["src_path"]),
+        manifest_path=pkg_manifest,
+        # cargo builds proc-macro crates, and so their tests, for the host whatever --target says.
+        triple=toolchain.host if kind == "proc-macro" else arch.rust_triple,
+        harness=(kind, _norm(target["name"])) not in harness_off[pkg_manifest],
+        doctest=kind == "lib" and bool(target.get("doctest")),
+    )
 
 
 def build_binary(
