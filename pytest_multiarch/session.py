@@ -112,8 +112,11 @@ def finish(session: pytest.Session) -> None:
     if STATE_KEY not in config.stash:
         return
     state = get_state(config)
-    if not (session.shouldstop or session.shouldfail):
-        state.scheduler.finish_builds()  # a build still running serves other workers (xdist)
+    ended_normally = session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    if ended_normally and not (session.shouldstop or session.shouldfail or proc.stopping()):
+        # A build still running serves other workers (xdist); never waited for after Ctrl-C,
+        # SIGTERM, -x or an internal error.
+        state.scheduler.finish_builds()
     proc.stop_all()
     state.scheduler.shutdown()
     state.close_executors()
