@@ -89,14 +89,15 @@ def _interrupted_run(
 ) -> tuple[int, str, str]:
     """pytest in the background until ``first`` is in its output (b's first test passed on
     amd64) with an emulator running, then ``sig``: its exit status, its output and the mark its
-    processes carry in their environment."""
+    processes carry in their environment. Go's result cache is off: the project is shared by the
+    module's tests, and a run that replays an earlier one's results would end before the signal."""
     mark = f"MULTIARCH_INTERRUPT_TEST={uuid.uuid4().hex}"
     name, value = mark.split("=")
     log = out / "pytest.out"
     with open(log, "wb") as f:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-v",
-             "--arch=amd64,arm64", f"--multiarch-report={out / 'r.json'}",
+             "--arch=amd64,arm64", "--arch-test-cache=off", f"--multiarch-report={out / 'r.json'}",
              f"--multiarch-markdown={out / 'r.md'}", f"--multiarch-html={out / 'r.html'}",
              f"--junitxml={out / 'j.xml'}", "--multiarch-junit-per-arch", *args],
             cwd=project, env={**os.environ, **env, name: value}, stdout=f, stderr=subprocess.STDOUT,
