@@ -500,8 +500,9 @@ def assert_arm64_broken(
     }
     texts = [section(result, f"{t} [arm64]") for t in PLAIN_TESTS]
     for t, text in zip(PLAIN_TESTS, texts, strict=True):
-        # The variables every test process gets (MULTIARCH_ARCH, MULTIARCH_EXECUTOR) are in it.
-        env = "MULTIARCH_ARCH=arm64 MULTIARCH_EXECUTOR=qemu"
+        # The variables every test process gets (MULTIARCH_ARCH, MULTIARCH_EXECUTOR), and a Go
+        # test's GOOS/GOARCH, are in it.
+        env = "MULTIARCH_ARCH=arm64 MULTIARCH_EXECUTOR=qemu GOOS=linux GOARCH=arm64"
         reproduce = f"(reproduce: cd {pytester.path}/faults/faultyplain && {env} {fake} "
         assert text.startswith(f"{t} on arm64: {says} {reproduce}"), text
     return texts

@@ -868,3 +868,39 @@ def test_last_failed_and_deselect_select_arch_items(gopytester: pytest.Pytester)
     assert set(outcomes_by_id(rest)) == set(outcomes_by_id(first)) - {nodeid}
     one = run(pytester, f"--arch={EMULATED}", nodeid)
     assert outcomes_by_id(one) == {nodeid: "passed"}
+
+
+GO_ENV_MODULE = {
+    "env_test.go": """
+        package env
+
+        import (
+        \t"os"
+        \t"os/exec"
+        \t"runtime"
+        \t"strings"
+        \t"testing"
+        )
+
+        // As under `GOARCH=<arch> go test -exec ...`: a test that runs go itself targets its arch.
+        func TestGoCommandTargetsThisArch(t *testing.T) {
+        \tout, err := exec.Command(os.Getenv("GO_FOR_TEST"), "env", "GOOS", "GOARCH").Output()
+        \tif err != nil {
+        \t\tt.Fatal(err)
+        \t}
+        \tgot := strings.Fields(string(out))
+        \tif len(got) != 2 || got[0] != runtime.GOOS || got[1] != runtime.GOARCH {
+        \t\tt.Fatalf("go env says %q, the test runs as %s/%s", out, runtime.GOOS, runtime.GOARCH)
+        \t}
+        }
+    """,
+}
+
+
+def test_a_test_that_runs_go_targets_its_own_arch(
+    gopytester: pytest.Pytester, go: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_module(gopytester.path, "env", GO_ENV_MODULE)
+    monkeypatch.setenv("GO_FOR_TEST", go)  # a host program: the emulated test starts it natively
+    result = gopytester.runpytest(f"--arch={HOST},{EMULATED}", "-v")
+    assert set(outcomes_by_id(result).values()) == {"passed"} and len(outcomes_by_id(result)) == 2

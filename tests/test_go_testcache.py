@@ -128,6 +128,9 @@ MODULE = {
         \tif os.Getenv("MODE") == "bad" {
         \t\tt.Fatal("MODE=bad")
         \t}
+        \tif os.Getenv("MODE") == "exit" {
+        \t\tos.Exit(3)
+        \t}
         }
     """,
 }
@@ -224,3 +227,13 @@ def test_xdist_workers_share_the_cache(gopytester: pytest.Pytester, module: Path
     result.stdout.fnmatch_lines_random(cached)
     _old(module / "files" / "testdata" / "x.txt", "no")
     assert _run(gopytester, "-n", "2")[1] == ["TestReadsTestdata"]
+
+
+def test_a_failure_is_reproduced_without_the_test_log(
+    gopytester: pytest.Pytester, module: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODE", "exit")  # the process ends mid-test: the failure says how to reproduce
+    result = gopytester.runpytest(f"--arch={EMULATED}", "-v")
+    text = result.stdout.str()
+    assert "(reproduce: cd " in text and "env.test" in text
+    assert "-test.testlogfile" not in text  # what the line runs is the test, not our cache's log

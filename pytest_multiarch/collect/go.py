@@ -176,6 +176,13 @@ class GoPackageNode(pytest.Collector):
         return self.per_arch.get(a, _EMPTY).where
 
 
+def go_test_env(a: Arch) -> dict[str, str]:
+    """What a test process sees of its target under `GOARCH=<a> go test -exec ...`: the go
+    command passes its own environment on, so a test that runs `go` itself (to build or vet
+    something) targets the same architecture."""
+    return {"GOOS": a.goos, "GOARCH": a.goarch, **({"GOARM": a.goarm} if a.goarm else {})}
+
+
 class GoTestItem(ArchItem):
     def __init__(self, *, go: str, pkg: GoPackage, arch: Arch, test: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -212,7 +219,7 @@ class GoTestItem(ArchItem):
 
         # Go runs a package's TestDup, then its external test package's, both as TestDup.
         new_parser = functools.partial(gotest2json.GoStream, run_order=self.pkg.run_order())
-        env = proc.base_env(arch_env(self.arch, executor))
+        env = proc.base_env({**arch_env(self.arch, executor), **go_test_env(self.arch)})
         b = batch.Batch(
             RunRequest(binary, (), self.arch, executor, env, self.pkg.dir), args_for, new_parser,
             state.limits(self.arch, executor, quit_first=True),  # Go prints every goroutine on SIGQUIT

@@ -7,6 +7,7 @@ the test(s) running at the time are blamed, and the rest run again in a fresh pr
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ from pytest_multiarch.run.supervise import Attempt, Limits, NewParser, attempt
 from pytest_multiarch.run.testcache import GoTestCache
 
 T = TypeVar("T")
+TESTLOG_ARG = "-test.testlogfile="
 
 ArgsFor = Callable[[Sequence[str], bool], list[str]]  # (tests, serial) → arguments
 # Why a process that exited with status 0 left tests without a result (see run_tests).
@@ -91,7 +93,7 @@ def run_tests(
         request = b.run_request(remaining, serial)
         if testcache is not None:
             testlogs.append(testcache.log_path())
-            request = request.with_args([f"-test.testlogfile={testlogs[-1]}", *request.args])
+            request = request.with_args([f"{TESTLOG_ARG}{testlogs[-1]}", *request.args])
             request = request.writing(testlogs[-1].parent)
         att = attempt(request, limits=b.limits, new_parser=b.new_parser)
         attempts.append(att)
@@ -104,7 +106,7 @@ def run_tests(
         if not rest:
             break
         how = run.proc.describe_exit()
-        reproduce = run.invocation.shell_line()
+        reproduce = _without_testlog(run.invocation).shell_line()
         culprits = [n for n in parsed.unfinished() if n in rest]
 
         def fail(name: str, message: str, duration: float = run.duration, att: Attempt = att) -> None:
@@ -179,6 +181,15 @@ def run_tests(
     for log in testlogs:
         log.unlink(missing_ok=True)
     return results
+
+
+def _without_testlog(invocation: executors.Invocation) -> executors.Invocation:
+    """The invocation as a user would paste it: without the test log argument, which only feeds
+    Go's result cache (run/testcache.py)."""
+    def keep(args: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(a for a in args if not a.startswith(TESTLOG_ARG))
+
+    return dataclasses.replace(invocation, argv=keep(invocation.argv), command=keep(invocation.command))
 
 
 def _first_line(text: str) -> str:
