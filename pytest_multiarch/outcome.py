@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -22,12 +22,36 @@ class TestOutcome:
     duration: float = 0.0
     output: str = ""  # what the test printed, subtests' lines included
     message: str = ""  # skip reason, or a one-line failure summary
-    cached: bool = False  # reused from an earlier identical run (--arch-reuse-passed)
+    cached: bool = False  # replayed from an earlier run (Go's test-result cache, --arch-reuse-passed)
     flaky: int = 0  # failed runs before this passing one (--arch-reruns)
     first_failure: str = ""  # what the first failed run said, when flaky
     infra: str = ""  # the evidence that the emulator/infrastructure failed, not the test
     log: str = ""  # the file holding the whole output of the process this came from, when kept
     __test__ = False  # not a pytest test class, despite the name
+
+
+KEPT = ("status", "duration", "output", "message")  # what a kept (cached) outcome records
+
+
+def kept_record(outcomes: Mapping[str, TestOutcome]) -> dict[str, dict[str, object]]:
+    """Outcomes as a result cache keeps them (JSON), for ``replayed``."""
+    return {n: {k: getattr(o, k) for k in KEPT} for n, o in outcomes.items()}
+
+
+def replayed(record: object, tests: Sequence[str]) -> dict[str, TestOutcome] | None:
+    """The kept outcomes of ``tests`` from a ``kept_record``, marked cached, when every one of
+    them passed or skipped; None otherwise (a failure, a test not kept, a damaged record)."""
+    if not isinstance(record, dict):
+        return None
+    found = {}
+    for name in tests:
+        o = record.get(name)
+        if not isinstance(o, dict) or o.get("status") not in ("passed", "skipped"):
+            return None
+        status: Status = "passed" if o["status"] == "passed" else "skipped"
+        output, message = str(o.get("output", "")), str(o.get("message", ""))
+        found[name] = TestOutcome(name, status, float(o.get("duration", 0.0)), output, message, cached=True)
+    return found
 
 
 DEFAULT_OUTPUT_LIMIT = 1 << 20  # characters of output kept per test (head and tail); the rest on disk

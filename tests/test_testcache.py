@@ -1,4 +1,4 @@
-"""The Go test-result cache's helpers that need no Go: the test binary's digest across runs."""
+"""The build cache's remembered file digest (the result caches' key of a test binary)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 from pytest_multiarch.cache import fingerprint
 from pytest_multiarch.cache.store import BuildCache
-from pytest_multiarch.run import testcache
 
 
 def test_a_binary_is_hashed_once_across_runs_and_again_once_changed(
@@ -17,17 +16,17 @@ def test_a_binary_is_hashed_once_across_runs_and_again_once_changed(
     store = BuildCache(tmp_path / "cache")
     binary = tmp_path / "p.test"
     binary.write_bytes(b"\x7fELF first")
-    first = testcache.binary_digest(store, binary)
+    first = store.file_digest(binary)
     assert first == fingerprint.file_digest(binary)
 
     def hashed(path: object) -> str:  # a new run: nothing memoised in this process
         raise AssertionError(f"hashed {path} again")
 
     monkeypatch.setattr(fingerprint, "file_digest", hashed)
-    assert testcache.binary_digest(store, binary) == first
+    assert store.file_digest(binary) == first
     monkeypatch.undo()
 
     binary.write_bytes(b"\x7fELF second, longer")
-    second = testcache.binary_digest(store, binary)
+    second = store.file_digest(binary)
     assert second == fingerprint.file_digest(binary) != first
-    assert testcache.binary_digest(store, tmp_path / "missing") == "-"
+    assert store.file_digest(tmp_path / "missing") == "-"

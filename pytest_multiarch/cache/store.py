@@ -30,6 +30,8 @@ from typing import Any
 
 from filelock import FileLock
 
+from pytest_multiarch.cache import fingerprint
+
 # Entries used this recently are never pruned: another process may be about to run them.
 IN_USE_SECONDS = 3600.0
 STALE_TMP_SECONDS = 3600.0
@@ -140,6 +142,26 @@ class BuildCache:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+    def file_digest(self, path: str | os.PathLike[str]) -> str:
+        """``fingerprint.file_digest`` of a file (a test binary), remembered across runs as a
+        record keyed by the file's identity (path, size, modification and change times, inode):
+        reading that record costs far less than hashing a binary of a few MB in every run."""
+        try:
+            before = os.stat(path)
+        except OSError:
+            return fingerprint.file_digest(path)
+        identity = (before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino)
+        k = key("file-digest", os.fspath(path), *identity)
+        found = self.read_record(k)
+        if isinstance(found, str):
+            return found
+        digest = fingerprint.file_digest(path)
+        with contextlib.suppress(OSError):
+            after = os.stat(path)
+            if (after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_ino) == identity:
+                self.write_record(k, digest)  # only what was hashed is remembered
+        return digest
 
     # --- housekeeping --------------------------------------------------------------------
     def _items(self) -> list[tuple[float, int, Path]]:

@@ -12,15 +12,13 @@ why this is off by default.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pytest_multiarch.cache import fingerprint
 from pytest_multiarch.cache.store import BuildCache, key
 from pytest_multiarch.executors.base import RunRequest
-from pytest_multiarch.outcome import TestOutcome
+from pytest_multiarch.outcome import TestOutcome, kept_record, replayed
 
 SCHEMA = 1
 # Variables that change from one shell or run to the next without changing what a test does.
@@ -41,26 +39,15 @@ class ReuseStore:
     def key(self, r: RunRequest) -> str:
         """The request's key: its executor by its description (which names the emulator and
         its version), not its name."""
-        return key("result", SCHEMA, fingerprint.file_digest(r.binary), r.arch.name,
+        return key("result", SCHEMA, self.cache.file_digest(r.binary), r.arch.name,
                    r.executor.describe(r.arch), list(r.args), _stable(r.env), os.fspath(r.cwd))  # fmt: skip
 
     def lookup(self, k: str, tests: Sequence[str]) -> dict[str, TestOutcome] | None:
         """The remembered outcomes of ``tests`` if they all passed or skipped."""
-        record = self.cache.read_record(k)
-        if not isinstance(record, dict):
-            return None
-        found = {}
-        for name in tests:
-            r = record.get(name)
-            if not isinstance(r, dict) or r.get("status") not in ("passed", "skipped"):
-                return None
-            duration = float(r.get("duration", 0.0))
-            output, message = str(r.get("output", "")), str(r.get("message", ""))
-            found[name] = TestOutcome(name, r["status"], duration, output, message, cached=True)
-        return found
+        return replayed(self.cache.read_record(k), tests)
 
     def remember(self, k: str, outcomes: Mapping[str, TestOutcome]) -> None:
         """Keep a batch's outcomes when none failed (a failure is always run again)."""
         if any(o.status == "failed" for o in outcomes.values()):
             return
-        self.cache.write_record(k, {n: dataclasses.asdict(o) for n, o in outcomes.items()})
+        self.cache.write_record(k, kept_record(outcomes))

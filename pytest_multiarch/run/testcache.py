@@ -34,7 +34,6 @@ Only batches whose every test passed or skipped are kept; a failure always runs 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import stat
@@ -48,14 +47,13 @@ from pytest_multiarch.cache import fingerprint
 from pytest_multiarch.cache.store import BuildCache, key
 from pytest_multiarch.errors import MultiarchError
 from pytest_multiarch.executors.base import RunRequest
-from pytest_multiarch.outcome import Status, TestOutcome
+from pytest_multiarch.outcome import TestOutcome, kept_record, replayed
 
 SCHEMA = 1
 MAGIC = "# test log\n"  # the testing package's first line (testing/internal/testdeps)
 TOO_NEW_SECONDS = 2.0  # cmd/go's modTimeCutoff
 CONTENT_LIMIT = 64 * 1024**2  # bigger files: metadata only, as cmd/go does for every file
 OPS = ("getenv", "chdir", "stat", "open")
-KEPT = ("status", "duration", "output", "message")  # of each TestOutcome
 
 Entry = tuple[str, str]  # (operation, name)
 
@@ -151,27 +149,6 @@ def inputs_digest(
     return h.hexdigest()
 
 
-def binary_digest(store: BuildCache, path: str | os.PathLike[str]) -> str:
-    """``fingerprint.file_digest`` of a test binary, remembered across runs in ``store`` by the
-    file's identity (path, size, modification and change times, inode): reading that record
-    costs far less than reading and hashing a binary of a few MB again in every run."""
-    try:
-        before = os.stat(path)
-    except OSError:
-        return fingerprint.file_digest(path)
-    identity = (before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino)
-    k = key("file-digest", os.fspath(path), *identity)
-    found = store.read_record(k)
-    if isinstance(found, str):
-        return found
-    digest = fingerprint.file_digest(path)
-    with contextlib.suppress(OSError):
-        after = os.stat(path)
-        if (after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_ino) == identity:
-            store.write_record(k, digest)  # only what was hashed is remembered
-    return digest
-
-
 @dataclass(frozen=True)
 class GoTestCache:
     """The results of a module's Go test batches, kept and replayed by cmd/go's rules."""
@@ -188,7 +165,7 @@ class GoTestCache:
     def test_key(self, r: RunRequest) -> str:
         """Everything but the logged inputs: the binary, arch, executor, arguments, directory."""
         env = sorted((k, v) for k, v in r.env.items() if k == "GODEBUG" or k.startswith("QEMU_"))
-        return key("go-test-result", SCHEMA, binary_digest(self.store, r.binary), r.arch.name,
+        return key("go-test-result", SCHEMA, self.store.file_digest(r.binary), r.arch.name,
                    r.executor.describe(r.arch), list(r.args), os.fspath(r.cwd), env)  # fmt: skip
 
     def lookup(self, r: RunRequest, tests: Sequence[str]) -> dict[str, TestOutcome] | None:
@@ -202,19 +179,9 @@ class GoTestCache:
         except NotCacheable:
             return None
         kept = record.get("outcomes")
-        if digest != record.get("inputs") or not isinstance(kept, dict):
+        if digest != record.get("inputs"):
             return None
-        found = {}
-        for name in tests:
-            o = kept.get(name)
-            if not isinstance(o, dict) or o.get("status") not in ("passed", "skipped"):
-                return None
-            status: Status = "passed" if o["status"] == "passed" else "skipped"
-            output, message = str(o.get("output", "")), str(o.get("message", ""))
-            found[name] = TestOutcome(
-                name, status, float(o.get("duration", 0.0)), output, message, cached=True
-            )
-        return found
+        return replayed(kept, tests)
 
     def remember(self, r: RunRequest, outcomes: Mapping[str, TestOutcome], log: Path, started: float) -> bool:
         """Keep a batch's outcomes with its log, when all passed or skipped, the log is whole,
@@ -232,7 +199,6 @@ class GoTestCache:
                                    since=started)  # fmt: skip
         except NotCacheable:
             return False
-        kept = {n: {k: getattr(o, k) for k in KEPT} for n, o in outcomes.items()}
         self.store.write_record(self.test_key(r), {"log": [list(e) for e in entries], "inputs": digest,
-                                                  "outcomes": kept})  # fmt: skip
+                                                  "outcomes": kept_record(outcomes)})  # fmt: skip
         return True
