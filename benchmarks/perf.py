@@ -17,6 +17,11 @@ B3  2,000 trivial Go tests on one arch: the binary run by hand under qemu (a), t
     is (b - a - c) / n.
 B4  Rust crate (no dependencies): a `cargo test --target T` loop with a qemu runner against one
     pytest run.
+B6  A real crate cold (default smallvec 1.13.2 from crates.io): before every run, a fresh copy of
+    its source and no build output at all. A = `for a in ARCHES: cargo test --target T --lib --bins
+    --tests --no-fail-fast` with a qemu runner (one CARGO_TARGET_DIR per round, as a user's), B = one
+    pytest run (a fresh rootdir: no build cache); both sides must pass the same number of tests
+    (smallvec fails one test on 32-bit targets, on both sides). Target B/A <= 0.8.
 B5  The Go module, ONE package edited before every run (the same package on both sides of a
     round, another one each round): A against B = pytest with the test cache on (the default),
     which rebuilds and runs that package and replays the others. Target B/A <= 0.2.
@@ -38,6 +43,7 @@ import itertools
 import os
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -59,7 +65,7 @@ from pytest_multiarch.toolchains import rust as rusttool
 from pytest_multiarch.toolchains.go import test2json
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("B1", "B2", "B3", "B4", "B5")
+BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6")
 GO_ARCHES = "arm64,s390x,riscv64,ppc64le"
 RUST_ARCHES = "arm64,arm,s390x"
 B3_ARCH = "arm64"
@@ -92,12 +98,14 @@ class Finished:
     rc: int
     seconds: float
     output: str  # stdout then stderr
+    cpu: float = 0.0  # user + system seconds of the process and every descendant it waited for
 
 
 @dataclass(frozen=True)
 class Outcome:
     seconds: float
     maxrss_kib: int | None = None
+    cpu: float | None = None  # CPU seconds of the side's processes, where measured
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,7 @@ def base_env() -> dict[str, str]:
 
 
 def run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float) -> Finished:
-    start = time.perf_counter()
+    start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         res = subprocess.run(
             list(argv), cwd=cwd, env=dict(env), capture_output=True, timeout=timeout, check=False
@@ -127,8 +135,10 @@ def run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: floa
     except subprocess.TimeoutExpired as exc:
         raise BenchError(f"timed out after {timeout:.0f}s: {' '.join(argv)}") from exc
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     output = res.stdout.decode(errors="replace") + res.stderr.decode(errors="replace")
-    return Finished(res.returncode, seconds, output)
+    return Finished(res.returncode, seconds, output, cpu)
 
 
 def tail(text: str, lines: int = 30) -> str:
@@ -254,6 +264,13 @@ def medians_line(results: Mapping[str, Sequence[Outcome]]) -> str:
 def ratio_line(results: Mapping[str, Sequence[Outcome]], num: str, den: str) -> str:
     r = median(results[num]) / median(results[den])
     return f"ratio {num[0]}/{den[0]} = {r:.2f}  ({num} takes {r:.2f}x the time of {den})"
+
+
+def cpu_line(results: Mapping[str, Sequence[Outcome]], num: str, den: str) -> str:
+    """The medians of CPU time (steadier than wall time on a shared machine) and their ratio."""
+    cpu = {k: statistics.median(o.cpu or 0.0 for o in v) for k, v in results.items() if k in (num, den)}
+    return (f"CPU medians: {den} {cpu[den]:.1f}s, {num} {cpu[num]:.1f}s; "
+            f"ratio {num[0]}/{den[0]} = {cpu[num] / cpu[den]:.2f}")  # fmt: skip
 
 
 def rss_line(label: str, outcomes: Sequence[Outcome]) -> str:
@@ -644,6 +661,85 @@ def bench_b5(opts: argparse.Namespace, work: Path, seeds: Iterator[int]) -> list
 
 
 # ---------------------------------------------------------------------------------------------
+# B6: a real crate, cold
+
+
+def cargo_loop_passed(crate: Path, targets: Sequence[CargoTarget], timeout: float) -> tuple[Outcome, int]:
+    """The loop of B6 (lib, bins and integration tests; no doctests, which the plugin does not
+    run); its time and how many tests passed."""
+    start, cpu = time.perf_counter(), 0.0
+    passed = 0
+    for t in targets:
+        argv = [t.cargo, "test", "--target", t.triple, "--lib", "--bins", "--tests", "--no-fail-fast"]
+        done = run(argv, cwd=crate, env=t.env, timeout=timeout)
+        if "test result:" not in done.output:  # a real crate may fail tests; it must run them
+            raise fail(f"cargo test ({t.arch.name})", argv, done, "no test binary ran")
+        passed += sum(int(n) for n in re.findall(r"test result: \w+\. (\d+) passed", done.output))
+        cpu += done.cpu
+    return Outcome(time.perf_counter() - start, cpu=cpu), passed
+
+
+def bench_b6(opts: argparse.Namespace, work: Path, seeds: Iterator[int]) -> list[str]:
+    arches = archmod.parse_list([opts.arches or RUST_ARCHES])
+    name, _, version = opts.crate.partition("@")
+    root = work / "b6"
+    root.mkdir(parents=True, exist_ok=True)
+    pristine = workloads.fetch_crate(name, version, root / "registry", base_env())
+    names = ",".join(a.name for a in arches)
+    print(f"B6: {name} {version} cold, {names}", flush=True)
+    loop_dir, plugin_dir = root / "loop", root / "plugin"
+
+    def fresh(where: Path) -> Path:
+        shutil.rmtree(where, ignore_errors=True)
+        where.mkdir(parents=True)
+        workloads.write_pytest_ini(where)
+        (where / "runners").mkdir()
+        return workloads.copy_writable(pristine, where / "crate")
+
+    fresh(loop_dir)
+    targets = [cargo_target(a, loop_dir / "crate", loop_dir / "runners", opts.cargo) for a in arches]
+    for t in targets:
+        print(f"  loop {t.arch.name}: {t.cargo} (rustc {t.rustc})", flush=True)
+    counts: dict[str, int] = {}
+
+    def loop() -> Outcome:
+        outcome, counts["loop"] = cargo_loop_passed(loop_dir / "crate", targets, opts.timeout)
+        return outcome
+
+    def plugin() -> Outcome:
+        args = plugin_args(arches, plugin_dir / "crate")
+        argv = [sys.executable, "-c", RSS_WRAPPER, *args]
+        done = run(argv, cwd=plugin_dir, env=base_env(), timeout=opts.timeout)
+        if done.rc not in (0, 1):  # 1: some tests failed, as they may on a real crate
+            raise fail("pytest", argv, done, f"exit status {done.rc}")
+        counts["plugin"] = pytest_passed(done.output)
+        return Outcome(done.seconds, maxrss(done.output), cpu=done.cpu)
+
+    def prepare_loop() -> None:
+        fresh(loop_dir)
+        for t in targets:  # the runners live beside the copy: write them again
+            write_runner(loop_dir / "runners" / f"run-{t.arch.name}", t.arch)
+
+    def prepare_plugin() -> None:
+        fresh(plugin_dir)
+
+    sides = [
+        Side("A cargo-test-loop", loop, prepare=prepare_loop),
+        Side("B pytest", plugin, prepare=prepare_plugin),
+    ]
+    results = measure(sides, opts.repeat)
+    if counts.get("loop") != counts.get("plugin"):
+        raise BenchError(f"B6: the loop passed {counts.get('loop')} tests, pytest {counts.get('plugin')}")
+    return [
+        f"B6 {name} {version} cold, {names} ({counts['plugin']} tests passed on each side)",
+        medians_line(results),
+        ratio_line(results, "B pytest", "A cargo-test-loop") + "  [target <= 0.8]",
+        cpu_line(results, "B pytest", "A cargo-test-loop"),
+        rss_line("the pytest process (B)", results["B pytest"]),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
 # Main
 
 
@@ -653,6 +749,7 @@ BENCH: dict[str, Callable[[argparse.Namespace, Path, Iterator[int]], list[str]]]
     "B3": bench_b3,
     "B4": bench_b4,
     "B5": bench_b5,
+    "B6": bench_b6,
 }
 
 
@@ -669,6 +766,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--b3-tests", type=int, default=2000, help="B3: trivial tests (default 2000)")
     p.add_argument("--rust-tests", type=int, default=500, help="B4: tests in the crate (default 500)")
     p.add_argument("--cargo", help="B4: cargo for the loop (default: the one the plugin picks)")
+    p.add_argument("--crate", default="smallvec@1.13.2", help="B6: NAME@VERSION (default smallvec@1.13.2)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per process (default 3600)")
     opts = p.parse_args(argv)
     opts.benchmarks = [b.upper() for b in opts.benchmarks] or list(BENCHMARKS)

@@ -23,7 +23,6 @@ import collections
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import perf
+import workloads
 
 from pytest_multiarch import arch as archmod
 
@@ -64,15 +64,6 @@ def run(argv: list[str], cwd: Path, env: Mapping[str, str]) -> subprocess.Comple
                           check=False)  # fmt: skip
 
 
-def copy_writable(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    for dirpath, _, names in os.walk(dst):
-        os.chmod(dirpath, 0o755)
-        for n in names:
-            os.chmod(os.path.join(dirpath, n), 0o644)
-    return dst
-
-
 # --- Go ----------------------------------------------------------------------------------------
 def go_source(go: str, spec: str, work: Path, env: Mapping[str, str]) -> tuple[Path, str]:
     res = run([go, "mod", "download", "-json", spec], work, env)
@@ -80,7 +71,7 @@ def go_source(go: str, spec: str, work: Path, env: Mapping[str, str]) -> tuple[P
         raise SystemExit(f"go mod download {spec}: {res.stdout}{res.stderr}")
     info = json.loads(res.stdout)
     module = spec.split("@")[0]
-    dst = copy_writable(Path(info["Dir"]), work / module.replace("/", "_"))
+    dst = workloads.copy_writable(Path(info["Dir"]), work / module.replace("/", "_"))
     got = run([go, "mod", "download"], dst, env)  # the module's own dependencies, for both sides
     if got.returncode != 0:
         raise SystemExit(f"go mod download in {dst}: {got.stderr}")
@@ -136,25 +127,6 @@ def go_ours(report: Mapping[str, Any], module: str) -> dict[Cell, str]:
 
 
 # --- Rust --------------------------------------------------------------------------------------
-def rust_source(name: str, version: str, work: Path, env: Mapping[str, str]) -> Path:
-    cargo = shutil.which("cargo") or "cargo"
-    probe = work / f"fetch-{name}"
-    (probe / "src").mkdir(parents=True, exist_ok=True)
-    (probe / "src" / "lib.rs").write_text("")
-    (probe / "Cargo.toml").write_text(
-        f'[package]\nname = "probe"\nversion = "0.0.0"\nedition = "2021"\n\n'
-        f'[dependencies]\n{name} = "={version}"\n'
-    )
-    res = run([cargo, "fetch"], probe, env)
-    if res.returncode != 0:
-        raise SystemExit(f"cargo fetch {name} {version}: {res.stderr}")
-    home = Path(env.get("CARGO_HOME", Path.home() / ".cargo"))
-    found = sorted(home.glob(f"registry/src/*/{name}-{version}"))
-    if not found:
-        raise SystemExit(f"{name}-{version} not in {home}/registry/src after cargo fetch")
-    return copy_writable(found[0], work / f"{name}-{version}")
-
-
 def rust_reference(src: Path, a: archmod.Arch, runners: Path) -> dict[Cell, str]:
     runners.mkdir(parents=True, exist_ok=True)
     target = perf.cargo_target(a, src, runners, None)
@@ -286,7 +258,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     for name, version in RUST_SUITES.items():
         if only and name not in only:
             continue
-        src = rust_source(name, version, work, env)
+        src = workloads.fetch_crate(name, version, work, env)
         theirs = {}
         for a in arches:
             theirs.update(rust_reference(src, a, work / f"runners-{name}"))

@@ -7,7 +7,11 @@ big-endian ones included.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 GO_MODULE = "example.com/perfbench"
@@ -230,3 +234,35 @@ def rust_crate(root: Path, tests: int) -> Path:
     body = _RUST_LIB_HEAD.format(tests=tests) + "".join(_RUST_TEST_FN.format(i=i) for i in range(tests))
     (crate / "src" / "lib.rs").write_text(body + "}\n", encoding="utf-8")
     return crate
+
+
+def copy_writable(src: Path, dst: Path) -> Path:
+    """A copy of ``src`` (e.g. read-only registry sources) that tools may write into."""
+    shutil.copytree(src, dst)
+    for dirpath, _, names in os.walk(dst):
+        os.chmod(dirpath, 0o755)
+        for n in names:
+            os.chmod(os.path.join(dirpath, n), 0o644)
+    return dst
+
+
+def fetch_crate(name: str, version: str, work: Path, env: Mapping[str, str]) -> Path:
+    """A writable copy of crate ``name`` ``version`` from crates.io (``cargo fetch`` of a probe
+    crate that depends on it), under ``work``."""
+    cargo = shutil.which("cargo") or "cargo"
+    probe = work / f"fetch-{name}"
+    (probe / "src").mkdir(parents=True, exist_ok=True)
+    (probe / "src" / "lib.rs").write_text("")
+    (probe / "Cargo.toml").write_text(
+        f'[package]\nname = "probe"\nversion = "0.0.0"\nedition = "2021"\n\n'
+        f'[dependencies]\n{name} = "={version}"\n'
+    )
+    res = subprocess.run([cargo, "fetch"], cwd=probe, env=dict(env), capture_output=True, text=True,
+                         timeout=600, check=False)  # fmt: skip
+    if res.returncode != 0:
+        raise SystemExit(f"cargo fetch {name} {version}: {res.stderr}")
+    home = Path(env.get("CARGO_HOME", Path.home() / ".cargo"))
+    found = sorted(home.glob(f"registry/src/*/{name}-{version}"))
+    if not found:
+        raise SystemExit(f"{name}-{version} not in {home}/registry/src after cargo fetch")
+    return copy_writable(found[0], work / f"{name}-{version}")
