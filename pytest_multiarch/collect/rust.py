@@ -25,6 +25,7 @@ from pytest_multiarch.run import batch, progress, supervise
 from pytest_multiarch.state import get_state
 from pytest_multiarch.toolchains import rust as rusttool
 from pytest_multiarch.toolchains.rust import cache as rust_cache
+from pytest_multiarch.toolchains.rust import together
 from pytest_multiarch.toolchains.rust.cache import Built
 
 
@@ -145,8 +146,15 @@ class CargoCrate(pytest.File):
             first = f" (first building {'; '.join(stds)})" if stds else ""
             progress.say(self.config, f"multiarch: building the Rust tests of {self.path} for "
                          f"{', '.join(a.name for a, _, _ in ready)}{first} ...", every)  # fmt: skip
+            # One cargo run per toolchain, for all of its arches at once (toolchains/rust/together.py).
+            groups: dict[tuple[str, str], list[tuple[Arch, Executor, rusttool.RustToolchain]]] = {}
+            for job in ready:
+                groups.setdefault((str(job[2].cargo), str(job[2].rustc)), []).append(job)
+            by_arch: dict[Arch, list[Built] | rusttool.RustError] = {}
             with ThreadPoolExecutor(max_workers=2) as pool:
-                built = list(pool.map(lambda job: self._build(*job, target_dir=target_dir), ready))
+                for done in pool.map(lambda jobs: self._build(jobs, target_dir=target_dir), groups.values()):
+                    by_arch.update(done)
+            built = [by_arch[a] for a, _, _ in ready]
             took = time.monotonic() - start
             progress.say(self.config, f"multiarch: built the Rust tests of {self.path} in {took:.0f}s", every)
             # Remembered under the state after the build (cargo may have written Cargo.lock), unless
@@ -160,37 +168,46 @@ class CargoCrate(pytest.File):
         yield from self._nodes({a: results[a] for a in settings.arches if a in results})
 
     def _build(
-        self, a: Arch, executor: Executor, toolchain: rusttool.RustToolchain, *, target_dir: Path
-    ) -> list[Built] | rusttool.RustError:
-        """Build the crate's test binaries for ``a`` and list their tests (under ``executor``).
+        self, jobs: Sequence[tuple[Arch, Executor, rusttool.RustToolchain]], *, target_dir: Path
+    ) -> dict[Arch, list[Built] | rusttool.RustError]:
+        """Build the crate's test binaries for the arches of ``jobs`` (one toolchain) and list
+        their tests (each under its arch's executor).
 
         Each binary is listed as soon as cargo has finished it, while cargo builds the others.
         """
+        toolchain = jobs[0][2]
+        executors = {a: executor for a, executor, _ in jobs}
 
-        def list_tests(b: rusttool.TestBinary) -> Built:
+        def list_tests(a: Arch, b: rusttool.TestBinary) -> Built:
             if not b.harness:  # a plain program (`harness = false`): one test, its exit
                 return Built(b, (), toolchain)
             env = proc.base_env(rusttool.cargo_env(b, toolchain))
-            listed = rusttool.list_tests_detailed(b.executable, a, executor, env=env, cwd=b.package_dir)
+            listed = rusttool.list_tests_detailed(b.executable, a, executors[a], env=env, cwd=b.package_dir)
             return Built(b, tuple(listed), toolchain)
 
-        lister = ThreadPoolExecutor(max_workers=1, thread_name_prefix="multiarch-list")
-        listings: dict[Path, Future[Built]] = {}
+        lister = ThreadPoolExecutor(max_workers=2, thread_name_prefix="multiarch-list")
+        listings: dict[tuple[Arch, Path], Future[Built]] = {}
 
-        def finished(b: rusttool.TestBinary) -> None:
+        def finished(a: Arch, b: rusttool.TestBinary) -> None:
             # proc-macro tests are built for the host whatever --target says: not this arch's
-            if b.triple == a.rust_triple and b.executable not in listings:
-                listings[b.executable] = lister.submit(list_tests, b)
+            if b.triple == a.rust_triple and (a, b.executable) not in listings:
+                listings[(a, b.executable)] = lister.submit(list_tests, a, b)
 
+        state = get_state(self.config)
+        extras = {a: state.build_env("rust", str(self.path), a) for a in executors}  # as in the cache key
         try:
-            extra = get_state(self.config).build_env("rust", str(self.path), a)  # as in the cache key
-            binaries = rusttool.build_tests(
-                toolchain, self.path, a, target_dir=target_dir, env_extra=extra, on_binary=finished
-            )
-            # build_tests told finished() of every binary it returns: each is listed or being listed.
-            return [listings[b.executable].result() for b in binaries if b.triple == a.rust_triple]
-        except rusttool.RustError as exc:
-            return exc
+            found = together.build_each(toolchain, self.path, list(executors), target_dir, extras,
+                                        on_binary=finished)  # fmt: skip
+            # build_each told finished() of every binary it returns: each is listed or being listed.
+            results: dict[Arch, list[Built] | rusttool.RustError] = {}
+            for a, binaries in found.items():
+                try:
+                    results[a] = binaries if isinstance(binaries, rusttool.RustError) else [
+                        listings[(a, b.executable)].result() for b in binaries if b.triple == a.rust_triple
+                    ]  # fmt: skip
+                except rusttool.RustError as exc:  # its tests could not be listed
+                    results[a] = exc
+            return results
         finally:
             lister.shutdown(wait=True, cancel_futures=True)
 

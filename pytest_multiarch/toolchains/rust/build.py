@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import re
 import shlex
@@ -17,6 +16,7 @@ from typing import Any
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.toolchains.rust import lld_link, musl
+from pytest_multiarch.toolchains.rust.messages import POLL_INTERVAL, Lines, json_lines
 from pytest_multiarch.toolchains.rust.model import (
     BUILD_TIMEOUT,
     RustBuildError,
@@ -121,78 +121,88 @@ def build_tests(
     targets; a virtual (workspace) manifest builds its default members. Raises RustBuildError
     with rustc's rendered errors on failure. ``on_binary`` is told each test binary as soon as
     cargo says it is finished (its compiler-artifact message), while cargo builds the others.
+    (together.py builds several architectures in one cargo run.)
     """
     if arch.rust_triple is None:
         raise RustError(f"no Rust target for {arch.name}")
     manifest = Path(manifest_path).resolve()
     select, select_env = target_args(toolchain, arch)
+    # cwd = the package: cargo finds .cargo/config.toml from its cwd, as find_linker does.
+    env = build_env(toolchain, arch, manifest.parent, {**select_env, **(env_extra or {})})
+    told = (lambda _, b: on_binary(b)) if on_binary is not None else None
+    found = no_run(toolchain, manifest, [arch], select, env, target_dir, timeout=timeout, on_binary=told)
+    if target_dir is not None and select_env:  # std was built (or reused) for this toolchain
+        marker = std_marker(toolchain, arch, target_dir)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    return found[arch]
+
+
+def no_run(
+    toolchain: RustToolchain,
+    manifest: Path,
+    arches: Sequence[Arch],
+    select: Sequence[str],
+    env: Mapping[str, str],
+    target_dir: str | os.PathLike[str] | None,
+    *,
+    timeout: float,
+    on_binary: Callable[[Arch, TestBinary], None] | None = None,
+) -> dict[Arch, list[TestBinary]]:
+    """One `cargo test --no-run` with ``select`` (its --target arguments) for ``arches``: each
+    arch's test binaries, each told to ``on_binary`` as soon as cargo has finished it.
+
+    With one arch, every test binary is its (proc-macro tests, built for the host, included:
+    callers tell them by their triple); with several, a binary is the arch whose triple names its
+    directory under ``target_dir``, and host-built ones belong to none.
+    """
     argv = [str(toolchain.cargo), "test", "--no-run", "--message-format=json", *select,
             "--manifest-path", str(manifest)]  # fmt: skip
     if target_dir is not None:
         argv += ["--target-dir", os.fspath(target_dir)]
-    # cwd = the package: cargo finds .cargo/config.toml from its cwd, as find_linker does.
-    env = build_env(toolchain, arch, manifest.parent, {**select_env, **(env_extra or {})})
+    by_triple = {a.rust_triple: a for a in arches}
     harness_off: dict[Path, set[tuple[str, str]]] = {}
-    binaries: list[TestBinary] = []
+    binaries: dict[Arch, list[TestBinary]] = {a: [] for a in arches}
     messages: list[dict[str, Any]] = []
 
-    def read(lines: _Lines, final: bool = False) -> None:
+    def arch_of(m: Mapping[str, Any]) -> Arch | None:
+        if len(arches) == 1:
+            return arches[0]
+        if target_dir is None or not m.get("executable"):
+            return None
+        try:
+            where = Path(m["executable"]).relative_to(target_dir).parts
+        except ValueError:
+            return None
+        return by_triple.get(where[0]) if where else None
+
+    def read(lines: Lines, final: bool = False) -> None:
         for m in lines.read(final):
             if not isinstance(m.get("reason"), str):
                 continue
             messages.append(m)
-            binary = _test_binary(m, toolchain, arch, harness_off)
-            if binary is not None:
-                binaries.append(binary)
+            arch = arch_of(m)
+            binary = None if arch is None else _test_binary(m, toolchain, arch, harness_off)
+            if arch is not None and binary is not None:
+                binaries[arch].append(binary)
                 if on_binary is not None:
-                    on_binary(binary)
+                    on_binary(arch, binary)
 
     with tempfile.TemporaryDirectory(prefix="multiarch-cargo-") as tmp:
         capture = proc.Capture(Path(tmp, "stdout"), Path(tmp, "stderr"))
-        lines = _Lines(capture.stdout)
+        lines = Lines(capture.stdout)
 
         def watch() -> str | None:  # never a reason to stop cargo
             read(lines)
             return None
 
-        supervision = proc.Supervision(capture, watch=watch, interval=_POLL_INTERVAL)
-        ran = proc.run(argv, env=env, cwd=manifest.parent, timeout=timeout, supervision=supervision)
+        supervision = proc.Supervision(capture, watch=watch, interval=POLL_INTERVAL)
+        ran = proc.run(argv, env=dict(env), cwd=manifest.parent, timeout=timeout, supervision=supervision)
         read(lines, final=True)
         res = dataclasses.replace(ran, stdout=capture.stdout.read_bytes(), stderr=capture.stderr.read_bytes())
     if not res.ok or not any(m["reason"] == "build-finished" and m.get("success") for m in messages):
-        raise _build_error(argv, res, messages, arch)
-    if target_dir is not None and select_env:  # std was built (or reused) for this toolchain
-        marker = std_marker(toolchain, arch, target_dir)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
+        raise _build_error(argv, res, messages, arches[0])
     return binaries
-
-
-_POLL_INTERVAL = 0.05  # how often cargo's messages are read while it builds
-
-
-class _Lines:
-    """The JSON objects of the complete lines another process has appended to a file so far."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.partial = b""
-
-    def read(self, final: bool = False) -> list[dict[str, Any]]:
-        """The objects of the lines completed since the last read (``final``: and the last line)."""
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        self.offset += len(data)
-        *complete, self.partial = (self.partial + data).split(b"\n")
-        if final:
-            complete.append(self.partial)
-            self.partial = b""
-        return _json_lines(b"\n".join(complete))
 
 
 def _test_binary(
@@ -264,7 +274,7 @@ def build_binary(
         argv += ["--target-dir", os.fspath(target_dir)]
     env = build_env(toolchain, arch, manifest.parent, {**select_env, **(env_extra or {})})
     res = proc.run(argv, env=env, cwd=manifest.parent, timeout=timeout)
-    messages = [m for m in _json_lines(res.stdout) if isinstance(m.get("reason"), str)]
+    messages = [m for m in json_lines(res.stdout) if isinstance(m.get("reason"), str)]
     if not res.ok:
         raise _build_error(argv, res, messages, arch)
     executables = [
@@ -279,18 +289,6 @@ def build_binary(
             "bin=, example= or test="
         )
     return executables[0]
-
-
-def _json_lines(data: bytes) -> list[dict[str, Any]]:
-    out = []
-    for line in data.splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
-            out.append(obj)
-    return out
 
 
 def _build_error(
