@@ -107,6 +107,10 @@ class State:
             if isinstance(found, ExecutorUnavailable) or any(found is c for c in closed):
                 continue
             closed.append(found)
+            summary = getattr(found, "summary", None)  # e.g. ssh: what was staged on each host
+            if callable(summary):
+                for line in summary():
+                    self.note(str(line))
             close = getattr(found, "close", None)  # an executor written before close() existed
             if callable(close):
                 close()

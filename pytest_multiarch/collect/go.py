@@ -225,7 +225,9 @@ class GoTestItem(ArchItem):
             state.limits(self.arch, executor, quit_first=True),  # Go prints every goroutine on SIGQUIT
         )  # fmt: skip
         cache = None
-        if state.settings.test_cache:
+        # A remote executor's test log stays on the remote: no result is cached from a log that
+        # did not come back (the ssh executor runs every Go test).
+        if state.settings.test_cache and not getattr(executor, "remote", False):
             cache = GoTestCache(state.cache, module.path.parent, state.bin_dir / "testlogs")
         outcomes = batch.run_tests(b, tests, testcache=cache, reruns=state.settings.reruns)
         self.config.hook.pytest_multiarch_batch_finished(
