@@ -1,7 +1,7 @@
 """One remote machine reached through the system's OpenSSH client: its configured name, one
 multiplexed connection to it, and what it says of itself (``uname``, cores, cache directory).
 
-The connection is a control master (``ssh -M -N``) that this process runs in the foreground of
+The connection is a control master (``ssh -o ControlMaster=yes -N``; not with ``-M`` as well, which would make it ``ask``) that this process runs in the foreground of
 a ``proc.run`` call in a thread of its own, with its socket in a private runtime directory:
 every command after it goes over that one connection (``ControlMaster=no``, the same
 ``ControlPath``). The master is thus one of our supervised process groups: ``close`` asks it to
@@ -187,7 +187,7 @@ class Connection:
         self.socket.unlink(missing_ok=True)
         self._master_result = None
         argv = [*ssh_base(self.config), "-o", f"ControlPath={self.socket}", "-o", "ControlMaster=yes",
-                "-o", "ControlPersist=no", "-M", "-N", "-T", self.remote.destination]  # fmt: skip
+                "-o", "ControlPersist=no", "-N", "-T", self.remote.destination]  # fmt: skip
         self._master = threading.Thread(target=self._run_master, args=(argv,), daemon=True,
                                         name=f"multiarch-ssh-{self.remote.host}")  # fmt: skip
         self._master.start()
