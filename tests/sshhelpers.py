@@ -88,12 +88,13 @@ class SshServer:
 
     def sshd_config(self) -> str:
         path = f"{self.bin}:/usr/local/bin:/usr/bin:/bin"
-        qemu = "QEMU_LD_PREFIX=/usr/aarch64-linux-gnu QEMU_SET_ENV=LD_LIBRARY_PATH=/lib"
+        sysroot = Path(f"/usr/{self.machine}-linux-gnu")
+        qemu = f"QEMU_LD_PREFIX={sysroot} QEMU_SET_ENV=LD_LIBRARY_PATH=/lib" if sysroot.is_dir() else ""
         return (
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\nPidFile {self.root}/sshd.pid\n"
             f"AuthorizedKeysFile {self.root}/authorized_keys\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitUserEnvironment no\n"
-            f"SetEnv PATH={path} XDG_CACHE_HOME={self.cache_home} {qemu if self.machine == 'aarch64' else ''}\n"
+            f"SetEnv PATH={path} XDG_CACHE_HOME={self.cache_home} {qemu}\n"
             "LogLevel VERBOSE\n"
         )
 

@@ -1,0 +1,159 @@
+"""The ssh executor against real OpenSSH servers on 127.0.0.1 (see sshhelpers.py for how a
+loopback server plays an arm64 or s390x machine): the examples give the qemu executor's cells,
+a re-run stages nothing, batches spread over two hosts, and nothing is left running."""
+
+from __future__ import annotations
+
+import json
+import re
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+import sshhelpers
+from gohelpers import write_module
+from sshhelpers import SshServer, running_under, write_ssh_config
+
+from pytest_multiarch import arch as archmod
+from pytest_multiarch.executors import binfmt_misc as binfmt
+from pytest_multiarch.executors import ssh_remote
+from pytest_multiarch.run import limits
+
+pytestmark = pytest.mark.skipif(bool(sshhelpers.missing()), reason=sshhelpers.missing() or "-")
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "polyglot"
+ARM64, S390X = archmod.get("arm64"), archmod.get("s390x")
+Servers = Callable[..., SshServer]
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Servers]:
+    """Start sshd servers (``make(alias, machine)``); each is stopped after the test, and nothing
+    of what they ran may still be running by then."""
+    made: list[SshServer] = []
+
+    def make(alias: str, machine: str = "aarch64", start: bool = True) -> SshServer:
+        server = SshServer(tmp_path / alias, alias, machine)
+        made.append(server)
+        return server.start() if start else server
+
+    yield make
+    left = [line for s in made for line in running_under(s.cache)]
+    for s in made:
+        s.stop()
+    for line in running_under(tmp_path):  # an orphan the servers' kill did not reach
+        os.kill(int(line.split()[0]), 9)
+    assert left == [], "left running on the remote side after the run"
+
+
+@pytest.fixture
+def foreign(kernel_handlers: None) -> None:
+    """binfmt_misc handlers for arm64 and s390x (the kernel_handlers fixture takes them back)."""
+    for a in (ARM64, S390X):
+        if shutil.which(f"qemu-{a.qemu_name}-static") is None:
+            pytest.skip(f"qemu-{a.qemu_name}-static is missing: python -m pytest_multiarch setup --arch={a.name}")
+    binfmt.install([a for a in (ARM64, S390X) if binfmt.handler_for(a) is None])
+
+
+def inner(cwd: Path, *args: str, env: Mapping[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:xdist", *args]
+    return subprocess.run(argv, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=timeout, check=False)  # fmt: skip
+
+
+def cells(report: Path) -> dict[tuple[str, str], str]:
+    data = json.loads(report.read_text())
+    return {(r["base"], r["arch"]): r["outcome"] for r in data["results"]}
+
+
+def blobs(server: SshServer) -> dict[str, int]:
+    d = server.cache / "blobs"
+    return {p.name: p.stat().st_mtime_ns for p in d.iterdir()} if d.is_dir() else {}
+
+
+def test_remotes_parse_and_name_their_hosts() -> None:
+    found = ssh_remote.parse_remotes(["arm64=ci@graviton-1 aarch64=ci@graviton-2,s390x=ssh://linux1@z.example:2222"])
+    assert [(r.arch.name, r.host) for r in found] == [
+        ("arm64", "graviton-1"), ("arm64", "graviton-2"), ("s390x", "z.example")]  # fmt: skip
+    for bad in ("arm64", "=host", "sparc=host", "arm64=-oProxyCommand=x"):
+        with pytest.raises(ValueError):
+            ssh_remote.parse_remotes([bad])
+    with pytest.raises(ValueError, match="both arm64 and s390x"):
+        ssh_remote.parse_remotes(["arm64=h s390x=h"])
+    # a real machine of the arch runs at native speed: no emulation factor
+    assert limits.factor({}, "ssh", "arm64") == 1.0
+    assert limits.factor({"arm64": 20}, "ssh", "arm64") == 1.0
+    assert limits.factor({"ssh:arm64": 3}, "ssh", "arm64") == 3.0
+
+
+@pytest.mark.usefixtures("foreign")
+def test_examples_on_remote_arm64_and_s390x_match_qemu_and_rerun_stages_nothing(
+    tmp_path: Path, servers: Servers, go_env: Mapping[str, str], rust_env: Mapping[str, str]
+) -> None:
+    arm, z = servers("remote-arm", "aarch64"), servers("remote-z", "s390x")
+    config = write_ssh_config(tmp_path / "ssh_config", [arm, z])
+    shutil.copytree(EXAMPLES, tmp_path / "polyglot", ignore=shutil.ignore_patterns("target"))
+    env = {**go_env, **rust_env}
+    qemu = inner(tmp_path, "--arch=arm64,s390x", "--arch-executor=qemu", "polyglot", "--multiarch-report=q.json",
+                 env=env)  # fmt: skip
+    assert qemu.returncode in (0, 1), qemu.stdout + qemu.stderr
+    remote = ["--arch=arm64,s390x", "--arch-executor=ssh", "--arch-remote=arm64=remote-arm",
+              "--arch-remote=s390x=remote-z", "-o", f"multiarch_ssh_config={config}", "polyglot"]  # fmt: skip
+    first = inner(tmp_path, *remote, "--multiarch-report=s.json", env=env)
+    assert first.returncode == qemu.returncode, first.stdout + first.stderr
+    want, got = cells(tmp_path / "q.json"), cells(tmp_path / "s.json")
+    assert got == want and len(got) > 20
+    runs_on = json.loads((tmp_path / "s.json").read_text())["runs_on"]
+    assert runs_on["arm64"].startswith("ssh remote-arm (aarch64, Linux ")
+    assert runs_on["s390x"].startswith("ssh remote-z (s390x, Linux ")
+    assert "ssh remote-arm (aarch64, Linux" in first.stdout  # the terminal's "runs on" column
+    staged = blobs(arm)
+    assert staged and "ssh remote-arm:" in first.stdout
+    assert running_under(arm.cache) == [] and running_under(z.cache) == []
+
+    again = inner(tmp_path, *remote, "--multiarch-report=s2.json", env=env)
+    assert again.returncode == first.returncode, again.stdout + again.stderr
+    assert cells(tmp_path / "s2.json") == want
+    for alias in ("remote-arm", "remote-z"):  # the summary counts what went over the wire
+        line = next(x for x in again.stdout.splitlines() if f"ssh {alias}:" in x)
+        assert "staged 0 file(s), 0 bytes" in line, line
+    assert blobs(arm) == staged  # not even rewritten
+
+
+def _sleepy_module(root: Path, packages: int, seconds: int) -> Path:
+    files = {}
+    for i in range(packages):
+        files[f"p{i}/p_test.go"] = f"""
+            package p{i}
+
+            import (
+                "testing"
+                "time"
+            )
+
+            func TestSleep(t *testing.T) {{
+                time.Sleep({seconds} * time.Second)
+            }}
+            """
+    return write_module(root, "sleepy", files)
+
+
+@pytest.mark.usefixtures("foreign")
+def test_batches_spread_over_two_hosts_of_one_arch(
+    tmp_path: Path, servers: Servers, go_env: Mapping[str, str]
+) -> None:
+    a, b = servers("remote-a"), servers("remote-b")
+    config = write_ssh_config(tmp_path / "ssh_config", [a, b])
+    _sleepy_module(tmp_path, 4, 1)
+    res = inner(tmp_path, "--arch=arm64", "--arch-executor=ssh", "--arch-remote=arm64=remote-a",
+                "--arch-remote=arm64=remote-b", "-o", f"multiarch_ssh_config={config}", "--arch-test-cache=off",
+                "sleepy", env=go_env)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    used = {alias: int(m.group(1)) for alias in ("remote-a", "remote-b")
+            for m in [re.search(rf"ssh {alias}: (\d+) test process", res.stdout)] if m}  # fmt: skip
+    assert sum(used.values()) == 4 and min(used.values()) >= 1, used
+    assert "ssh remote-a (aarch64, Linux" in res.stdout and "remote-b (aarch64, Linux" in res.stdout
