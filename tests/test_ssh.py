@@ -157,3 +157,82 @@ def test_batches_spread_over_two_hosts_of_one_arch(
             for m in [re.search(rf"ssh {alias}: (\d+) test process", res.stdout)] if m}  # fmt: skip
     assert sum(used.values()) == 4 and min(used.values()) >= 1, used
     assert "ssh remote-a (aarch64, Linux" in res.stdout and "remote-b (aarch64, Linux" in res.stdout
+
+
+def _one_test_module(root: Path) -> Path:
+    return write_module(root, "one", {"one_test.go": """
+        package one
+
+        import "testing"
+
+        func TestOne(t *testing.T) {}
+        """})  # fmt: skip
+
+
+def _ssh_args(config: Path, alias: str = "remote-arm") -> list[str]:
+    return ["--arch=arm64", "--arch-executor=ssh", f"--arch-remote=arm64={alias}", "-o",
+            f"multiarch_ssh_config={config}", "--arch-test-cache=off"]  # fmt: skip
+
+
+def test_connection_refused_names_the_host_and_the_command_that_checks(
+    tmp_path: Path, servers: Servers, go_env: Mapping[str, str]
+) -> None:
+    down = servers("remote-arm", start=False)  # configured, never started: nothing listens there
+    config = write_ssh_config(tmp_path / "ssh_config", [down])
+    _one_test_module(tmp_path)
+    res = inner(tmp_path, *_ssh_args(config), "one", env=go_env)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "ssh remote-arm: cannot connect to remote-arm" in res.stdout and "Connection refused" in res.stdout
+    assert f"ssh -F {config} -o BatchMode=yes remote-arm true" in res.stdout
+
+
+def test_host_key_mismatch_and_unknown_host_are_errors_with_their_fix(
+    tmp_path: Path, servers: Servers, go_env: Mapping[str, str]
+) -> None:
+    server = servers("remote-arm")
+    config = write_ssh_config(tmp_path / "ssh_config", [server])
+    _one_test_module(tmp_path)
+    other = SshServer(tmp_path / "impostor", "remote-arm", "aarch64")  # keys only, never started
+    server.trust(other.host_pub)
+    res = inner(tmp_path, *_ssh_args(config), "one", env=go_env)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "the host key of remote-arm does not match the one in known_hosts" in res.stdout
+    assert "ssh-keygen -R remote-arm" in res.stdout
+    server.known_hosts.write_text("")
+    res = inner(tmp_path, *_ssh_args(config), "one", env=go_env)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "remote-arm's host key is not in known_hosts" in res.stdout
+
+
+def test_a_host_of_another_architecture_is_an_error_not_a_wrong_column(
+    tmp_path: Path, servers: Servers, go_env: Mapping[str, str]
+) -> None:
+    server = servers("remote-arm", "s390x")
+    config = write_ssh_config(tmp_path / "ssh_config", [server])
+    _one_test_module(tmp_path)
+    res = inner(tmp_path, *_ssh_args(config), "one", env=go_env)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "it is configured for arm64, but `uname -m` there says s390x" in res.stdout
+    assert not (server.cache / "blobs").exists()  # nothing was sent to the wrong machine
+
+
+def test_a_full_remote_disk_says_so_and_how_to_free_it(
+    tmp_path: Path, servers: Servers, go_env: Mapping[str, str]
+) -> None:
+    server = servers("remote-arm")
+    config = write_ssh_config(tmp_path / "ssh_config", [server])
+    _one_test_module(tmp_path)
+    server.cache.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(server.cache)],
+                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs as the remote cache: {mounted.stderr.strip()}")
+    try:
+        res = inner(tmp_path, *_ssh_args(config), "one", env=go_env)
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "no space left in" in res.stdout, res.stdout
+        assert "python -m pytest_multiarch remote prune remote-arm" in res.stdout
+        assert [p.name for p in (server.cache / "tmp").iterdir()] == []  # the half transfer is gone
+        assert not (server.cache / "blobs").exists() or not any((server.cache / "blobs").iterdir())
+    finally:
+        subprocess.run(["umount", str(server.cache)], timeout=60, check=False)

@@ -166,7 +166,6 @@ class SshExecutor:
                 slots, _, best = max(free, key=lambda t: (t[0], t[1]))
                 if slots > 0:
                     best.busy += 1
-                    best.batches += 1
                     return best
                 self._free.wait()
 
@@ -191,6 +190,8 @@ class SshExecutor:
 
     def _execute(self, host: _Host, invocation: Invocation, request: RunRequest) -> ProcResult:
         remote_bin, remote_cwd = host.stager.stage(Path(request.binary), Path(request.cwd))
+        with self._lock:
+            host.batches += 1
         env = [f"{k}={v}" for k, v in self._env(invocation, request).items()]
         args = [remote_cwd, "env", *env, remote_bin, *request.args]
         command = "sh -c " + shlex.quote(WRAPPER) + " pytest-multiarch " + shlex.join(args)
