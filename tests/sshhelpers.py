@@ -19,6 +19,7 @@ each server has a cache of its own in a temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -91,7 +92,8 @@ class SshServer:
         sysroot = Path(f"/usr/{self.machine}-linux-gnu")
         qemu = f"QEMU_LD_PREFIX={sysroot} QEMU_SET_ENV=LD_LIBRARY_PATH=/lib" if sysroot.is_dir() else ""
         return (
-            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\nPidFile {self.root}/sshd.pid\n"
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
+            f"PidFile {self.root}/sshd.pid\n"
             f"AuthorizedKeysFile {self.root}/authorized_keys\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitUserEnvironment no\n"
             f"SetEnv PATH={path} XDG_CACHE_HOME={self.cache_home} {qemu}\n"
@@ -100,7 +102,8 @@ class SshServer:
 
     def client_config(self) -> str:
         return (
-            f"Host {self.alias}\n  HostName 127.0.0.1\n  Port {self.port}\n  User {pwd.getpwuid(os.geteuid()).pw_name}\n"
+            f"Host {self.alias}\n  HostName 127.0.0.1\n  Port {self.port}\n"
+            f"  User {pwd.getpwuid(os.geteuid()).pw_name}\n"
             f"  IdentityFile {self.identity}\n  IdentitiesOnly yes\n  HostKeyAlias {self.alias}\n"
             f"  UserKnownHostsFile {self.known_hosts}\n  GlobalKnownHostsFile /dev/null\n"
             "  StrictHostKeyChecking yes\n  LogLevel ERROR\n"
@@ -128,16 +131,29 @@ class SshServer:
             return []
         return [pid for pid in _children(self.proc.pid)]
 
+    def kill_sessions(self) -> list[int]:
+        """SIGKILL the sshd processes serving connections (not the listener, nor what they run):
+        every client's connection drops as if the network went away."""
+        if self.proc is None:
+            return []
+        killed = []
+        for pid in _descendants(self.proc.pid):
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd":
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            except (OSError, ProcessLookupError):
+                continue
+        return killed
+
     def stop(self) -> None:
         """Kill the server and every process under it (sessions, shells, tests left running)."""
         if self.proc is None:
             return
         tree = _descendants(self.proc.pid)
         for pid in [self.proc.pid, *tree]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.proc.wait(timeout=30)
         self.proc = None
 
@@ -165,13 +181,24 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+_SHELLS = {"ssh", "sh", "bash", "dash", "env", "setsid"}
+
+
+def staged_programs_running(server: SshServer) -> list[str]:
+    """The staged test binaries running from ``server``'s cache (not the shells around them, nor
+    our ssh clients): the program itself, or QEMU running it through binfmt_misc."""
+    lines = running_under(server.cache / "blobs")
+    return [line for line in lines if os.path.basename(line.split()[1]) not in _SHELLS]
+
+
 def write_ssh_config(path: Path, servers: list[SshServer]) -> Path:
     path.write_text("".join(s.client_config() for s in servers))
     return path
 
 
-def running_under(directory: Path) -> list[str]:
-    """Processes whose command line names ``directory`` (a remote cache: staged test binaries)."""
+def running_under(directory: Path, *, remote_only: bool = False) -> list[str]:
+    """Processes whose command line names ``directory`` (a remote cache: staged test binaries);
+    with ``remote_only``, not our own ``ssh`` clients (whose command lines name it too)."""
     needle = str(directory)
     found = []
     for entry in Path("/proc").iterdir():
@@ -181,6 +208,6 @@ def running_under(directory: Path) -> list[str]:
             line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue
-        if needle in line:
+        if needle in line and not (remote_only and line.startswith("ssh ")):
             found.append(f"{entry.name} {line}")
     return found

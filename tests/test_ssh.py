@@ -4,19 +4,22 @@ a re-run stages nothing, batches spread over two hosts, and nothing is left runn
 
 from __future__ import annotations
 
+import contextlib
 import json
-import re
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 import sshhelpers
 from gohelpers import write_module
-from sshhelpers import SshServer, running_under, write_ssh_config
+from sshhelpers import SshServer, running_under, staged_programs_running, write_ssh_config
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.executors import binfmt_misc as binfmt
@@ -55,11 +58,15 @@ def foreign(kernel_handlers: None) -> None:
     """binfmt_misc handlers for arm64 and s390x (the kernel_handlers fixture takes them back)."""
     for a in (ARM64, S390X):
         if shutil.which(f"qemu-{a.qemu_name}-static") is None:
-            pytest.skip(f"qemu-{a.qemu_name}-static is missing: python -m pytest_multiarch setup --arch={a.name}")
+            pytest.skip(
+                f"qemu-{a.qemu_name}-static is missing: python -m pytest_multiarch setup --arch={a.name}"
+            )
     binfmt.install([a for a in (ARM64, S390X) if binfmt.handler_for(a) is None])
 
 
-def inner(cwd: Path, *args: str, env: Mapping[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def inner(
+    cwd: Path, *args: str, env: Mapping[str, str], timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:xdist", *args]
     return subprocess.run(argv, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True,
                           timeout=timeout, check=False)  # fmt: skip
@@ -76,7 +83,9 @@ def blobs(server: SshServer) -> dict[str, int]:
 
 
 def test_remotes_parse_and_name_their_hosts() -> None:
-    found = ssh_remote.parse_remotes(["arm64=ci@graviton-1 aarch64=ci@graviton-2,s390x=ssh://linux1@z.example:2222"])
+    found = ssh_remote.parse_remotes(
+        ["arm64=ci@graviton-1 aarch64=ci@graviton-2,s390x=ssh://linux1@z.example:2222"]
+    )
     assert [(r.arch.name, r.host) for r in found] == [
         ("arm64", "graviton-1"), ("arm64", "graviton-2"), ("s390x", "z.example")]  # fmt: skip
     for bad in ("arm64", "=host", "sparc=host", "arm64=-oProxyCommand=x"):
@@ -98,7 +107,8 @@ def test_examples_on_remote_arm64_and_s390x_match_qemu_and_rerun_stages_nothing(
     config = write_ssh_config(tmp_path / "ssh_config", [arm, z])
     shutil.copytree(EXAMPLES, tmp_path / "polyglot", ignore=shutil.ignore_patterns("target"))
     env = {**go_env, **rust_env}
-    qemu = inner(tmp_path, "--arch=arm64,s390x", "--arch-executor=qemu", "polyglot", "--multiarch-report=q.json",
+    qemu = inner(tmp_path, "--arch=arm64,s390x", "--arch-executor=qemu", "polyglot",
+                 "--multiarch-report=q.json",
                  env=env)  # fmt: skip
     assert qemu.returncode in (0, 1), qemu.stdout + qemu.stderr
     remote = ["--arch=arm64,s390x", "--arch-executor=ssh", "--arch-remote=arm64=remote-arm",
@@ -125,17 +135,38 @@ def test_examples_on_remote_arm64_and_s390x_match_qemu_and_rerun_stages_nothing(
 
 
 def _sleepy_module(root: Path, packages: int, seconds: int) -> Path:
+    """Packages whose one test sleeps. A long one (> 60 s) points its stdout and stderr at
+    /dev/null and ignores SIGPIPE and SIGHUP, so that a closed ssh channel cannot end it by
+    chance (only the wrapper's kill may), starts a grandchild ``sleep``, and then writes
+    its pid to ``$SLEEPY_MARK/p<i>`` (a variable sent because multiarch_ssh_env names it)."""
     files = {}
     for i in range(packages):
         files[f"p{i}/p_test.go"] = f"""
             package p{i}
 
             import (
+                "os"
+                "os/exec"
+                "os/signal"
+                "strconv"
+                "syscall"
                 "testing"
                 "time"
             )
 
             func TestSleep(t *testing.T) {{
+                if {seconds} > 60 {{
+                    signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP)
+                    null, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+                    _ = syscall.Dup3(int(null.Fd()), 1, 0)
+                    _ = syscall.Dup3(int(null.Fd()), 2, 0)
+                    child := exec.Command("sleep", "{seconds}")
+                    if err := child.Start(); err != nil {{
+                        t.Fatal(err)
+                    }}
+                    pid := []byte(strconv.Itoa(child.Process.Pid))
+                    _ = os.WriteFile(os.Getenv("SLEEPY_MARK")+"/p{i}", pid, 0o644) // all set up
+                }}
                 time.Sleep({seconds} * time.Second)
             }}
             """
@@ -150,7 +181,8 @@ def test_batches_spread_over_two_hosts_of_one_arch(
     config = write_ssh_config(tmp_path / "ssh_config", [a, b])
     _sleepy_module(tmp_path, 4, 1)
     res = inner(tmp_path, "--arch=arm64", "--arch-executor=ssh", "--arch-remote=arm64=remote-a",
-                "--arch-remote=arm64=remote-b", "-o", f"multiarch_ssh_config={config}", "--arch-test-cache=off",
+                "--arch-remote=arm64=remote-b", "-o", f"multiarch_ssh_config={config}",
+                "--arch-test-cache=off",
                 "sleepy", env=go_env)  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
     used = {alias: int(m.group(1)) for alias in ("remote-a", "remote-b")
@@ -236,3 +268,124 @@ def test_a_full_remote_disk_says_so_and_how_to_free_it(
         assert not (server.cache / "blobs").exists() or not any((server.cache / "blobs").iterdir())
     finally:
         subprocess.run(["umount", str(server.cache)], timeout=60, check=False)
+
+
+def _wait_for(predicate: Callable[[], object], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds:g} s: {what}")
+        time.sleep(0.05)
+
+
+def _start_inner(cwd: Path, *args: str, env: Mapping[str, str]) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:xdist", *args]
+    return subprocess.Popen(argv, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+
+
+@pytest.mark.usefixtures("foreign")
+def test_sigkill_of_pytest_mid_batch_leaves_no_test_process_on_the_remote(
+    tmp_path: Path, servers: Servers, go_env: Mapping[str, str]
+) -> None:
+    server = servers("remote-arm")
+    config = write_ssh_config(tmp_path / "ssh_config", [server])
+    _sleepy_module(tmp_path, 1, 300)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    pytest_proc = _start_inner(tmp_path, *_ssh_args(config), "-o", "multiarch_ssh_env=SLEEPY_MARK", "sleepy",
+                               env={**go_env, "SLEEPY_MARK": str(marks)})  # fmt: skip
+    try:
+        _wait_for(lambda: (marks / "p0").exists(), 120, "the test started on the remote")
+        assert staged_programs_running(server)
+        os.killpg(pytest_proc.pid, signal.SIGKILL)  # pytest and everything in its group, at once
+
+        pytest_proc.wait(timeout=30)
+        # The issue's bound is 5 s; checked generously (a loaded 2-core machine).
+        _wait_for(lambda: not running_under(server.cache), 15, f"{running_under(server.cache)} ended")
+        _wait_for(lambda: _gone(int((marks / "p0").read_text())), 5, "its grandchild ended")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pytest_proc.pid, signal.SIGKILL)
+        pytest_proc.wait(timeout=30)
+
+
+@pytest.mark.usefixtures("foreign")
+def test_a_timeout_kills_the_remote_test_and_the_rest_of_the_batch_runs(
+    tmp_path: Path, servers: Servers, go_env: Mapping[str, str]
+) -> None:
+    server = servers("remote-arm")
+    config = write_ssh_config(tmp_path / "ssh_config", [server])
+    write_module(tmp_path, "slow", {"slow_test.go": """
+        package slow
+
+        import (
+            "os"
+            "os/exec"
+            "strconv"
+            "testing"
+            "time"
+        )
+
+        func TestHangs(t *testing.T) {
+            child := exec.Command("sleep", "300") // a grandchild: the group kill takes it too
+            if err := child.Start(); err != nil {
+                t.Fatal(err)
+            }
+            _ = os.WriteFile(os.Getenv("SLEEPY_MARK")+"/hang", []byte(strconv.Itoa(child.Process.Pid)), 0o644)
+            time.Sleep(300 * time.Second)
+        }
+
+        func TestQuick(t *testing.T) {
+            if os.Getenv("MULTIARCH_ARCH") != "arm64" {
+                t.Fatal("the plugin's variables did not reach the remote")
+            }
+        }
+        """})  # fmt: skip
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    res = inner(tmp_path, *_ssh_args(config), "--arch-test-timeout=3", "-v",
+                "-o", "multiarch_ssh_env=SLEEPY_MARK",
+                "slow", env={**go_env, "SLEEPY_MARK": str(marks)})  # fmt: skip
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "TestQuick[arm64] PASSED" in res.stdout and "TestHangs[arm64] FAILED" in res.stdout
+    assert "timed out after 3 s under ssh remote-arm" in res.stdout  # factor 1: native seconds
+    _wait_for(lambda: not running_under(server.cache), 5, "the remote test and its sleep ended")
+    _wait_for(lambda: _gone(int((marks / "hang").read_text())), 5, "its grandchild ended")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.usefixtures("foreign")
+def test_a_dropped_connection_mid_batch_is_an_infra_error_naming_the_host(
+    tmp_path: Path, servers: Servers, go_env: Mapping[str, str]
+) -> None:
+    server = servers("remote-arm")
+    config = write_ssh_config(tmp_path / "ssh_config", [server])
+    _sleepy_module(tmp_path, 1, 300)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    pytest_proc = _start_inner(tmp_path, *_ssh_args(config), "-o", "multiarch_ssh_env=SLEEPY_MARK", "sleepy",
+                               env={**go_env, "SLEEPY_MARK": str(marks)})  # fmt: skip
+    try:
+        _wait_for(lambda: (marks / "p0").exists(), 120, "the test started on the remote")
+        assert staged_programs_running(server)
+        killed = server.kill_sessions()  # the server's per-connection processes: the link is gone
+        assert killed
+        out, _ = pytest_proc.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pytest_proc.pid, signal.SIGKILL)
+        pytest_proc.wait(timeout=30)
+    assert pytest_proc.returncode == 1, out
+    assert (
+        "the connection to the remote machine failed" in out
+        and "ssh connection to remote-arm was lost" in out
+    )
+    _wait_for(lambda: not running_under(server.cache), 5, "the remote test ended with its connection")
+    _wait_for(lambda: _gone(int((marks / "p0").read_text())), 5, "its grandchild ended")

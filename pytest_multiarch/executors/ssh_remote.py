@@ -1,8 +1,9 @@
 """One remote machine reached through the system's OpenSSH client: its configured name, one
 multiplexed connection to it, and what it says of itself (``uname``, cores, cache directory).
 
-The connection is a control master (``ssh -o ControlMaster=yes -N``; not with ``-M`` as well, which would make it ``ask``) that this process runs in the foreground of
-a ``proc.run`` call in a thread of its own, with its socket in a private runtime directory:
+The connection is a control master (``ssh -o ControlMaster=yes -N``; not with ``-M`` as well,
+which would make it ``ask``) that this process runs in the foreground of a ``proc.run`` call in
+a thread of its own, with its socket in a private runtime directory:
 every command after it goes over that one connection (``ControlMaster=no``, the same
 ``ControlPath``). The master is thus one of our supervised process groups: ``close`` asks it to
 exit (``ssh -O exit``), a stopped session kills it, and the watchdog kills it if pytest dies.
