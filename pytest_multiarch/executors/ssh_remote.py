@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -249,8 +250,6 @@ class Connection:
 
 def runtime_dir() -> Path:
     """A private directory for the control sockets (short: a socket path has ~100 bytes)."""
-    import tempfile
-
     base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
     if not os.path.isdir(base) or len(base) > 40:
         base = "/tmp"
