@@ -74,8 +74,8 @@ ensure_docker_engine_package() {
 ensure_sshd_package() {
   # Only for the test suite: the ssh executor's tests start their own sshd on 127.0.0.1 (never
   # the system's). Optional: without it those tests skip and say why.
-  [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null 2>&1 && return 0
-  apt_install openssh-server openssh-client || say "openssh-server not installed (the ssh executor's tests will skip)"
+  command -v sshd >/dev/null 2>&1 && return 0  # openssh-server depends on openssh-client
+  apt_install openssh-client openssh-server || say "openssh-server not installed (the ssh executor's tests will skip)"
 }
 
 ensure_browser_package() {

@@ -340,13 +340,16 @@ def test_a_timeout_kills_the_remote_test_and_the_rest_of_the_batch_runs(
             if os.Getenv("MULTIARCH_ARCH") != "arm64" {
                 t.Fatal("the plugin's variables did not reach the remote")
             }
+            if os.Getenv("SECRET_TOKEN") != "" || os.Getenv("SLEEPY_MARK") == "" {
+                t.Fatal("only the plugin's variables and those named are sent")
+            }
         }
         """})  # fmt: skip
     marks = tmp_path / "marks"
     marks.mkdir()
     res = inner(tmp_path, *_ssh_args(config), "--arch-test-timeout=3", "-v",
                 "-o", "multiarch_ssh_env=SLEEPY_MARK",
-                "slow", env={**go_env, "SLEEPY_MARK": str(marks)})  # fmt: skip
+                "slow", env={**go_env, "SLEEPY_MARK": str(marks), "SECRET_TOKEN": "s3cret"})  # fmt: skip
     assert res.returncode == 1, res.stdout + res.stderr
     assert "TestQuick[arm64] PASSED" in res.stdout and "TestHangs[arm64] FAILED" in res.stdout
     assert "timed out after 3 s under ssh remote-arm" in res.stdout  # factor 1: native seconds
