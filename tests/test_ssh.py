@@ -392,3 +392,34 @@ def test_a_dropped_connection_mid_batch_is_an_infra_error_naming_the_host(
     )
     _wait_for(lambda: not running_under(server.cache), 5, "the remote test ended with its connection")
     _wait_for(lambda: _gone(int((marks / "p0").read_text())), 5, "its grandchild ended")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest_multiarch", *args], capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+
+
+def test_doctor_checks_each_remote_and_prune_empties_its_cache(tmp_path: Path, servers: Servers) -> None:
+    arm, wrong = servers("remote-arm", "aarch64"), servers("remote-z", "x86_64")
+    config = write_ssh_config(tmp_path / "ssh_config", [arm, wrong])
+    res = _cli("doctor", "--arch=arm64", "--arch-remote=arm64=remote-arm", "--arch-remote=s390x=remote-z",
+               "--ssh-config", str(config))  # fmt: skip
+    assert res.returncode == 1, res.stdout + res.stderr
+    arm_block, z_block = res.stdout.split("s390x      CANNOT RUN  (remote remote-z)")
+    assert "arm64      ok  (remote remote-arm)" in arm_block
+    assert re.search(r"ok reach ssh remote-arm \(aarch64, Linux [\d.]+\); round trip \d+ ms; \d+ cores", arm_block)
+    assert f"GiB free in {arm.cache}" in arm_block
+    assert "-- arch  ssh remote-z: it is configured for s390x, but `uname -m` there says x86_64" in z_block
+    assert "a remote machine is not ready" in res.stderr
+
+    (arm.cache / "blobs").mkdir(parents=True, exist_ok=True)
+    (arm.cache / "blobs" / ("0" * 64)).write_bytes(b"x")
+    res = _cli("remote", "prune", "remote-arm", "--ssh-config", str(config))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"removed {arm.cache} on remote-arm" in res.stdout
+    assert not arm.cache.exists() and arm.cache_home.is_dir()  # only the cache, nothing around it
+
+    down = servers("remote-down", start=False)
+    config = write_ssh_config(tmp_path / "ssh_config2", [down])
+    res = _cli("remote", "prune", "remote-down", "--ssh-config", str(config))
+    assert res.returncode == 1 and "Connection refused" in res.stderr and "fix: " in res.stderr
