@@ -407,7 +407,8 @@ def test_doctor_checks_each_remote_and_prune_empties_its_cache(tmp_path: Path, s
     assert res.returncode == 1, res.stdout + res.stderr
     arm_block, z_block = res.stdout.split("s390x      CANNOT RUN  (remote remote-z)")
     assert "arm64      ok  (remote remote-arm)" in arm_block
-    assert re.search(r"ok reach ssh remote-arm \(aarch64, Linux [\d.]+\); round trip \d+ ms; \d+ cores", arm_block)
+    reach = r"ok reach ssh remote-arm \(aarch64, Linux [\d.]+\); round trip \d+ ms; \d+ cores"
+    assert re.search(reach, arm_block)
     assert f"GiB free in {arm.cache}" in arm_block
     assert "-- arch  ssh remote-z: it is configured for s390x, but `uname -m` there says x86_64" in z_block
     assert "a remote machine is not ready" in res.stderr
