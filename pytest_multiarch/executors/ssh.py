@@ -139,6 +139,11 @@ class SshExecutor:
             )
         return "ssh " + ", ".join(parts) if parts else "ssh: no remote configured"
 
+    def slots(self, arch: Arch) -> int:
+        """How many test processes the connected hosts of ``arch`` run at once (their cores)."""
+        hosts = [self.host(r).conn.info for r in self.remotes(arch)]
+        return sum(info.cores for info in hosts if info is not None)
+
     def invocation(self, binary: Path, args: Sequence[str], arch: Arch) -> Invocation:
         elfmod.check_arch(binary, arch)
         remotes = self.remotes(arch)
