@@ -424,3 +424,42 @@ def test_doctor_checks_each_remote_and_prune_empties_its_cache(tmp_path: Path, s
     config = write_ssh_config(tmp_path / "ssh_config2", [down])
     res = _cli("remote", "prune", "remote-down", "--ssh-config", str(config))
     assert res.returncode == 1 and "Connection refused" in res.stderr and "fix: " in res.stderr
+
+
+@pytest.mark.usefixtures("foreign")
+def test_a_crash_mid_batch_is_recovered_as_locally_and_its_reproduce_line_runs(
+    tmp_path: Path, servers: Servers, go_env: Mapping[str, str]
+) -> None:
+    server = servers("remote-arm")
+    config = write_ssh_config(tmp_path / "ssh_config", [server])
+    write_module(tmp_path, "crash", {"crash_test.go": """
+        package crash
+
+        import (
+            "syscall"
+            "testing"
+        )
+
+        func TestA(t *testing.T) {}
+
+        func TestCrash(t *testing.T) {
+            _ = syscall.Kill(syscall.Getpid(), syscall.SIGKILL)
+        }
+
+        func TestZ(t *testing.T) {}
+        """})  # fmt: skip
+    qemu = inner(tmp_path, "--arch=arm64", "--arch-executor=qemu", "--arch-test-cache=off", "crash",
+                 "--multiarch-report=q.json", env=go_env)  # fmt: skip
+    res = inner(tmp_path, *_ssh_args(config), "crash", "--multiarch-report=s.json", env=go_env)
+    assert res.returncode == qemu.returncode == 1, res.stdout + res.stderr
+    assert cells(tmp_path / "s.json") == cells(tmp_path / "q.json")
+    assert sorted(cells(tmp_path / "s.json").values()) == ["failed", "passed", "passed"]
+    assert "the test process killed by SIGKILL while this test was running" in res.stdout
+    found = re.search(r"\(reproduce: (.*)\)$", res.stdout, re.M)
+    assert found, res.stdout
+    line = found.group(1)
+    staged_cwd = "'cd \"${XDG_CACHE_HOME:-$HOME/.cache}/pytest-multiarch/trees/"
+    assert f"ssh -F {config} remote-arm {staged_cwd}" in line
+    again = subprocess.run(["bash", "-c", line.replace("TestCrash", "TestA")], capture_output=True, text=True,
+                           timeout=120, check=False)  # fmt: skip
+    assert again.returncode == 0 and "--- PASS: TestA" in again.stdout, again.stdout + again.stderr

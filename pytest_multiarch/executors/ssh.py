@@ -36,8 +36,16 @@ from pytest_multiarch import arch as archmod
 from pytest_multiarch import elf as elfmod
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
+from pytest_multiarch.executors import ssh_stage
 from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, RunRequest
-from pytest_multiarch.executors.ssh_remote import Connection, HostInfo, Remote, RemoteError, runtime_dir
+from pytest_multiarch.executors.ssh_remote import (
+    CACHE_SUBDIR,
+    Connection,
+    HostInfo,
+    Remote,
+    RemoteError,
+    runtime_dir,
+)
 from pytest_multiarch.executors.ssh_stage import Stager
 from pytest_multiarch.proc import ProcResult
 
@@ -156,7 +164,19 @@ class SshExecutor:
     def bind(
         self, invocation: Invocation, added: Mapping[str, str], cwd: str | os.PathLike[str]
     ) -> Invocation:
-        return dataclasses.replace(invocation, env={**added, **invocation.env}, cwd=os.fspath(cwd))
+        """The invocation with a reproduce line a user can paste: ``ssh HOST '<the same command
+        on the staged copies>'`` (the first host of the arch; any other has the same copies)."""
+        env = {**added, **invocation.env}
+        binary, args = Path(invocation.argv[2]), invocation.argv[3:]
+        files = ssh_stage.tree_files(Path(cwd))
+        cache = '"${XDG_CACHE_HOME:-$HOME/.cache}/' + CACHE_SUBDIR
+        line = " ".join([f'cd {cache}/trees/{ssh_stage.tree_key(files)}" && env',
+                         *(shlex.quote(f"{k}={v}") for k, v in env.items()),
+                         f'{cache}/blobs/{ssh_stage.digest(binary)}"', *map(shlex.quote, args)])  # fmt: skip
+        config = ["-F", self._config] if self._config else []
+        return dataclasses.replace(
+            invocation, argv=("ssh", *config, invocation.argv[1], line), env=env, cwd=None
+        )
 
     def _acquire(self, arch: Arch) -> _Host:
         """The host of ``arch`` with the most free slots (cores), waiting for one if all are busy."""
