@@ -20,6 +20,7 @@ import pytest
 import sshhelpers
 from gohelpers import write_module
 from sshhelpers import SshServer, running_under, staged_programs_running, write_ssh_config
+from stubs import sigint_default
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.executors import binfmt_misc as binfmt
@@ -281,12 +282,14 @@ def _wait_for(predicate: Callable[[], object], seconds: float, what: str) -> Non
 def _start_inner(cwd: Path, *args: str, env: Mapping[str, str]) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:xdist", *args]
     return subprocess.Popen(argv, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=sigint_default)  # fmt: skip
 
 
 @pytest.mark.usefixtures("foreign")
-def test_sigkill_of_pytest_mid_batch_leaves_no_test_process_on_the_remote(
-    tmp_path: Path, servers: Servers, go_env: Mapping[str, str]
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_pytest_killed_or_stopped_mid_batch_leaves_no_test_process_on_the_remote(
+    tmp_path: Path, servers: Servers, go_env: Mapping[str, str], sig: signal.Signals
 ) -> None:
     server = servers("remote-arm")
     config = write_ssh_config(tmp_path / "ssh_config", [server])
@@ -298,9 +301,11 @@ def test_sigkill_of_pytest_mid_batch_leaves_no_test_process_on_the_remote(
     try:
         _wait_for(lambda: (marks / "p0").exists(), 120, "the test started on the remote")
         assert staged_programs_running(server)
-        os.killpg(pytest_proc.pid, signal.SIGKILL)  # pytest and everything in its group, at once
-
-        pytest_proc.wait(timeout=30)
+        if sig == signal.SIGKILL:
+            os.killpg(pytest_proc.pid, sig)  # pytest and everything in its group, at once
+        else:
+            os.kill(pytest_proc.pid, sig)  # Ctrl-C, a CI job cancelled: pytest stops the session
+        pytest_proc.wait(timeout=60)
         # The bound is 5 s; checked generously (a loaded 2-core machine).
         _wait_for(lambda: not running_under(server.cache), 15, f"{running_under(server.cache)} ended")
         _wait_for(lambda: _gone(int((marks / "p0").read_text())), 5, "its grandchild ended")

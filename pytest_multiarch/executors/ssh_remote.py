@@ -179,7 +179,8 @@ class Connection:
     def open(self) -> HostInfo:
         """Start the master (again, if it died) and ask the host about itself once."""
         with self._lock:
-            if not self.alive():
+            up = self._master is not None and self._master.is_alive() and self.socket.exists()
+            if not up:  # (a master whose link died exits: ServerAliveInterval, or the server's close)
                 self._start()
             if self.info is None:
                 self.info = self._probe()
