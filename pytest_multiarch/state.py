@@ -114,6 +114,12 @@ class State:
             close = getattr(found, "close", None)  # an executor written before close() existed
             if callable(close):
                 close()
+        # A remote executor may hold connections (and their runtime directory) for an arch it
+        # was asked about and not chosen for (its remote unreachable, another executor named).
+        for name in self.settings.registry.names():
+            executor = self.settings.registry.get(name)
+            if getattr(executor, "remote", False) and not any(executor is c for c in closed):
+                executor.close()
 
     def limits(self, arch: Arch, executor: Executor, *, quit_first: bool) -> Limits:
         """A batch's time and output limits on ``arch`` under ``executor`` (scaled, see run/limits.py)."""

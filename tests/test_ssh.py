@@ -107,7 +107,9 @@ def test_examples_on_remote_arm64_and_s390x_match_qemu_and_rerun_stages_nothing(
     arm, z = servers("remote-arm", "aarch64"), servers("remote-z", "s390x")
     config = write_ssh_config(tmp_path / "ssh_config", [arm, z])
     shutil.copytree(EXAMPLES, tmp_path / "polyglot", ignore=shutil.ignore_patterns("target"))
-    env = {**go_env, **rust_env}
+    runtime = tmp_path / "run"  # where the control sockets go: nothing may be left there
+    runtime.mkdir()
+    env = {**go_env, **rust_env, "XDG_RUNTIME_DIR": str(runtime)}
     qemu = inner(tmp_path, "--arch=arm64,s390x", "--arch-executor=qemu", "polyglot",
                  "--multiarch-report=q.json",
                  env=env)  # fmt: skip
@@ -133,6 +135,7 @@ def test_examples_on_remote_arm64_and_s390x_match_qemu_and_rerun_stages_nothing(
         line = next(x for x in again.stdout.splitlines() if f"ssh {alias}:" in x)
         assert "staged 0 file(s), 0 bytes" in line, line
     assert blobs(arm) == staged  # not even rewritten
+    assert list(runtime.iterdir()) == []
 
 
 def _sleepy_module(root: Path, packages: int, seconds: int) -> Path:

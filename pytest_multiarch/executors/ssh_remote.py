@@ -252,6 +252,6 @@ class Connection:
 def runtime_dir() -> Path:
     """A private directory for the control sockets (short: a socket path has ~100 bytes)."""
     base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-    if not os.path.isdir(base) or len(base) > 40:
+    if not os.path.isdir(base) or len(base) > 70:  # <base>/pm-ssh-XXXXXXXX/c0 must fit in ~100 bytes
         base = "/tmp"
     return Path(tempfile.mkdtemp(prefix="pm-ssh-", dir=base))
