@@ -49,7 +49,10 @@ from pytest_multiarch.executors.ssh_remote import (
 from pytest_multiarch.executors.ssh_stage import Stager
 from pytest_multiarch.proc import ProcResult
 
-# $1: working directory; the rest: the command (env K=V... binary args).
+# $1: working directory; the rest: the command (env K=V... binary args). Without `setsid` (not
+# POSIX, but in util-linux and BusyBox) the test shares the wrapper's group: only the test
+# process itself is then killed, not what it started. `exec 3<&0`: a background job's stdin is
+# /dev/null in a shell without job control, so the watcher reads the channel through fd 3.
 WRAPPER = """cd "$1" || exit 125
 shift
 exec 3<&0
