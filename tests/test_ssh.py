@@ -124,6 +124,7 @@ def test_examples_on_remote_arm64_and_s390x_match_qemu_and_rerun_stages_nothing(
     assert runs_on["arm64"].startswith("ssh remote-arm (aarch64, Linux ")
     assert runs_on["s390x"].startswith("ssh remote-z (s390x, Linux ")
     assert "ssh remote-arm (aarch64, Linux" in first.stdout  # the terminal's "runs on" column
+    assert "Go's test-result cache is not used for tests run by the ssh executor" in first.stdout
     staged = blobs(arm)
     assert staged and "ssh remote-arm:" in first.stdout
     assert running_under(arm.cache) == [] and running_under(z.cache) == []
