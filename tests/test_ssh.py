@@ -239,6 +239,7 @@ def test_host_key_mismatch_and_unknown_host_are_errors_with_their_fix(
     res = inner(tmp_path, *_ssh_args(config), "one", env=go_env)
     assert res.returncode == 1, res.stdout + res.stderr
     assert "remote-arm's host key is not in known_hosts" in res.stdout
+    assert f"`ssh -F {config} remote-arm` once and accept the key" in res.stdout
 
 
 def test_a_host_of_another_architecture_is_an_error_not_a_wrong_column(

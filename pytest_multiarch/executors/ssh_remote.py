@@ -117,6 +117,7 @@ def explain_failure(remote: Remote, stderr: str, config: str | None) -> RemoteEr
     """The error a user can act on, from what ssh said when it could not connect."""
     host, dest = remote.host, remote.destination
     check = _check_command(remote, config)
+    login = shlex.join([*(["ssh", "-F", config] if config else ["ssh"]), dest])
     text = " ".join(stderr.split())
     if "REMOTE HOST IDENTIFICATION HAS CHANGED" in stderr or (
         "Host key for" in stderr and "has changed" in stderr
@@ -124,7 +125,7 @@ def explain_failure(remote: Remote, stderr: str, config: str | None) -> RemoteEr
         why = (f"the host key of {host} does not match the one in known_hosts "
                f"(it changed, or this is not {host})")
         fix = (
-            f"if the change is expected, `ssh-keygen -R {shlex.quote(host)}`, then `ssh {shlex.quote(dest)}` "
+            f"if the change is expected, `ssh-keygen -R {shlex.quote(host)}`, then `{login}` "
             f"once to accept the new key after checking its fingerprint; then `{check}` must print nothing"
         )
     elif (
@@ -134,7 +135,7 @@ def explain_failure(remote: Remote, stderr: str, config: str | None) -> RemoteEr
     ):
         why = f"{host}'s host key is not in known_hosts, and BatchMode does not ask"
         fix = (
-            f"`ssh {shlex.quote(dest)}` once and accept the key after checking its fingerprint; "
+            f"`{login}` once and accept the key after checking its fingerprint; "
             f"then `{check}` must print nothing"
         )
     elif "Permission denied" in stderr:
