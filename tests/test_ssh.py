@@ -422,6 +422,7 @@ def test_doctor_checks_each_remote_and_prune_empties_its_cache(tmp_path: Path, s
     assert f"GiB free in {arm.cache}" in arm_block
     assert "-- arch  ssh remote-z: it is configured for s390x, but `uname -m` there says x86_64" in z_block
     assert "a remote machine is not ready" in res.stderr
+    assert re.search(r"^arm64      ok\n    ok run   ssh remote-arm \(aarch64, Linux", res.stdout, re.M)
 
     (arm.cache / "blobs").mkdir(parents=True, exist_ok=True)
     (arm.cache / "blobs" / ("0" * 64)).write_bytes(b"x")

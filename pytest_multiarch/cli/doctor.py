@@ -12,6 +12,8 @@ from pytest_multiarch.arch import Arch
 from pytest_multiarch.cli import remote as remote_cli
 from pytest_multiarch.cli.args import arch_args, parse_arches
 from pytest_multiarch.executors import BUILTIN, ExecutorUnavailable, select
+from pytest_multiarch.executors.ssh import SshExecutor
+from pytest_multiarch.executors.ssh_remote import parse_remotes
 from pytest_multiarch.toolchains import rust as rusttool
 from pytest_multiarch.toolchains.go import find as gofind
 
@@ -97,7 +99,14 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(f"--arch-remote: {exc}")
         print(report + "\n")
     arches = parse_arches(parser, args.arch) if args.arch else list(archmod.ARCHES)
-    results = {a: diagnose(a, args.arch_executor, args.cargo) for a in arches}
+    ssh = BUILTIN.get(SshExecutor.name)
+    if isinstance(ssh, SshExecutor) and args.arch_remote:  # "run" then says which remote runs it
+        ssh.configure(parse_remotes(args.arch_remote), ssh_config=args.ssh_config)
+    try:
+        results = {a: diagnose(a, args.arch_executor, args.cargo) for a in arches}
+    finally:
+        if isinstance(ssh, SshExecutor):
+            ssh.close()
     print(render(results))
     if not remotes_ready:
         print("\na remote machine is not ready (see its fix above)", file=sys.stderr)
