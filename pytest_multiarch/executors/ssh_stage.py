@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_multiarch.executors.ssh_remote import Connection, RemoteError
+from pytest_multiarch.executors.ssh_remote import COMMAND_SECONDS, Connection, RemoteError
 
 MAX_TREE_FILES = 5000  # a working directory with more is not copied whole (a mistake, not a package)
 _digests: dict[tuple[str, int, int], str] = {}
@@ -176,7 +176,8 @@ class Stager:
         command = (f'cd {c} && mkdir -p blobs tmp && t=$(mktemp -d tmp/in.XXXXXX) || exit 1; ok=1; '
                    'tar -xf - -C "$t" || ok=0; if [ $ok = 1 ]; then for f in "$t"/*; do '
                    'mv -f "$f" blobs/ || ok=0; done; fi; rm -rf "$t"; [ $ok = 1 ]')  # fmt: skip
-        res = self.conn.run(command, input=data)
+        # A slow link is not a hung one: the limit grows with the size (at least 100 kB/s).
+        res = self.conn.run(command, input=data, timeout=COMMAND_SECONDS + len(data) / 100_000)
         if res.returncode != 0:
             raise self._fail(f"sending {len(blobs)} file(s)", res.stderr)
         self.sent.files += len(blobs)
