@@ -24,7 +24,7 @@ from stubs import sigint_default
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.executors import binfmt_misc as binfmt
-from pytest_multiarch.executors import ssh_remote
+from pytest_multiarch.executors import ssh_remote, ssh_stage
 from pytest_multiarch.run import limits
 
 pytestmark = pytest.mark.skipif(bool(sshhelpers.missing()), reason=sshhelpers.missing() or "-")
@@ -474,3 +474,18 @@ def test_a_crash_mid_batch_is_recovered_as_locally_and_its_reproduce_line_runs(
     again = subprocess.run(["bash", "-c", line.replace("TestCrash", "TestA")], capture_output=True, text=True,
                            timeout=120, check=False)  # fmt: skip
     assert again.returncode == 0 and "--- PASS: TestA" in again.stdout, again.stdout + again.stderr
+
+
+def test_staging_copies_what_the_toolchains_use_as_working_directory(tmp_path: Path) -> None:
+    files = {"m_test.go": "package m\n", "testdata/a/b.txt": "b", "sub/x.go": "package x\n", ".git/config": ""}
+    pkg = write_module(tmp_path, "m", files)
+    assert [f.path for f in ssh_stage.tree_files(pkg)] == ["go.mod", "m_test.go", "testdata/a/b.txt"]
+    crate = tmp_path / "crate"
+    for rel in ("Cargo.toml", "src/lib.rs", "tests/data/x.bin", "target/debug/big", ".hidden/y"):
+        (crate / rel).parent.mkdir(parents=True, exist_ok=True)
+        (crate / rel).write_text(rel)
+    assert [f.path for f in ssh_stage.tree_files(crate)] == ["Cargo.toml", "src/lib.rs", "tests/data/x.bin"]
+    assert ssh_stage.tree_files(tmp_path) == []  # neither: the test runs in an empty directory
+    before = ssh_stage.tree_key(ssh_stage.tree_files(crate))
+    (crate / "src/lib.rs").write_text("changed")
+    assert ssh_stage.tree_key(ssh_stage.tree_files(crate)) != before

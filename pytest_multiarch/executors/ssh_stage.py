@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pytest_multiarch.executors.ssh_remote import COMMAND_SECONDS, Connection, RemoteError
 
-MAX_TREE_FILES = 5000  # a working directory with more is not copied whole (a mistake, not a package)
+MAX_TREE_FILES = 5000  # a working directory with more is refused (a mistake, not a package)
 _digests: dict[tuple[str, int, int], str] = {}
 _digest_lock = threading.Lock()
 
@@ -95,7 +95,7 @@ def tree_files(cwd: Path) -> list[File]:
             files += _walk(cwd, cwd / "testdata", frozenset())
     else:
         return []
-    return files[:MAX_TREE_FILES]
+    return files[: MAX_TREE_FILES + 1]  # one more than the limit: Stager.stage refuses it
 
 
 def tree_key(files: list[File]) -> str:
@@ -117,6 +117,11 @@ class Stager:
         info = self.conn.open()
         bin_digest = digest(binary)
         files = tree_files(cwd)
+        if len(files) > MAX_TREE_FILES:
+            host = self.conn.remote.host
+            why = f"the working directory {cwd} has more than {MAX_TREE_FILES} files to copy to {host}"
+            fix = "run the test from its package or crate directory (run_on_arch(..., cwd=...))"
+            raise RemoteError(self.conn.remote.arch, why, fix, named=True)
         key = tree_key(files)
         root = info.cache
         with self._lock:
