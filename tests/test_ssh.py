@@ -477,7 +477,7 @@ def test_a_crash_mid_batch_is_recovered_as_locally_and_its_reproduce_line_runs(
 
 
 def test_staging_copies_what_the_toolchains_use_as_working_directory(tmp_path: Path) -> None:
-    files = {"m_test.go": "package m\n", "testdata/a/b.txt": "b", "sub/x.go": "package x\n", ".git/config": ""}
+    files = {"m_test.go": "package m\n", "testdata/a/b.txt": "b", "sub/x.go": "package x\n", ".git/c": ""}
     pkg = write_module(tmp_path, "m", files)
     assert [f.path for f in ssh_stage.tree_files(pkg)] == ["go.mod", "m_test.go", "testdata/a/b.txt"]
     crate = tmp_path / "crate"
