@@ -25,6 +25,7 @@ from stubs import sigint_default
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.executors import binfmt_misc as binfmt
 from pytest_multiarch.executors import ssh_remote, ssh_stage
+from pytest_multiarch.executors.ssh import runs_on_machine
 from pytest_multiarch.run import limits
 
 pytestmark = pytest.mark.skipif(bool(sshhelpers.missing()), reason=sshhelpers.missing() or "-")
@@ -94,6 +95,11 @@ def test_remotes_parse_and_name_their_hosts() -> None:
             ssh_remote.parse_remotes([bad])
     with pytest.raises(ValueError, match="both arm64 and s390x"):
         ssh_remote.parse_remotes(["arm64=h s390x=h"])
+    fits = [("aarch64", "arm64"), ("aarch64", "arm"), ("armv7l", "arm"), ("x86_64", "386"),
+            ("mips64", "mips64le"), ("aarch64", "arm64-musl"), ("x86_64", "386-musl")]  # fmt: skip
+    misfits = [("s390x", "arm64"), ("aarch64", "s390x"), ("ppc64le", "ppc64"), ("armv7l", "arm64")]
+    for (machine, arch), ok in [*((f, True) for f in fits), *((m, False) for m in misfits)]:
+        assert runs_on_machine(archmod.get(arch), machine) is ok, (machine, arch)
     # a real machine of the arch runs at native speed: no emulation factor
     assert limits.factor({}, "ssh", "arm64") == 1.0
     assert limits.factor({"arm64": 20}, "ssh", "arm64") == 1.0

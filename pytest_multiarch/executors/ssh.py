@@ -74,6 +74,26 @@ def _fix(arch: Arch) -> str:
             f"--arch-remote={arch.name}=USER@HOST (see docs/how-to/ssh.md)")  # fmt: skip
 
 
+# A 64-bit kernel whose CPU also runs the 32-bit programs of its family (a Raspberry Pi OS of 32
+# bits on a 64-bit kernel says aarch64): the arch it may be configured for besides its own.
+_COMPAT = {"aarch64": "arm", "x86_64": "386"}
+
+
+def runs_on_machine(arch: Arch, machine: str) -> bool:
+    """Can a machine whose ``uname -m`` is ``machine`` run ``arch``'s programs? The CPU must be
+    the arch's (its C library is not seen: a musl column runs where its glibc twin does), or the
+    32-bit one its kernel also runs; a MIPS ``uname`` does not say the byte order."""
+    name = {"armv7l": "arm", "armv8l": "arm", "armv6l": "arm"}.get(machine, machine)
+    if _COMPAT.get(machine) == arch.name.split("-")[0] or name == arch.name:
+        return True
+    try:
+        found = archmod.get(name)
+    except archmod.ArchError:
+        return False
+    same = found.elf_machine == arch.elf_machine and found.elf_class == arch.elf_class
+    return same and (found.endian == arch.endian or machine.startswith("mips"))
+
+
 class _Host:
     def __init__(self, remote: Remote, conn: Connection) -> None:
         self.remote, self.conn, self.stager = remote, conn, Stager(conn)
@@ -121,12 +141,7 @@ class SshExecutor:
     def connect(self, remote: Remote) -> HostInfo:
         """Open the connection, ask the host about itself, and check it is of the arch."""
         info = self.host(remote).conn.open()
-        machine = {"armv7l": "arm", "armv8l": "arm", "armv6l": "arm"}.get(info.machine, info.machine)
-        try:
-            found = archmod.get(machine)
-        except archmod.ArchError:
-            found = None
-        if found != remote.arch:
+        if not runs_on_machine(remote.arch, info.machine):
             raise RemoteError(remote.arch, f"ssh {remote.host}: it is configured for {remote.arch.name}, but "
                               f"`uname -m` there says {info.machine}",
                               f"point multiarch_remotes / --arch-remote at a {remote.arch.name} machine, or "
