@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -53,6 +54,15 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
     for line in running_under(tmp_path):  # an orphan the servers' kill did not reach
         os.kill(int(line.split()[0]), 9)
     assert left == [], "left running on the remote side after the run"
+
+
+@pytest.fixture
+def runtime() -> Iterator[Path]:
+    """A directory for the control sockets (XDG_RUNTIME_DIR of the inner runs), short enough to
+    be used (see ssh_remote.runtime_dir), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -108,14 +118,12 @@ def test_remotes_parse_and_name_their_hosts() -> None:
 
 @pytest.mark.usefixtures("foreign")
 def test_examples_on_remote_arm64_and_s390x_match_qemu_and_rerun_stages_nothing(
-    tmp_path: Path, servers: Servers, go_env: Mapping[str, str], rust_env: Mapping[str, str]
+    tmp_path: Path, servers: Servers, go_env: Mapping[str, str], rust_env: Mapping[str, str], runtime: Path
 ) -> None:
     arm, z = servers("remote-arm", "aarch64"), servers("remote-z", "s390x")
     config = write_ssh_config(tmp_path / "ssh_config", [arm, z])
     shutil.copytree(EXAMPLES, tmp_path / "polyglot", ignore=shutil.ignore_patterns("target"))
-    runtime = tmp_path / "run"  # where the control sockets go: nothing may be left there
-    runtime.mkdir()
-    env = {**go_env, **rust_env, "XDG_RUNTIME_DIR": str(runtime)}
+    env = {**go_env, **rust_env, "XDG_RUNTIME_DIR": str(runtime)}  # nothing may be left there
     qemu = inner(tmp_path, "--arch=arm64,s390x", "--arch-executor=qemu", "polyglot",
                  "--multiarch-report=q.json",
                  env=env)  # fmt: skip
@@ -125,7 +133,7 @@ def test_examples_on_remote_arm64_and_s390x_match_qemu_and_rerun_stages_nothing(
     first = inner(tmp_path, *remote, "--multiarch-report=s.json", env=env)
     assert first.returncode == qemu.returncode, first.stdout + first.stderr
     want, got = cells(tmp_path / "q.json"), cells(tmp_path / "s.json")
-    assert got == want and len(got) > 20
+    assert got == want and len(got) > 20, first.stdout[-4000:]
     runs_on = json.loads((tmp_path / "s.json").read_text())["runs_on"]
     assert runs_on["arm64"].startswith("ssh remote-arm (aarch64, Linux ")
     assert runs_on["s390x"].startswith("ssh remote-z (s390x, Linux ")
@@ -300,13 +308,15 @@ def _start_inner(cwd: Path, *args: str, env: Mapping[str, str]) -> subprocess.Po
 @pytest.mark.usefixtures("foreign")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
 def test_pytest_killed_or_stopped_mid_batch_leaves_no_test_process_on_the_remote(
-    tmp_path: Path, servers: Servers, go_env: Mapping[str, str], sig: signal.Signals
+    tmp_path: Path, servers: Servers, go_env: Mapping[str, str], sig: signal.Signals,
+    monkeypatch: pytest.MonkeyPatch, runtime: Path,
 ) -> None:
     server = servers("remote-arm")
     config = write_ssh_config(tmp_path / "ssh_config", [server])
     _sleepy_module(tmp_path, 1, 300)
     marks = tmp_path / "marks"
     marks.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     pytest_proc = _start_inner(tmp_path, *_ssh_args(config), "-o", "multiarch_ssh_env=SLEEPY_MARK", "sleepy",
                                env={**go_env, "SLEEPY_MARK": str(marks)})  # fmt: skip
     try:
@@ -324,6 +334,12 @@ def test_pytest_killed_or_stopped_mid_batch_leaves_no_test_process_on_the_remote
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pytest_proc.pid, signal.SIGKILL)
         pytest_proc.wait(timeout=30)
+    # What a killed run could not remove (its control socket's directory), the next one does.
+    left = list(runtime.iterdir())
+    assert len(left) == (1 if sig == signal.SIGKILL else 0), left
+    assert all(p.name.startswith(f"pm-ssh-{pytest_proc.pid}-") for p in left)
+    ssh_remote.runtime_dir().rmdir()
+    assert list(runtime.iterdir()) == []
 
 
 @pytest.mark.usefixtures("foreign")

@@ -14,8 +14,10 @@ A master that died (the server dropped us) is started again on the next use.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import shutil
 import tempfile
 import threading
 import time
@@ -251,8 +253,15 @@ class Connection:
 
 
 def runtime_dir() -> Path:
-    """A private directory for the control sockets (short: a socket path has ~100 bytes)."""
+    """A private directory for the control sockets (short: a socket path has ~100 bytes), named
+    with this process's pid; those a killed process left (pid gone, same owner) are removed."""
     base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-    if not os.path.isdir(base) or len(base) > 70:  # <base>/pm-ssh-XXXXXXXX/c0 must fit in ~100 bytes
+    # <base>/pm-ssh-<pid>-XXXXXXXX/c0, and the master's 17-character temporary suffix: 107 bytes
+    if not os.path.isdir(base) or len(base) > 55:
         base = "/tmp"
-    return Path(tempfile.mkdtemp(prefix="pm-ssh-", dir=base))
+    for entry in Path(base).glob("pm-ssh-*-*"):
+        pid = entry.name.split("-")[2]
+        with contextlib.suppress(OSError):
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists() and entry.stat().st_uid == os.getuid():
+                shutil.rmtree(entry, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"pm-ssh-{os.getpid()}-", dir=base))
