@@ -43,8 +43,18 @@ def add_options(parser: pytest.Parser) -> None:
         dest="multiarch_executor",
         default="auto",
         metavar="EXECUTOR",
-        help="how foreign binaries run: auto (native when the host can, else a registered binfmt_misc "
-        "handler, else qemu), native, binfmt, qemu, docker, or an executor a hook adds",
+        help="how foreign binaries run: auto (native when the host can, else a remote machine of the "
+        "arch configured with --arch-remote, else a registered binfmt_misc handler, else qemu), "
+        "native, ssh, binfmt, qemu, docker, or an executor a hook adds",
+    )
+    group.addoption(
+        "--arch-remote",
+        dest="multiarch_remote",
+        action="append",
+        default=[],
+        metavar="ARCH=DESTINATION",
+        help="run ARCH's tests on this machine over ssh (user@host, an ~/.ssh/config alias, or "
+        "ssh://user@host:port); repeatable, several per arch; added to multiarch_remotes",
     )
     group.addoption(
         "--arch-timeout",
@@ -170,6 +180,23 @@ def add_options(parser: pytest.Parser) -> None:
         help="with --junitxml: one <testsuite> per architecture instead of one for the whole run",
     )
     parser.addini("multiarch_cache_dir", default=None, help="default for --arch-cache-dir")
+    parser.addini(
+        "multiarch_remotes",
+        type="args",
+        default=[],
+        help="machines that run an architecture's tests over ssh: ARCH=DESTINATION entries, e.g. "
+        "arm64=ci@graviton-1 arm64=ci@graviton-2 s390x=linux1@z.example",
+    )
+    parser.addini(
+        "multiarch_ssh_config", default=None, help="the ssh client's config file (ssh -F) for the remotes"
+    )
+    parser.addini(
+        "multiarch_ssh_env",
+        type="args",
+        default=[],
+        help="variables of this environment sent to remote test processes besides the plugin's own "
+        "(nothing else is sent)",
+    )
     parser.addini(
         "multiarch_docker_images",
         type="args",

@@ -142,18 +142,24 @@ def run(
     input: bytes | None = None,
     merge_stderr: bool = False,
     supervision: Supervision | None = None,
+    hold_stdin: bool = False,
 ) -> ProcResult:
     """Run ``argv`` to completion or ``timeout`` seconds (0: no limit), whichever comes first.
 
     With ``supervision``, output goes to its files (the result's stdout/stderr are then empty),
     its ``watch`` may stop the process early, and stopping starts with its ``first_signal``.
+    With ``hold_stdin`` (and a supervision that captures, and no ``input``), the child's stdin is
+    a pipe that only this process holds open: the child reads end-of-file when the call is over
+    or this process dies, whichever comes first (the ssh executor's remote side watches for it).
     """
     args = tuple(os.fspath(a) for a in argv)
     if _stopping.is_set():
         raise Stopped(f"not starting {args[0]}: the test session is stopping")
+    if hold_stdin and (input is not None or supervision is None or supervision.capture is None):
+        raise ValueError("hold_stdin needs a supervision that captures, and no input")
     watchdog.ensure_started()
     if supervision is not None and supervision.capture is not None:
-        return _run_captured(args, env, cwd, timeout, input, supervision)
+        return _run_captured(args, env, cwd, timeout, input, supervision, hold_stdin)
     start = time.monotonic()
     timeout = timeout or None  # type: ignore[assignment]  # 0: no limit
     tag = watchdog.call_tag()
@@ -214,6 +220,7 @@ def _run_captured(
     timeout: float,
     input: bytes | None,
     sup: Supervision,
+    hold_stdin: bool = False,
 ) -> ProcResult:
     assert sup.capture is not None
     start = time.monotonic()
@@ -221,7 +228,7 @@ def _run_captured(
     with open(sup.capture.stdout, "wb") as out, open(sup.capture.stderr, "wb") as err:
         proc = subprocess.Popen(
             args, env={**env, watchdog.RUN_VAR: tag}, cwd=Path(cwd),
-            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if input is not None or hold_stdin else subprocess.DEVNULL,
             stdout=out, stderr=err, start_new_session=True,
         )  # fmt: skip
     pgid = proc.pid
@@ -251,6 +258,9 @@ def _run_captured(
         proc.wait()
         raise
     finally:
+        if hold_stdin and proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
         _kill_group(pgid, signal.SIGKILL)
         watchdog.kill_tagged(tag)
         with _live_lock:

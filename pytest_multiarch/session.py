@@ -8,6 +8,7 @@ what configure changed. plugin.py only declares the hooks that call these.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from pytest_multiarch.executors import binfmt_misc as binfmt
 from pytest_multiarch.executors import docker as docker_executor
 from pytest_multiarch.interrupt import handle_sigterm, restore_sigterm
 from pytest_multiarch.report.plugin import MatrixReport, check_report_files, regroup_junit
+from pytest_multiarch.run.batch import Scheduler
 from pytest_multiarch.settings import Settings
 from pytest_multiarch.state import STATE_KEY, State, get_state
 from pytest_multiarch.xfail import configure as configure_xfail
@@ -66,6 +68,7 @@ def configure(config: pytest.Config) -> None:
     report.not_applicable = state.not_applicable
     report.host = archmod.host().name
     report.runs_on = _runs_on_all(state, settings.arches)
+    _room_for_remotes(state, settings.arches)
     config.stash[_REPORT_KEY] = report
     config.pluginmanager.register(report, "multiarch-report")
 
@@ -95,6 +98,18 @@ def _runs_on_all(state: State, arches: Sequence[Arch]) -> dict[str, str]:
     warm_runs_on(chosen)
     shown.update((a.name, runs_on(a, executor)) for a, executor in chosen)
     return {a.name: shown[a.name] for a in arches}
+
+
+def _room_for_remotes(state: State, arches: Sequence[Arch]) -> None:
+    """Batches on remote machines mostly wait here: the scheduler gets a worker thread for each
+    of their cores (an executor's ``slots``) besides one per local core. Nothing is queued yet."""
+    remote = 0
+    for a in arches:
+        slots = getattr(state.choose_executor(a), "slots", None)  # an ExecutorUnavailable has none
+        remote += int(slots(a)) if callable(slots) else 0
+    if remote:
+        state.scheduler.shutdown()
+        state.scheduler = Scheduler(workers=(os.cpu_count() or 2) + remote)
 
 
 def worker_done(node: Any) -> None:

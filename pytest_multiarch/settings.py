@@ -16,8 +16,9 @@ from pytest_multiarch import env as envvars
 from pytest_multiarch import errors
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.cache.store import DEFAULT_MAX_BYTES
-from pytest_multiarch.executors import ExecutorUnavailable, Registry, UnknownExecutor
+from pytest_multiarch.executors import ExecutorUnavailable, Registry, UnknownExecutor, ssh_remote
 from pytest_multiarch.executors import registry as executor_registry
+from pytest_multiarch.executors.ssh import SshExecutor
 from pytest_multiarch.outcome import DEFAULT_OUTPUT_LIMIT
 from pytest_multiarch.run import limits as timeouts
 
@@ -72,6 +73,7 @@ class Settings:
     def from_config(cls, config: pytest.Config) -> Settings:
         values: list[str] = config.getoption("multiarch_arch") or []
         registry = executors_of(config)
+        configure_remotes(config, registry)
         executor = config.getoption("multiarch_executor")
         try:  # checked here, not by argparse: the executors hooks add are known only now
             registry.validate(executor)
@@ -245,6 +247,21 @@ def executors_of(config: pytest.Config) -> Registry:
     except UnknownExecutor as exc:
         raise errors.usage_error(exc, "pytest_multiarch_executors") from None
     return registry
+
+
+def configure_remotes(config: pytest.Config, registry: Registry) -> None:
+    """Give the ssh executor its remotes (multiarch_remotes and --arch-remote), its ssh config
+    file and the variables it may send, before any architecture is chosen."""
+    entries = [*config.getini("multiarch_remotes"), *(config.getoption("multiarch_remote") or [])]
+    try:
+        remotes = ssh_remote.parse_remotes(entries)
+    except ValueError as exc:
+        raise pytest.UsageError(f"multiarch_remotes / --arch-remote: {exc}") from None
+    ssh = registry.get(SshExecutor.name) if SshExecutor.name in registry.names() else None
+    if isinstance(ssh, SshExecutor):
+        ssh_config = config.getini("multiarch_ssh_config") or None
+        ssh.configure(remotes, ssh_config=os.path.expanduser(ssh_config) if ssh_config else None,
+                      env_names=config.getini("multiarch_ssh_env"))  # fmt: skip
 
 
 def runnable_arches(executor: str, registry: Registry) -> list[Arch]:

@@ -107,9 +107,19 @@ class State:
             if isinstance(found, ExecutorUnavailable) or any(found is c for c in closed):
                 continue
             closed.append(found)
+            summary = getattr(found, "summary", None)  # e.g. ssh: what was staged on each host
+            if callable(summary):
+                for line in summary():
+                    self.note(str(line))
             close = getattr(found, "close", None)  # an executor written before close() existed
             if callable(close):
                 close()
+        # A remote executor may hold connections (and their runtime directory) for an arch it
+        # was asked about and not chosen for (its remote unreachable, another executor named).
+        for name in self.settings.registry.names():
+            executor = self.settings.registry.get(name)
+            if getattr(executor, "remote", False) and not any(executor is c for c in closed):
+                executor.close()
 
     def limits(self, arch: Arch, executor: Executor, *, quit_first: bool) -> Limits:
         """A batch's time and output limits on ``arch`` under ``executor`` (scaled, see run/limits.py)."""

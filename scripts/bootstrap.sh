@@ -71,6 +71,13 @@ ensure_docker_engine_package() {
   apt_install docker.io || say "docker.io not installed (the docker executor's tests will skip)"
 }
 
+ensure_sshd_package() {
+  # Only for the test suite: the ssh executor's tests start their own sshd on 127.0.0.1 (never
+  # the system's). Optional: without it those tests skip and say why.
+  command -v sshd >/dev/null 2>&1 && return 0  # openssh-server depends on openssh-client
+  apt_install openssh-client openssh-server || say "openssh-server not installed (the ssh executor's tests will skip)"
+}
+
 ensure_browser_package() {
   # Only for the test suite: the HTML report is checked in a real headless browser. Optional:
   # without it those tests skip and say why.

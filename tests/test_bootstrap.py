@@ -170,6 +170,7 @@ OPTIONAL = pytest.mark.parametrize(
     [
         ("ensure_docker_engine_package", "docker.io", "dockerd"),
         ("ensure_browser_package", "chromium", "chromium"),
+        ("ensure_sshd_package", "openssh-server", "sshd"),
     ],
 )
 

@@ -249,3 +249,17 @@ def test_interrupt_kills_the_group_and_propagates(tmp_path: Path) -> None:
     leader = int((tmp_path / "leader.pid").read_text())
     assert wait_gone([leader]) == []
     assert live_members_after(leader) == []  # its sleep too
+
+
+def test_held_stdin_stays_open_until_the_call_ends(tmp_path: Path) -> None:
+    """The ssh executor's remote wrapper reads end-of-file only when the run is over."""
+    cap = proc.Capture(tmp_path / "out", tmp_path / "err")
+    sup = proc.Supervision(capture=cap)
+    script = "cat >/dev/null; echo eof"
+    held = proc.run(["sh", "-c", script], env=proc.base_env(), cwd=tmp_path, timeout=1, supervision=sup,
+                    hold_stdin=True)  # fmt: skip
+    assert held.timed_out and cap.stdout.read_bytes() == b""  # still reading when the limit came
+    free = proc.run(["sh", "-c", script], env=proc.base_env(), cwd=tmp_path, timeout=30, supervision=sup)
+    assert free.ok and cap.stdout.read_bytes() == b"eof\n"  # /dev/null: end-of-file at once
+    with pytest.raises(ValueError, match="hold_stdin"):
+        proc.run(["true"], env=proc.base_env(), cwd=tmp_path, timeout=5, hold_stdin=True)

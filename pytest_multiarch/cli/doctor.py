@@ -9,8 +9,11 @@ from dataclasses import dataclass
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.arch import Arch
+from pytest_multiarch.cli import remote as remote_cli
 from pytest_multiarch.cli.args import arch_args, parse_arches
 from pytest_multiarch.executors import BUILTIN, ExecutorUnavailable, select
+from pytest_multiarch.executors.ssh import SshExecutor
+from pytest_multiarch.executors.ssh_remote import parse_remotes
 from pytest_multiarch.toolchains import rust as rusttool
 from pytest_multiarch.toolchains.go import find as gofind
 
@@ -84,12 +87,30 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     arch_args(doc, "all known")
     doc.add_argument("--arch-executor", default="auto", choices=BUILTIN.choices())
     doc.add_argument("--cargo", default=None, help="the cargo to check (default: $CARGO, then PATH)")
+    remote_cli.add_remote_args(doc)
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    remotes_ready = True
+    if args.arch_remote:  # the remote machines first: reachable, of their arch, space, round trip
+        try:
+            report, remotes_ready = remote_cli.check_all(args.arch_remote, args.ssh_config)
+        except ValueError as exc:
+            parser.error(f"--arch-remote: {exc}")
+        print(report + "\n")
     arches = parse_arches(parser, args.arch) if args.arch else list(archmod.ARCHES)
-    results = {a: diagnose(a, args.arch_executor, args.cargo) for a in arches}
+    ssh = BUILTIN.get(SshExecutor.name)
+    if isinstance(ssh, SshExecutor) and args.arch_remote:  # "run" then says which remote runs it
+        ssh.configure(parse_remotes(args.arch_remote), ssh_config=args.ssh_config)
+    try:
+        results = {a: diagnose(a, args.arch_executor, args.cargo) for a in arches}
+    finally:
+        if isinstance(ssh, SshExecutor):
+            ssh.close()
     print(render(results))
+    if not remotes_ready:
+        print("\na remote machine is not ready (see its fix above)", file=sys.stderr)
+        return 1
     # Non-zero when a requested architecture cannot run at all; a missing language toolchain
     # for one arch is reported above (with its fix) but only skips that language's tests.
     cannot = [a.name for a, checks in results.items() if not checks[0].ok]

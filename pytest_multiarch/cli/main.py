@@ -1,4 +1,4 @@
-"""Command line: ``python -m pytest_multiarch doctor|setup|binfmt|merge|exec|shims``, one module
+"""Command line: ``python -m pytest_multiarch doctor|setup|binfmt|merge|exec|shims|remote``, one module
 per command."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pytest_multiarch.cli import binfmt as binfmt_cli
 from pytest_multiarch.cli import doctor
 from pytest_multiarch.cli import exec as exec_cli
 from pytest_multiarch.cli import merge as merge_cli
+from pytest_multiarch.cli import remote as remote_cli
 from pytest_multiarch.cli import setup as setup_cli
 
 
@@ -23,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     binfmt_cli.add_parser(sub)
     merge_cli.add_parser(sub)
     exec_cli.add_parser(sub)
+    remote_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "exec":
         return exec_cli.run(args)
@@ -32,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return binfmt_cli.run(args, parser)
     if args.command == "merge":
         return merge_cli.run(args)
+    if args.command == "remote":
+        return remote_cli.run(args, parser)
     if args.command == "setup":
         return setup_cli.run(args, parser)
     return doctor.run(args, parser)

@@ -225,8 +225,13 @@ class GoTestItem(ArchItem):
             state.limits(self.arch, executor, quit_first=True),  # Go prints every goroutine on SIGQUIT
         )  # fmt: skip
         cache = None
-        if state.settings.test_cache:
+        # A remote executor's test log stays on the remote: no result is cached from a log that
+        # did not come back (the ssh executor runs every Go test).
+        if state.settings.test_cache and not getattr(executor, "remote", False):
             cache = GoTestCache(state.cache, module.path.parent, state.bin_dir / "testlogs")
+        elif state.settings.test_cache:
+            state.note(f"Go's test-result cache is not used for tests run by the {executor.name} executor "
+                       "(their test logs stay on the remote machine): every Go test ran")  # fmt: skip
         outcomes = batch.run_tests(b, tests, testcache=cache, reruns=state.settings.reruns)
         self.config.hook.pytest_multiarch_batch_finished(
             config=self.config, arch=self.arch, binary=str(binary), outcomes=outcomes

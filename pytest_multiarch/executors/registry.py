@@ -2,7 +2,8 @@
 
 Each entry may take part in ``auto`` with a priority (lower first): ``auto`` picks the first
 executor, in that order, whose ``check`` passes for the architecture. The plugin's own order is
-native (0), then a working binfmt_misc handler (10), then qemu (20); docker is never automatic.
+native (0), then a remote machine of the arch configured for ssh (5), then a working
+binfmt_misc handler (10), then qemu (20); docker is never automatic.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pytest_multiarch.executors.binfmt import BinfmtExecutor
 from pytest_multiarch.executors.docker import DockerExecutor
 from pytest_multiarch.executors.native import NativeExecutor
 from pytest_multiarch.executors.qemu import QemuExecutor
+from pytest_multiarch.executors.ssh import SshExecutor
 
 AUTO = "auto"
 
@@ -140,6 +142,7 @@ def default() -> Registry:
             Entry(BinfmtExecutor(), auto=10),
             Entry(QemuExecutor(), auto=20),
             Entry(DockerExecutor()),
+            Entry(SshExecutor(), auto=5),  # only an arch with a remote configured (multiarch_remotes)
         ]
     )
 

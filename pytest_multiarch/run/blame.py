@@ -27,6 +27,8 @@ _EVIDENCE: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r".*\b[Ee]xec format error\b.*", re.M), "the kernel cannot execute this binary here"),
     (re.compile(r".*(?:OCI runtime (?:create|exec|start) failed|Error response from daemon).*", re.M),
      "the container runtime failed"),
+    (re.compile(r"^pytest-multiarch: the ssh connection to .* was lost.*", re.M),
+     "the connection to the remote machine failed"),
 ]
 
 

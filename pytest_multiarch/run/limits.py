@@ -22,6 +22,7 @@ DEFAULT_FACTORS: Mapping[str, float] = {
     "mips": 14, "mipsle": 12, "mips64": 14, "mips64le": 13, "loong64": 9,
 }  # fmt: skip
 UNKNOWN_EMULATED = 16.0  # an emulated arch with no measurement
+NATIVE_SPEED = ("native", "ssh")  # executors that run on a real CPU of the arch: factor 1
 
 
 class ScaleError(MultiarchError, ValueError):
@@ -61,10 +62,11 @@ def parse_factors(entries: Iterable[str], executors: Sequence[str]) -> dict[str,
 
 def factor(factors: Mapping[str, float], executor: str, arch: str) -> float:
     """The factor for ``arch`` run by ``executor``: the most specific entry given, else the
-    measured default (1 for what runs natively, docker on the host's own arch included)."""
-    for key in (f"{executor}:{arch}", arch if executor != "native" else "", executor):
+    measured default (1 for what runs natively: docker on the host's own arch, and ssh on a real
+    machine of the arch, included; an arch-only factor is for emulation and does not apply)."""
+    for key in (f"{executor}:{arch}", arch if executor not in NATIVE_SPEED else "", executor):
         if key and key in factors:
             return factors[key]
-    if executor == "native" or archmod.get(arch) == archmod.host():
+    if executor in NATIVE_SPEED or archmod.get(arch) == archmod.host():
         return 1.0
     return float(DEFAULT_FACTORS.get(arch, UNKNOWN_EMULATED))
