@@ -21,6 +21,7 @@ from pytest_multiarch.arch import Arch
 from pytest_multiarch.executors import Executor, ExecutorUnavailable, runs_on, warm_runs_on
 from pytest_multiarch.executors import binfmt_misc as binfmt
 from pytest_multiarch.executors import docker as docker_executor
+from pytest_multiarch.executors.wasm import WasmtimeExecutor
 from pytest_multiarch.interrupt import handle_sigterm, restore_sigterm
 from pytest_multiarch.report.plugin import MatrixReport, check_report_files, regroup_junit
 from pytest_multiarch.settings import Settings
@@ -60,6 +61,10 @@ def configure(config: pytest.Config) -> None:
     proc.resume()
     state = State(settings=settings, bin_dir=_bin_dir(config, settings), config=config)
     config.stash[STATE_KEY] = state
+    for name in settings.registry.names():  # wasmtime's compile cache beside the built binaries
+        executor = settings.registry.get(name)
+        if isinstance(executor, WasmtimeExecutor) and executor.cache_dir is None:
+            executor.cache_dir = state.bin_dir / "wasmtime"
     if settings.cache_clear and not settings.xdist_worker:  # xdist workers: the controller did
         state.cache.clear()
     report = MatrixReport(config, [a.name for a in settings.arches], settings.outputs, state.notes)

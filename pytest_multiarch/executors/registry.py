@@ -2,7 +2,8 @@
 
 Each entry may take part in ``auto`` with a priority (lower first): ``auto`` picks the first
 executor, in that order, whose ``check`` passes for the architecture. The plugin's own order is
-native (0), then a working binfmt_misc handler (10), then qemu (20); docker is never automatic.
+native (0), then a working binfmt_misc handler (10), then qemu (20), then wasmtime (30; the only
+one for wasm, which the others refuse); docker is never automatic.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pytest_multiarch.executors.binfmt import BinfmtExecutor
 from pytest_multiarch.executors.docker import DockerExecutor
 from pytest_multiarch.executors.native import NativeExecutor
 from pytest_multiarch.executors.qemu import QemuExecutor
+from pytest_multiarch.executors.wasm import WasmtimeExecutor
 
 AUTO = "auto"
 
@@ -140,6 +142,7 @@ def default() -> Registry:
             Entry(BinfmtExecutor(), auto=10),
             Entry(QemuExecutor(), auto=20),
             Entry(DockerExecutor()),
+            Entry(WasmtimeExecutor(), auto=30),  # wasm only: the others refuse non-ELF arches
         ]
     )
 

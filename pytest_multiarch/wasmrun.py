@@ -1,0 +1,132 @@
+"""Run one WASI (preview 1) module with wasmtime, in a process of its own.
+
+``python -m pytest_multiarch.wasmrun [options] MODULE.wasm [ARGS...]`` is what the ``wasmtime``
+executor starts for every run, and what its reproduce lines say. It follows the conventions of
+Go's ``go_wasip1_wasm_exec`` script (``wasmtime run --dir=/ --env PWD=... -W
+max-wasm-stack=8388608``): the host's ``/`` preopened as ``/``, the working directory also
+preopened as ``.`` (for wasi-libc's relative paths: Rust), ``PWD`` set to it, stdio inherited.
+
+It runs in a process of its own because wasmtime's inherited stdout writes to file descriptor 1
+directly, and because the caller's supervision (timeout, process group kill) then stops a guest
+that never returns to Python.
+
+Exit status: the module's own (``proc_exit``); 134 when the module traps (unreachable, stack
+exhausted, out-of-bounds access), with the trap's message on stderr, so that a trap is a crash and
+never a pass; 125 when the module cannot be loaded (not a module, no WASI entry point).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+TRAP_STATUS = 134  # 128 + SIGABRT, as a native program that aborts
+LOAD_STATUS = 125  # the module could not be compiled or instantiated
+GO_STACK = 8 * 1024 * 1024  # Go's script: -W max-wasm-stack=8388608
+TRAP_PREFIX = "wasm trap: "  # how the runner's own line about a trap starts
+
+
+def cache_config(cache_dir: Path) -> Path:
+    """A wasmtime cache configuration (TOML) that keeps compiled modules in ``cache_dir``."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    config = cache_dir / "wasmtime-cache.toml"
+    text = f'[cache]\ndirectory = "{cache_dir.as_posix()}"\n'
+    if not config.exists() or config.read_text() != text:
+        tmp = config.with_name(f"{config.name}.{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, config)
+    return config
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m pytest_multiarch.wasmrun", description=__doc__.split("\n")[0])
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="a guest variable")
+    p.add_argument("--inherit-env", action="store_true", help="pass this process's whole environment in")
+    p.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]", help="a preopened dir")
+    p.add_argument("--max-wasm-stack", type=int, default=GO_STACK, metavar="BYTES")
+    p.add_argument("--cache-dir", type=Path, default=None, help="wasmtime's compile cache directory")
+    p.add_argument("module", type=Path)
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return p.parse_args(argv)
+
+
+def _config(stack: int, cache_dir: Path | None) -> object:
+    import wasmtime
+    from wasmtime import _bindings as ffi
+
+    config = wasmtime.Config()
+    # A wasm stack above wasmtime's 2 MiB default aborts the process unless the stack it runs on
+    # (the async stack) is larger still: raise that first (wasmtime-py has no setter for it).
+    ffi.wasmtime_config_async_stack_size_set(config.ptr(), stack + 2 * 1024 * 1024)
+    config.max_wasm_stack = stack
+    if cache_dir is not None:
+        config.cache = str(cache_config(cache_dir))
+    return config
+
+
+def run(ns: argparse.Namespace) -> int:
+    import wasmtime
+
+    cwd = os.getcwd()
+    env: dict[str, str] = dict(os.environ) if ns.inherit_env else {}
+    env["PWD"] = cwd
+    for item in ns.env:
+        key, _, value = item.partition("=")
+        env[key] = value
+    try:
+        engine = wasmtime.Engine(_config(ns.max_wasm_stack, ns.cache_dir))  # type: ignore[arg-type]
+        module = wasmtime.Module.from_file(engine, str(ns.module))
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        store = wasmtime.Store(engine)
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = [str(ns.module), *ns.args]
+        wasi.env = list(env.items())
+        for spec in ns.dir or ["/"]:
+            host, _, guest = spec.partition("::")
+            wasi.preopen_dir(host, guest or host)
+        wasi.inherit_stdin()
+        wasi.inherit_stdout()
+        wasi.inherit_stderr()
+        store.set_wasi(wasi)
+        instance = linker.instantiate(store, module)
+        start = instance.exports(store).get("_start")
+        if not isinstance(start, wasmtime.Func):
+            print(f"wasmrun: {ns.module} has no WASI entry point (_start)", file=sys.stderr)
+            return LOAD_STATUS
+    except (wasmtime.WasmtimeError, OSError) as exc:
+        print(f"wasmrun: cannot load {ns.module}: {exc}", file=sys.stderr)
+        return LOAD_STATUS
+    try:
+        start(store)
+    except wasmtime.ExitTrap as exc:  # proc_exit: the module's own status
+        return int(exc.code)
+    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:  # Trap is no WasmtimeError
+        sys.stdout.flush()
+        print(f"{TRAP_PREFIX}{exc}", file=sys.stderr)
+        return TRAP_STATUS
+    return 0  # returned from _start without proc_exit: WASI's success
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # The guest runs inside one C call: Python's own SIGINT handler would wait for it to return.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    ns = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        import wasmtime  # noqa: F401
+    except ImportError:
+        print(
+            "wasmrun: the Python package wasmtime is not installed. Fix: "
+            "python -m pip install 'pytest-multiarch[wasm]'",
+            file=sys.stderr,
+        )
+        return LOAD_STATUS
+    return run(ns)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
