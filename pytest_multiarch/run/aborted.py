@@ -11,6 +11,7 @@ that counted is the first.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from pytest_multiarch.outcome import TestOutcome
@@ -35,9 +36,8 @@ def explain(b: batch.Batch, outcomes: Mapping[str, TestOutcome]) -> None:
         if not aborted(outcome):
             continue
         request = b.request.with_args(["--exact", name, "--nocapture", "--test-threads=1"])
-        att = supervise.attempt(
-            request, limits=b.limits, new_parser=lambda size, log: supervise.PlainStream(name, size, log)
-        )
+        parser = functools.partial(supervise.PlainStream, name)
+        att = supervise.attempt(request, limits=b.limits, new_parser=parser)
         said = (att.parsed.output + att.stderr).strip()
         if not said:
             continue
