@@ -73,7 +73,7 @@ def shared_trait(
         "little-endian": lambda a: a.endian == "little",
         # The C library: a musl column is its CPU's glibc column, statically linked with musl.
         "musl": lambda a: a.libc == "musl",
-        "glibc": lambda a: a.libc == "gnu",
+        "glibc": lambda a: a.libc == "gnu" and a.linux_elf,
     }
     for label, has in traits.items():
         if all(n in arches for n in ran) and {n for n in ran if has(arches[n])} == set(failed):
