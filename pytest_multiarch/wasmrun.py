@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import signal
 import sys
 from collections.abc import Sequence
@@ -115,6 +116,8 @@ def run(ns: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     # The guest runs inside one C call: Python's own SIGINT handler would wait for it to return.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Stopped with SIGQUIT first (a Go batch's limit), it dumps no goroutines, and leaves no core.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     ns = parse(sys.argv[1:] if argv is None else argv)
     try:
         import wasmtime  # noqa: F401
