@@ -22,6 +22,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +30,7 @@ TRAP_STATUS = 134  # 128 + SIGABRT, as a native program that aborts
 LOAD_STATUS = 125  # the module could not be compiled or instantiated
 GO_STACK = 8 * 1024 * 1024  # Go's script: -W max-wasm-stack=8388608
 TRAP_PREFIX = "wasm trap: "  # how the runner's own line about a trap starts
+THREAD_EXTRA = 16 * 1024 * 1024  # the guest's thread's stack beyond the wasm stack limit
 
 
 def cache_config(cache_dir: Path) -> Path:
@@ -102,15 +104,26 @@ def run(ns: argparse.Namespace) -> int:
     except (wasmtime.WasmtimeError, OSError) as exc:
         print(f"wasmrun: cannot load {ns.module}: {exc}", file=sys.stderr)
         return LOAD_STATUS
-    try:
-        start(store)
-    except wasmtime.ExitTrap as exc:  # proc_exit: the module's own status
-        return int(exc.code)
-    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:  # Trap is no WasmtimeError
-        sys.stdout.flush()
-        print(f"{TRAP_PREFIX}{exc}", file=sys.stderr)
-        return TRAP_STATUS
-    return 0  # returned from _start without proc_exit: WASI's success
+    status: list[int] = []
+
+    def call() -> None:
+        try:
+            start(store)
+            status.append(0)  # returned from _start without proc_exit: WASI's success
+        except wasmtime.ExitTrap as exc:  # proc_exit: the module's own status
+            status.append(int(exc.code))
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:  # Trap is no WasmtimeError
+            print(f"{TRAP_PREFIX}{exc}", file=sys.stderr)
+            status.append(TRAP_STATUS)
+
+    # The guest's frames are on the calling thread's own stack: a thread with room for the whole
+    # wasm stack and more, so that wasmtime's limit (a trap) comes before the end of the thread's
+    # stack (SIGSEGV), as the main thread's 8 MiB would not allow.
+    threading.stack_size(ns.max_wasm_stack + THREAD_EXTRA)
+    runner = threading.Thread(target=call, name="wasm")
+    runner.start()
+    runner.join()
+    return status[0] if status else TRAP_STATUS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
