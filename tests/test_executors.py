@@ -35,7 +35,7 @@ def test_the_plugins_executors_and_autos_order() -> None:
     registry = default()
     assert registry.names() == ("native", "binfmt", "qemu", "docker", "wasmtime")
     assert registry.choices() == ("auto", "native", "binfmt", "qemu", "docker", "wasmtime")
-    assert [e.name for e in registry.automatic()] == ["native", "binfmt", "qemu", "wasmtime"]  # docker: only by name
+    assert [e.name for e in registry.automatic()] == ["native", "binfmt", "qemu", "wasmtime"]  # not docker
     assert registry.select(host()).name == "native"
     assert executors.select(host(), "native").name == "native"
 

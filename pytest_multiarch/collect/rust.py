@@ -304,6 +304,7 @@ class RustTestItem(ArchItem):
         outcomes = batch.run_tests(b, tests, reuse=state.reuse, reruns=state.settings.reruns)
         if self.arch.binary_format == "wasm":  # panic=abort: a failing test's own words were lost
             aborted.explain(b, outcomes)
+            aborted.explain_ignored(outcomes, {t.name for t in self.built.tests if t.ignored})
         self.config.hook.pytest_multiarch_batch_finished(
             config=self.config, arch=self.arch, binary=str(binary.executable), outcomes=outcomes
         )

@@ -12,13 +12,26 @@ that counted is the first.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from pytest_multiarch.outcome import TestOutcome
 from pytest_multiarch.run import batch, supervise
 from pytest_multiarch.toolchains.rust.libtest import panic_summary
 
 WHILE_RUNNING = "while this test was running"  # batch.py's words for the test a crash blames
+IGNORED = "ignored (#[ignore])"  # libtest.py's message for an "ignored" event without a reason
+SHOULD_PANIC = (
+    "ignored by libtest: a #[should_panic] test cannot run where a panic aborts the process "
+    "(panic=abort, as on wasm32-wasip1); cargo test says `should panic ... ignored` too"
+)
+
+
+def explain_ignored(outcomes: Mapping[str, TestOutcome], listed_ignored: Collection[str]) -> None:
+    """Say why libtest ignored at run time a test it did not list as ignored: under panic=abort
+    it skips the ``#[should_panic]`` ones (it cannot catch their panic)."""
+    for name, outcome in outcomes.items():
+        if outcome.status == "skipped" and outcome.message == IGNORED and name not in listed_ignored:
+            outcome.message = SHOULD_PANIC
 
 
 def aborted(outcome: TestOutcome) -> bool:
