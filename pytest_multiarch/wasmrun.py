@@ -1,8 +1,10 @@
 """Run one WASI (preview 1) module with wasmtime, in a process of its own.
 
-``python -m pytest_multiarch.wasmrun [options] MODULE.wasm [ARGS...]`` is what the ``wasmtime``
-executor starts for every run, and what its reproduce lines say. It follows the conventions of
-Go's ``go_wasip1_wasm_exec`` script (``wasmtime run --dir=/ --env PWD=... -W
+``python [-m pytest_multiarch.wasmrun | .../pytest_multiarch/wasmrun.py] [options] MODULE.wasm
+[ARGS...]``: the ``wasmtime`` executor starts it by its file for every run (``-m`` would import
+the whole package first), and its reproduce lines say so. It imports nothing of the package.
+
+It follows the conventions of Go's ``go_wasip1_wasm_exec`` script (``wasmtime run --dir=/ --env PWD=... -W
 max-wasm-stack=8388608``): the host's ``/`` preopened as ``/``, the working directory also
 preopened as ``.`` (for wasi-libc's relative paths: Rust), ``PWD`` set to it, stdio inherited.
 

@@ -174,7 +174,7 @@ def test_the_reproduce_line_pastes_into_a_shell(
 ) -> None:
     res = run(wasmtime, program, "env", "PASTED", cwd=tmp_path, env={"PASTED": "it's here"})
     line = res.invocation.shell_line()
-    assert "-m pytest_multiarch.wasmrun" in line and "PASTED=" in line
+    assert "pytest_multiarch/wasmrun.py" in line and "PASTED=" in line
     again = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=120, check=False)
     assert (again.returncode, again.stdout) == (0, "it's here\n")
 
