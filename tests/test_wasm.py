@@ -6,6 +6,8 @@ shim, and the diagnosis's word sizes."""
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import uuid
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from gohelpers import processes_matching
+from rusthelpers import REAL_HOME
 from wasmhelpers import PROGRAM, build, rustup_rustc
 
 from pytest_multiarch import arch as archmod
@@ -199,3 +202,28 @@ def test_the_exec_shim_runs_modules(program: Path, tmp_path: Path) -> None:
     shim_file = tmp_path / "bin" / "go_wasip1_wasm_exec"
     via = subprocess.run([str(shim_file), str(program), "exit", "5"], timeout=120, check=False)
     assert via.returncode == 5
+
+
+NIGHTLY = REAL_HOME / ".rustup" / "toolchains" / "nightly-x86_64-unknown-linux-gnu"
+
+
+@pytest.mark.skipif(not (NIGHTLY / "bin" / "cargo").exists(), reason="no rustup nightly toolchain here")
+def test_setup_plans_exactly_wasmtime_py_and_the_rustup_target_from_absent(tmp_path: Path) -> None:
+    """From a Python without wasmtime-py and a toolchain without the target: those two, nothing
+    else (no apt, no QEMU, no cross gcc)."""
+    if (NIGHTLY / "lib" / "rustlib" / "wasm32-wasip1").exists():
+        pytest.skip("the nightly toolchain has wasm32-wasip1: no toolchain here lacks it")
+    code = ("import sys; sys.modules['wasmtime'] = None; from pytest_multiarch.cli.main import main; "
+            "sys.exit(main(['setup', '--arch=wasm', '--dry-run']))")  # fmt: skip
+    env = {**os.environ, "CARGO": str(NIGHTLY / "bin" / "cargo"), "RUSTC": str(NIGHTLY / "bin" / "rustc")}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
+                         cwd=tmp_path, check=False)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    planned = [line for line in res.stdout.splitlines() if line.startswith(("[setup] would", "  "))]
+    pip = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "wasmtime>=50"]
+    assert planned == [
+        "[setup] would install: wasmtime-py (the Python package) for wasm",
+        f"  {shlex.join(pip)}",
+        "[setup] would install: Rust std for wasm with rustup",
+        f"  {shutil.which('rustup')} target add --toolchain nightly-x86_64-unknown-linux-gnu wasm32-wasip1",
+    ], res.stdout
