@@ -104,6 +104,10 @@ def test_the_demo_with_wasm_beside_the_cpus(wpytester: pytest.Pytester) -> None:
     ), large["message"]
     assert "usize::MAX = 4294967295 < 5000000000" in large["message"] + large["output"]
     assert report["runs_on"]["wasm"].startswith("wasmtime-py ")
+    # The fixtures: go_build and cargo_build make wasm modules, run_on_arch runs them (rdecode
+    # prints usize's bits: 32 there).
+    for test in ("test_decode_cli", "test_decode_cli_rejects_bad_input", "test_rust_decode_cli"):
+        assert cells[(f"polyglot/test_decode_cli.py::{test}", "wasm")] == "passed", test
 
 
 GO_TESTS = {
