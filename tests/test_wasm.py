@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from gohelpers import processes_matching
-from rusthelpers import REAL_HOME
-from wasmhelpers import PROGRAM, build, rustup_rustc
+from wasmhelpers import PROGRAM, build, rustup_rustc, toolchain_without_wasm
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import executors, proc
@@ -204,18 +203,13 @@ def test_the_exec_shim_runs_modules(program: Path, tmp_path: Path) -> None:
     assert via.returncode == 5
 
 
-NIGHTLY = REAL_HOME / ".rustup" / "toolchains" / "nightly-x86_64-unknown-linux-gnu"
-
-
-@pytest.mark.skipif(not (NIGHTLY / "bin" / "cargo").exists(), reason="no rustup nightly toolchain here")
 def test_setup_plans_exactly_wasmtime_py_and_the_rustup_target_from_absent(tmp_path: Path) -> None:
     """From a Python without wasmtime-py and a toolchain without the target: those two, nothing
     else (no apt, no QEMU, no cross gcc)."""
-    if (NIGHTLY / "lib" / "rustlib" / "wasm32-wasip1").exists():
-        pytest.skip("the nightly toolchain has wasm32-wasip1: no toolchain here lacks it")
+    bare = toolchain_without_wasm(rustup_rustc(), tmp_path)
     code = ("import sys; sys.modules['wasmtime'] = None; from pytest_multiarch.cli.main import main; "
             "sys.exit(main(['setup', '--arch=wasm', '--dry-run']))")  # fmt: skip
-    env = {**os.environ, "CARGO": str(NIGHTLY / "bin" / "cargo"), "RUSTC": str(NIGHTLY / "bin" / "rustc")}
+    env = {**os.environ, "CARGO": str(bare / "bin" / "cargo"), "RUSTC": str(bare / "bin" / "rustc")}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
                          cwd=tmp_path, check=False)  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
@@ -225,5 +219,5 @@ def test_setup_plans_exactly_wasmtime_py_and_the_rustup_target_from_absent(tmp_p
         "[setup] would install: wasmtime-py (the Python package) for wasm",
         f"  {shlex.join(pip)}",
         "[setup] would install: Rust std for wasm with rustup",
-        f"  {shutil.which('rustup')} target add --toolchain nightly-x86_64-unknown-linux-gnu wasm32-wasip1",
+        f"  {shutil.which('rustup')} target add --toolchain {bare.name} wasm32-wasip1",
     ], res.stdout

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from gohelpers import outcomes_by_id, write_module
 from rusthelpers import REAL_HOME
+from wasmhelpers import rustup_rustc, toolchain_without_wasm
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.run import aborted
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "polyglot"
 TIMEOUT = 600
-NIGHTLY = REAL_HOME / ".rustup" / "toolchains" / "nightly-x86_64-unknown-linux-gnu"
 # arm64 under qemu, whatever binfmt_misc handlers other tests register and remove meanwhile.
 QEMU_FOR_ARM64 = """
 from pytest_multiarch.executors.qemu import QemuExecutor
@@ -199,19 +199,19 @@ def test_without_wasmtime_py_wasm_is_skipped_saying_the_fix(wpytester: pytest.Py
     assert "the Python package wasmtime (wasmtime-py) is not installed" in strict.stdout.str()
 
 
-@pytest.mark.skipif(not (NIGHTLY / "bin" / "cargo").exists(), reason="no rustup nightly toolchain here")
-def test_without_the_rust_target_wasm_is_skipped_saying_the_command(wpytester: pytest.Pytester) -> None:
-    if (NIGHTLY / "lib" / "rustlib" / "wasm32-wasip1").exists():
-        pytest.skip("the nightly toolchain has wasm32-wasip1: no toolchain here lacks it")
+def test_without_the_rust_target_wasm_is_skipped_saying_the_command(
+    wpytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    bare = toolchain_without_wasm(rustup_rustc(), tmp_path_factory.mktemp("bare"))
     shutil.copytree(EXAMPLES / "rustcodec", wpytester.path / "rc", ignore=shutil.ignore_patterns("target"))
-    os.environ["CARGO"] = str(NIGHTLY / "bin" / "cargo")  # pytester's monkeypatch undoes it
-    os.environ["RUSTC"] = str(NIGHTLY / "bin" / "rustc")
+    monkeypatch.setenv("CARGO", str(bare / "bin" / "cargo"))
+    monkeypatch.setenv("RUSTC", str(bare / "bin" / "rustc"))
     result = run(wpytester, "--arch=wasm", "rc")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines([
-        "SKIPPED [[]1[]] rc/Cargo.toml:1: Rust tests of * cannot be built for wasm: the Rust *-nightly "
-        "standard library for wasm32-wasip1 is not installed in *. Fix: rustup target add --toolchain "
-        "nightly-x86_64-unknown-linux-gnu wasm32-wasip1"
+        "SKIPPED [[]1[]] rc/Cargo.toml:1: Rust tests of * cannot be built for wasm: the Rust * standard "
+        f"library for wasm32-wasip1 is not installed in {bare}. Fix: rustup target add --toolchain "
+        f"{bare.name} wasm32-wasip1"
     ])  # fmt: skip
     strict = run(wpytester, "--arch=wasm", "rc", "--arch-strict")
     assert strict.ret == pytest.ExitCode.TESTS_FAILED

@@ -64,3 +64,17 @@ def build(rustc: str, source: str, out: Path, *, opt: str = "2") -> Path:
     argv = [rustc, "--edition=2021", "--target", TRIPLE, f"-Copt-level={opt}", "-o", str(out), str(src)]
     subprocess.run(argv, check=True, timeout=300, capture_output=True)
     return out
+
+
+def toolchain_without_wasm(rustc: str, where: Path) -> Path:
+    """A copy (hard links) of ``rustc``'s rustup toolchain without its wasm32-wasip1 std: a
+    toolchain that lacks the target, whatever this machine has. Its directory."""
+    res = subprocess.run(
+        [rustc, "--print", "sysroot"], capture_output=True, text=True, timeout=60, check=True
+    )
+    sysroot = Path(res.stdout.strip()).resolve()
+    copy = where / sysroot.name
+    drop = {sysroot / "lib" / "rustlib" / TRIPLE, sysroot / "share"}
+    shutil.copytree(sysroot, copy, copy_function=os.link, symlinks=True,
+                    ignore=lambda d, names: [n for n in names if Path(d, n) in drop])  # fmt: skip
+    return copy
