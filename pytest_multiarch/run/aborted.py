@@ -52,9 +52,9 @@ def explain(b: batch.Batch, outcomes: Mapping[str, TestOutcome]) -> None:
         parser = functools.partial(supervise.PlainStream, name)
         att = supervise.attempt(request, limits=b.limits, new_parser=parser)
         said = (att.parsed.output + att.stderr).strip()
+        att.remove_log()  # what it said goes into the report; the first run's log stays named there
         if not said:
             continue
-        att.remove_log()
         panic = panic_summary(said)
         if panic != "failed":
             outcome.message = f"{panic} (the process aborted: panic=abort; {outcome.message})"
