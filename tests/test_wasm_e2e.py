@@ -215,3 +215,19 @@ def test_without_the_rust_target_wasm_is_skipped_saying_the_command(
     ])  # fmt: skip
     strict = run(wpytester, "--arch=wasm", "rc", "--arch-strict")
     assert strict.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_go_files_for_wasip1_or_linux_only_are_collected_where_go_builds_them(
+    wpytester: pytest.Pytester,
+) -> None:
+    test = 'package m\n\nimport "testing"\n\nfunc {}(t *testing.T) {{}}\n'
+    write_module(wpytester.path, "m", {"a_test.go": test.format("TestAll"),
+                                       "b_wasip1_test.go": test.format("TestOnlyWasip1"),
+                                       "c_linux_test.go": test.format("TestOnlyLinux")})  # fmt: skip
+    result = run(wpytester, "--arch=amd64,wasm", "m", "--arch-test-cache=off")
+    assert outcomes_by_id(result) == {
+        "m/go.mod::example.com/m::TestAll[amd64]": "passed",
+        "m/go.mod::example.com/m::TestAll[wasm]": "passed",
+        "m/go.mod::example.com/m::TestOnlyLinux[amd64]": "passed",
+        "m/go.mod::example.com/m::TestOnlyWasip1[wasm]": "passed",
+    }
