@@ -8,6 +8,7 @@ what configure changed. plugin.py only declares the hooks that call these.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,12 +62,14 @@ def configure(config: pytest.Config) -> None:
     proc.resume()
     state = State(settings=settings, bin_dir=_bin_dir(config, settings), config=config)
     config.stash[STATE_KEY] = state
-    for name in settings.registry.names():  # wasmtime's compile cache beside the built binaries
+    wasm_cache = state.bin_dir / "wasmtime"  # wasmtime's compile cache beside the built binaries
+    for name in settings.registry.names():
         executor = settings.registry.get(name)
         if isinstance(executor, WasmtimeExecutor) and executor.cache_dir is None:
-            executor.cache_dir = state.bin_dir / "wasmtime"
+            executor.cache_dir = wasm_cache
     if settings.cache_clear and not settings.xdist_worker:  # xdist workers: the controller did
         state.cache.clear()
+        shutil.rmtree(wasm_cache, ignore_errors=True)
     report = MatrixReport(config, [a.name for a in settings.arches], settings.outputs, state.notes)
     report.not_applicable = state.not_applicable
     report.host = archmod.host().name
