@@ -20,6 +20,8 @@ never a pass; 125 when the module cannot be loaded (not a module, no WASI entry 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import os
 import resource
 import signal
@@ -27,12 +29,15 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 TRAP_STATUS = 134  # 128 + SIGABRT, as a native program that aborts
 LOAD_STATUS = 125  # the module could not be compiled or instantiated
 GO_STACK = 8 * 1024 * 1024  # Go's script: -W max-wasm-stack=8388608
 TRAP_PREFIX = "wasm trap: "  # how the runner's own line about a trap starts
 THREAD_EXTRA = 16 * 1024 * 1024  # the guest's thread's stack beyond the wasm stack limit
+SERIALIZED = "serialized"  # the cache dir's folder of compiled modules, mapped as they are
+SERIALIZED_LIMIT = 2 * 1024**3  # bytes of them kept (least recently used go first)
 
 
 def cache_config(cache_dir: Path) -> Path:
@@ -45,6 +50,56 @@ def cache_config(cache_dir: Path) -> Path:
         tmp.write_text(text)
         os.replace(tmp, config)
     return config
+
+
+def load(engine: Any, module: Path, stack: int, cache_dir: Path | None) -> Any:
+    """The compiled ``module``: from its serialized form in ``cache_dir/serialized`` (mapped from
+    the file: milliseconds, where wasmtime's own cache takes ~70 ms to read back a Go test
+    binary), else compiled (through wasmtime's cache) and serialized there for the next run.
+
+    The artifact is named by the module's digest and the stack size; wasmtime itself refuses one
+    that another wasmtime version or configuration made, and then the module is compiled again.
+    Written to a temporary name and renamed, so a reader never maps a half-written file."""
+    import wasmtime
+
+    if cache_dir is None:
+        return wasmtime.Module.from_file(engine, str(module))
+    data = module.read_bytes()
+    folder = cache_dir / SERIALIZED
+    artifact = folder / f"{hashlib.sha256(data).hexdigest()[:40]}-{stack}.cwasm"
+    if artifact.is_file():
+        try:
+            compiled = wasmtime.Module.deserialize_file(engine, str(artifact))
+        except wasmtime.WasmtimeError:
+            pass  # made by another wasmtime: compiled again below
+        else:
+            with contextlib.suppress(OSError):
+                os.utime(artifact)  # recently used: the last to go when the folder is pruned
+            return compiled
+    compiled = wasmtime.Module(engine, data)
+    with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{artifact.name}.{os.getpid()}"
+        tmp.write_bytes(compiled.serialize())
+        os.replace(tmp, artifact)
+        prune(folder)
+    return compiled
+
+
+def prune(folder: Path, limit: int = SERIALIZED_LIMIT) -> None:
+    """Remove the least recently used artifacts until ``folder`` holds at most ``limit`` bytes."""
+    found = []
+    for path in folder.glob("*.cwasm"):
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            found.append((st.st_mtime, st.st_size, path))
+    total = sum(size for _, size, _ in found)
+    for _, size, path in sorted(found):
+        if total <= limit:
+            break
+        with contextlib.suppress(OSError):
+            path.unlink()
+            total -= size
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -84,7 +139,7 @@ def run(ns: argparse.Namespace) -> int:
         env[key] = value
     try:
         engine = wasmtime.Engine(_config(ns.max_wasm_stack, ns.cache_dir))  # type: ignore[arg-type]
-        module = wasmtime.Module.from_file(engine, str(ns.module))
+        module = load(engine, ns.module, ns.max_wasm_stack, ns.cache_dir)
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
         store = wasmtime.Store(engine)

@@ -24,7 +24,7 @@ from pytest_multiarch.executors import ExecutorUnavailable, RunRequest
 from pytest_multiarch.executors.registry import default
 from pytest_multiarch.executors.wasm import WasmtimeExecutor
 from pytest_multiarch.report.diagnosis import shared_trait
-from pytest_multiarch.wasmrun import TRAP_STATUS
+from pytest_multiarch.wasmrun import SERIALIZED, TRAP_STATUS, prune
 
 WASM = archmod.get("wasm")
 
@@ -132,21 +132,36 @@ def test_the_wasm_stack_is_gos_8_mib(program: Path, wasmtime: WasmtimeExecutor, 
 
 
 def test_a_rerun_compiles_nothing(program: Path, wasmtime: WasmtimeExecutor, tmp_path: Path) -> None:
+    """The first run compiles the module into the cache; the next ones map it from there: no
+    file of the cache is written again (a compile writes a new file: another inode)."""
     assert wasmtime.cache_dir is not None
+    cache = wasmtime.cache_dir
+
+    def files() -> dict[Path, tuple[int, int]]:
+        found = {p: p.stat() for p in cache.rglob("*") if p.is_file() and p.suffix not in (".toml", ".stats")}
+        return {p: (st.st_ino, st.st_size) for p, st in found.items()}
+
     run(wasmtime, program, "exit", "0", cwd=tmp_path)
-    cached = {
-        p: p.stat().st_mtime_ns
-        for p in wasmtime.cache_dir.rglob("*")
-        if p.is_file() and p.suffix not in (".toml", ".stats")
-    }
-    assert cached, "no compiled module in the cache"
-    run(wasmtime, program, "exit", "0", cwd=tmp_path)
-    again = {
-        p: p.stat().st_mtime_ns
-        for p in wasmtime.cache_dir.rglob("*")
-        if p.is_file() and p.suffix not in (".toml", ".stats")
-    }
-    assert again == cached
+    first = files()
+    assert [p.parent.name for p in first if p.suffix == ".cwasm"] == [SERIALIZED], first
+    assert any("modules" in p.parts for p in first), "nothing in wasmtime's own compile cache"
+    for _ in range(2):
+        assert run(wasmtime, program, "exit", "0", cwd=tmp_path).proc.ok
+        assert files() == first
+    # An artifact another wasmtime made (here: garbage) is refused by wasmtime, and replaced.
+    (artifact,) = (p for p in first if p.suffix == ".cwasm")
+    artifact.write_bytes(b"not a compiled module")
+    assert run(wasmtime, program, "args", "again", cwd=tmp_path).stdout == '["args", "again"]\n'
+    assert artifact.read_bytes() != b"not a compiled module"
+
+
+def test_the_serialized_modules_are_pruned_least_recently_used_first(tmp_path: Path) -> None:
+    for age, name in enumerate(("new", "middle", "old")):
+        path = tmp_path / f"{name}.cwasm"
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1_000_000 - age, 1_000_000 - age))
+    prune(tmp_path, limit=250)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["middle.cwasm", "new.cwasm"]
 
 
 def test_a_timeout_kills_the_module_and_leaves_nothing(program: Path, tmp_path: Path) -> None:
