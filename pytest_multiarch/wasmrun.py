@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         print(
             "wasmrun: the Python package wasmtime is not installed. Fix: "
-            "python -m pip install 'pytest-multiarch[wasm]'",
+            f"{sys.executable} -m pip install 'wasmtime>=50'",
             file=sys.stderr,
         )
         return LOAD_STATUS

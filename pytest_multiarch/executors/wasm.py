@@ -12,6 +12,7 @@ import functools
 import importlib.metadata
 import importlib.util
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +27,15 @@ from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, Loc
 # (~0.3 s here), which the runner does not need; each run pays the start-up.
 RUNNER = str(Path(wasmrun.__file__).resolve())
 PACKAGE = "wasmtime"  # the PyPI package (wasmtime-py)
-EXTRA_FIX = "python -m pip install 'pytest-multiarch[wasm]' (or python -m pytest_multiarch setup --arch=wasm)"
+REQUIREMENT = "wasmtime>=50"  # as pyproject.toml's `wasm` extra
+
+
+def install_fix() -> str:
+    """The command that installs wasmtime-py for this Python (pytest-multiarch's `wasm` extra)."""
+    pip = shlex.join([sys.executable, "-m", "pip", "install", REQUIREMENT])
+    return f"{pip} (or: python -m pytest_multiarch setup --arch=wasm)"
+
+
 _MAGIC = b"\0asm"
 _CORE_VERSION = b"\x01\0\0\0"  # a core module; WASI preview 2 components have another layer/version
 
@@ -91,12 +100,12 @@ class WasmtimeExecutor(LocalExecution):
         if wasmtime_version() is None:
             raise ExecutorUnavailable(
                 arch, f"the Python package {PACKAGE} (wasmtime-py) is not installed in {sys.executable}",
-                EXTRA_FIX,
+                install_fix(),
             )  # fmt: skip
 
     def describe(self, arch: Arch) -> str:
         version = wasmtime_version()
-        return f"wasmtime-py {version}" if version else f"wasmtime-py: missing ({EXTRA_FIX})"
+        return f"wasmtime-py {version}" if version else f"wasmtime-py: missing ({install_fix()})"
 
     def invocation(self, binary: Path, args: Sequence[str], arch: Arch) -> Invocation:
         check_module(binary, arch)

@@ -10,7 +10,7 @@ import sys
 from pytest_multiarch.executors import wasm as wasm_executor
 from pytest_multiarch.provision.plan import Command, Finding, Plan, Request, Step
 
-REQUIREMENT = "wasmtime>=50"  # as pyproject.toml's `wasm` extra
+REQUIREMENT = wasm_executor.REQUIREMENT
 
 
 def plan_wasmtime(req: Request, plan: Plan) -> None:
