@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
                          f"with GOARCH={wanted.goarch} (or the matching cargo --target)")  # fmt: skip
     try:
         executor = executors.select(arch, args.arch_executor)
-        invocation = executor.invocation(binary, args.args, arch)  # a "--" after it is its own
+        # Absolute: Path("./prog") is "prog", which a direct (binfmt) run would look up on PATH.
+        invocation = executor.invocation(binary.absolute(), args.args, arch)  # a "--" after it is its own
         invocation = executor.bind(invocation, {}, os.getcwd())
     except executors.ExecutorUnavailable as exc:
         return _fail(CANNOT_RUN, str(exc))
