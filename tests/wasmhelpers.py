@@ -75,6 +75,14 @@ def toolchain_without_wasm(rustc: str, where: Path) -> Path:
     sysroot = Path(res.stdout.strip()).resolve()
     copy = where / sysroot.name
     drop = {sysroot / "lib" / "rustlib" / TRIPLE, sysroot / "share"}
-    shutil.copytree(sysroot, copy, copy_function=os.link, symlinks=True,
+    shutil.copytree(sysroot, copy, copy_function=_link_or_copy, symlinks=True,
                     ignore=lambda d, names: [n for n in names if Path(d, n) in drop])  # fmt: skip
     return copy
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """A hard link, or a copy where ``dst`` is on another file system (a tmpfs /tmp)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
