@@ -40,12 +40,25 @@ class Arch:
     # The C library: "gnu" (glibc, the default) or "musl": a column of its own for the same CPU,
     # whose programs are linked statically (Go: CGO_ENABLED=0; Rust: the *-linux-musl target).
     libc: Libc = "gnu"
+    # Word sizes (int, pointers) a language has here when they differ from ``bits``: Go's wasm
+    # port has a 64-bit int and pointers where Rust's wasm32 has a 32-bit usize.
+    language_bits: tuple[tuple[str, int], ...] = ()
 
     def __repr__(self) -> str:
         return f"Arch({self.name!r})"
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def linux_elf(self) -> bool:
+        """Its programs are Linux ELF executables: the qemu, Debian, gcc, OCI and ELF fields
+        apply. (Not for wasm, whose fields of those kinds are empty.)"""
+        return self.goos == "linux" and self.binary_format == "elf"
+
+    def word_bits(self, language: str | None = None) -> int:
+        """The size of ``int``/``usize`` and pointers for ``language`` ("go", "rust") here."""
+        return dict(self.language_bits).get(language or "", self.bits)
 
     @property
     def elf_endian(self) -> str:
@@ -112,6 +125,15 @@ ARCHES += (
     _musl("386", "i686-unknown-linux-musl", ("i386-musl", "i686-musl", "i686-linux-musl")),
 )
 
+# WebAssembly with WASI preview 1, run by wasmtime: an OS and a binary format of its own. Rust's
+# wasm32 has 32-bit usize; Go's wasm port 64-bit int and pointers (strconv.IntSize is 64 there).
+WASM = Arch(
+    "wasm", ("wasm32", "wasip1", "wasm32-wasip1"), 32, "little", "wasm", None, "wasm32-wasip1",
+    qemu_name="", debian_arch="", gnu_triple="", oci_platform="", elf_machine="", elf_class=0,
+    goos="wasip1", binary_format="wasm", language_bits=(("go", 64),),
+)  # fmt: skip
+ARCHES += (WASM,)
+
 _BY_NAME: dict[str, Arch] = {}
 for _a in ARCHES:
     for _n in (_a.name, *_a.aliases):
@@ -165,7 +187,8 @@ _UNSUPPORTED: dict[str, str] = {
     **dict.fromkeys(("ia64", "itanium"), "Itanium"),
     **dict.fromkeys(("hppa", "parisc", "parisc64"), "PA-RISC"),
     **dict.fromkeys(("alpha", "m68k", "sh4", "microblaze", "xtensa", "arc", "csky"), ""),
-    **dict.fromkeys(("wasm", "wasm32", "wasm64"), "WebAssembly (not a Linux CPU)"),
+    **dict.fromkeys(("wasm64", "wasip2", "wasm32-wasip2"), "64-bit WebAssembly or WASI preview 2 "
+                    "(wasm is WASI preview 1)"),
 }
 
 

@@ -103,6 +103,8 @@ def what_is(path: Path, error: Exception) -> str:
         return f"a script: {head[:80].splitlines()[0].decode(errors='replace')}"
     if head.startswith(b"\x7fELF"):
         return f"a truncated or corrupt ELF file: {error}"
+    if head.startswith(b"\0asm"):
+        return "a WebAssembly module (run it as --arch=wasm)"
     if head.startswith(b"MZ"):
         return "a Windows (PE) executable"
     if head[:4] in (b"\xca\xfe\xba\xbe", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe"):

@@ -27,3 +27,13 @@ def arch_in_nodeid(nodeid: str, arches: list[str]) -> str | None:
     # amd64-musl, not amd64.
     params = f"-{nodeid[start + 1 : -1]}-"
     return next((a for a in sorted(arches, key=len, reverse=True) if f"-{a}-" in params), None)
+
+
+def language_of(base: str) -> str | None:
+    """The language of a collected Go or Rust test ("go", "rust") by its node id's manifest; None
+    for others (a Python test)."""
+    if "/Cargo.toml::" in f"/{base}":
+        return "rust"
+    if "/go.mod::" in f"/{base}":
+        return "go"
+    return None

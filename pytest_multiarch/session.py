@@ -9,6 +9,7 @@ what configure changed. plugin.py only declares the hooks that call these.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from pytest_multiarch.arch import Arch
 from pytest_multiarch.executors import Executor, ExecutorUnavailable, runs_on, warm_runs_on
 from pytest_multiarch.executors import binfmt_misc as binfmt
 from pytest_multiarch.executors import docker as docker_executor
+from pytest_multiarch.executors.wasm import WasmtimeExecutor
 from pytest_multiarch.interrupt import handle_sigterm, restore_sigterm
 from pytest_multiarch.report.plugin import MatrixReport, check_report_files, regroup_junit
 from pytest_multiarch.run.batch import Scheduler
@@ -62,8 +64,14 @@ def configure(config: pytest.Config) -> None:
     proc.resume()
     state = State(settings=settings, bin_dir=_bin_dir(config, settings), config=config)
     config.stash[STATE_KEY] = state
+    wasm_cache = state.bin_dir / "wasmtime"  # wasmtime's compile cache beside the built binaries
+    for name in settings.registry.names():
+        executor = settings.registry.get(name)
+        if isinstance(executor, WasmtimeExecutor) and executor.cache_dir is None:
+            executor.cache_dir = wasm_cache
     if settings.cache_clear and not settings.xdist_worker:  # xdist workers: the controller did
         state.cache.clear()
+        shutil.rmtree(wasm_cache, ignore_errors=True)
     report = MatrixReport(config, [a.name for a in settings.arches], settings.outputs, state.notes)
     report.not_applicable = state.not_applicable
     report.host = archmod.host().name

@@ -63,6 +63,13 @@ ensure_toolchains() {
   "$PY" -m pytest_multiarch setup --arch="$SETUP_ARCHES" --rust-from=debian --quiet
 }
 
+ensure_wasm() {
+  # WebAssembly: wasmtime-py (in the dev extra already) and rustup's wasm32-wasip1 std; Debian
+  # packages no Rust std for wasm, so this one comes from rustup, when there is a rustup.
+  command -v rustup >/dev/null 2>&1 || { say "no rustup: Rust tests on wasm will skip, saying why"; return 0; }
+  "$PY" -m pytest_multiarch setup --arch=wasm --rust-from=rustup --quiet
+}
+
 ensure_docker_engine_package() {
   # Only for the test suite (scripts/test.sh calls it): the docker executor's tests need an
   # engine and start dockerd when none runs. Optional: without it (or where dockerd cannot run,
@@ -90,4 +97,5 @@ if [ "${BOOTSTRAP_FUNCTIONS_ONLY:-}" != 1 ]; then
   ensure_venv
   ensure_python_package
   ensure_toolchains
+  ensure_wasm
 fi

@@ -10,7 +10,9 @@ from pytest_multiarch import arch as archmod
 from pytest_multiarch.arch import ARCHES, ArchError, get, host, parse_list
 
 A = {a.name: a for a in ARCHES}
-GNU = [a for a in ARCHES if a.libc == "gnu"]  # one per CPU; the musl columns are in test_musl.py
+# One per CPU; the musl columns are in test_musl.py, wasm (no Linux, no ELF) in test_wasm.py.
+GNU = [a for a in ARCHES if a.libc == "gnu" and a.linux_elf]
+ALL = [*GNU, A["wasm"]]  # what --arch=all names: every CPU's glibc column, then wasm
 CANONICAL = [
     "amd64",
     "386",
@@ -46,7 +48,7 @@ ALIASES = {
 
 def test_canonical_names_are_gos_goarch_names() -> None:
     assert [a.name for a in GNU] == CANONICAL
-    assert archmod.known_names() == [*CANONICAL, "amd64-musl", "arm64-musl", "386-musl"]
+    assert archmod.known_names() == [*CANONICAL, "amd64-musl", "arm64-musl", "386-musl", "wasm"]
     for a in GNU:
         assert a.goarch == a.name
 
@@ -61,6 +63,9 @@ def test_every_name_and_alias_is_unique_and_lower_case() -> None:
 @pytest.mark.parametrize("a", ARCHES, ids=str)
 def test_fields_are_consistent(a: archmod.Arch) -> None:
     assert a.bits in (32, 64)
+    if not a.linux_elf:  # wasm: none of the Linux/ELF fields (test_wasm.py)
+        assert (a.qemu_name, a.debian_arch, a.gnu_triple, a.oci_platform, a.elf_machine) == ("",) * 5
+        return
     assert a.elf_class == a.bits
     assert a.endian in ("little", "big")
     assert a.elf_endian == ("ELFDATA2LSB" if a.endian == "little" else "ELFDATA2MSB")
@@ -86,7 +91,7 @@ def test_records_that_must_differ_do() -> None:
 
 def test_word_size_and_byte_order_facts() -> None:
     assert {a.name for a in ARCHES if a.endian == "big"} == {"ppc64", "s390x", "mips64", "mips"}
-    assert {a.name for a in ARCHES if a.bits == 32} == {"386", "arm", "mipsle", "mips", "386-musl"}
+    assert {a.name for a in ARCHES if a.bits == 32} == {"386", "arm", "mipsle", "mips", "386-musl", "wasm"}
 
 
 @pytest.mark.parametrize(("alias", "name"), sorted(ALIASES.items()))
@@ -131,15 +136,15 @@ def test_native_dedups_with_the_hosts_name() -> None:
 
 
 def test_all_is_every_glibc_arch_in_registry_order() -> None:
-    assert parse_list(["all"]) == GNU
-    assert parse_list(["ALL", "arm64"]) == GNU
+    assert parse_list(["all"]) == ALL
+    assert parse_list(["ALL", "arm64"]) == ALL
 
 
 def test_all_after_names_keeps_their_order_and_adds_the_rest() -> None:
     result = parse_list(["s390x,all"])
     assert result[0] is A["s390x"]
-    assert sorted(a.name for a in result) == sorted(CANONICAL)
-    assert len(result) == len(GNU)
+    assert sorted(a.name for a in result) == sorted([*CANONICAL, "wasm"])
+    assert len(result) == len(ALL)
 
 
 def test_all_means_the_given_set_when_there_is_one() -> None:

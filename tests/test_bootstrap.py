@@ -164,6 +164,17 @@ def test_toolchains_step_hands_over_to_setup_and_fails_with_it(stubs: Path, tmp_
     assert res.returncode == 3 and "not-reached" not in res.stdout
 
 
+def test_wasm_step_sets_up_wasm_with_rustup_only_where_there_is_one(stubs: Path, tmp_path: Path) -> None:
+    _recording_venv(tmp_path, importable=False)
+    res = step(stubs, tmp_path, "ensure_wasm; echo reached")
+    assert res.returncode == 0 and "reached" in res.stdout, res.stderr
+    assert calls(tmp_path) == [] and "no rustup" in res.stderr  # nothing to add a target with
+    write_executable(stubs / "rustup", "#!/bin/sh\nexit 0\n")
+    res = step(stubs, tmp_path, "ensure_wasm")
+    assert res.returncode == 0, res.stderr
+    assert calls(tmp_path) == ["python -m pytest_multiarch setup --arch=wasm --rust-from=rustup --quiet"]
+
+
 # The test suite's optional packages: (step, package, the program whose presence skips it).
 OPTIONAL = pytest.mark.parametrize(
     ("function", "package", "program"),

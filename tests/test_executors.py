@@ -33,10 +33,10 @@ class Fake(LocalExecution):
 
 def test_the_plugins_executors_and_autos_order() -> None:
     registry = default()
-    assert registry.names() == ("native", "binfmt", "qemu", "docker", "ssh")
-    assert registry.choices() == ("auto", "native", "binfmt", "qemu", "docker", "ssh")
+    assert registry.names() == ("native", "binfmt", "qemu", "docker", "ssh", "wasmtime")
+    assert registry.choices() == ("auto", "native", "binfmt", "qemu", "docker", "ssh", "wasmtime")
     # docker: only by name; ssh: in auto, but only an arch with a remote configured passes its check
-    assert [e.name for e in registry.automatic()] == ["native", "ssh", "binfmt", "qemu"]
+    assert [e.name for e in registry.automatic()] == ["native", "ssh", "binfmt", "qemu", "wasmtime"]
     assert registry.select(host()).name == "native"
     assert executors.select(host(), "native").name == "native"
 

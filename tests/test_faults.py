@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from gohelpers import outcomes_by_id, processes_matching, processes_with_env, section
+from rusthelpers import REAL_HOME
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.proc import QUIT_GRACE_SECONDS, TERM_GRACE_SECONDS
@@ -555,3 +556,88 @@ def test_an_emulator_that_hangs_is_stopped_by_the_batch_limit(
     assert not any("infra error" in text for text in texts)
     assert 3 <= lived < stops_within, f"the stand-in lived {lived:.1f} s"
     assert_nothing_left(scenario, str(fake), f"sleep {daemon}", f"sleep {sleep}", str(gopytester.path))
+
+
+# --- WebAssembly (wasmtime): a hang, a trap, an exit mid-run, a flood -----------------------------
+
+
+@pytest.fixture
+def wasm_rpytester(rpytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """``rpytester`` with rustup's cargo (Debian's Rust has no std for wasm32-wasip1)."""
+    for tool in ("cargo", "rustc"):
+        monkeypatch.setenv(tool.upper(), str(REAL_HOME / ".cargo" / "bin" / tool))
+    return rpytester
+
+
+WASM_UNDER = r"wasmtime-py \d+\.\d+\.\d+"
+
+
+def test_wasm_go_spin_and_exit_zero_fail_their_test_only(gopytester: pytest.Pytester, scenario: str) -> None:
+    copy_go(gopytester, "faultywasm")
+    result, _ = run(gopytester, "--arch=wasm", "--arch-test-timeout=3", "--arch-timeout-scale=wasmtime=1",
+                    "--arch-test-cache=off")  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    tests = ["TestBefore", "TestSpin", "TestAfterSpin", "TestExitZero", "TestAfterExit"]
+    failing = {"TestSpin", "TestExitZero"}
+    assert outcomes_by_id(result) == {
+        go_id("faultywasm", t, "wasm"): "failed" if t in failing else "passed" for t in tests
+    }
+    spin = section(result, "TestSpin [wasm]")
+    assert re.match(
+        rf"TestSpin on wasm: timed out after 3 s under {WASM_UNDER} \(--arch-test-timeout 3 s x 1 for wasm "
+        r"under wasmtime\); the test process was stopped \(reproduce: ",
+        spin,
+    ), spin
+    assert "spinning forever" in spin and "pytest_multiarch/wasmrun.py" in spin
+    exit0 = section(result, "TestExitZero [wasm]")
+    assert exit0.startswith(
+        "TestExitZero on wasm: the test process exited with status 0 while this test was running, before it "
+        "reported a result: the test (or code it calls) ended the process"
+    ), exit0
+    assert "exiting with status 0" in exit0
+    assert reproduce_runs(exit0) == "|".join(tests[2:])  # a fresh process after the spin
+    assert_nothing_left(scenario, "faultywasm", str(gopytester.path))
+
+
+def test_wasm_rust_spin_trap_and_thread_panic_fail_their_test_only(
+    wasm_rpytester: pytest.Pytester, scenario: str
+) -> None:
+    shutil.copytree(FAULTS / "rust", wasm_rpytester.path, dirs_exist_ok=True)
+    result, _ = run(wasm_rpytester, "--arch=wasm", "--arch-test-timeout=3", "--arch-timeout-scale=wasmtime=1",
+                    "-k", "not flood")  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    failing = {"b_spins_forever", "c_aborts", "d_thread_panics"}
+    tests = ["a_before", "b_spins_forever", "c_aborts", "d_thread_panics", "e_after"]
+    assert outcomes_by_id(result) == {
+        f"Cargo.toml::lib::tests::{t}[wasm]": "failed" if t in failing else "passed" for t in tests
+    }
+    hang = section(result, "tests::b_spins_forever [wasm]")
+    assert re.match(rf"tests::b_spins_forever on wasm: timed out after 3 s under {WASM_UNDER} ", hang), hang
+    trap = section(result, "tests::c_aborts [wasm]")
+    assert trap.startswith("tests::c_aborts on wasm: the test process exited with status 134 while this test "
+                           "was running"), trap  # fmt: skip
+    assert "about to abort" in trap and "wasm trap: " in trap and "unreachable" in trap
+    panic = section(result, "tests::d_thread_panics [wasm]")
+    assert panic.startswith("tests::d_thread_panics on wasm: thread 'main' panicked at "), panic
+    assert "failed to spawn thread" in panic  # stable wasm32-wasip1 has no threads
+    assert_nothing_left(scenario, "faultyrs-", str(wasm_rpytester.path))
+
+
+def test_wasm_huge_output_is_clipped_and_whole_on_disk(gopytester: pytest.Pytester, scenario: str) -> None:
+    copy_go(gopytester, "faultyspew")
+    gopytester.makeconftest(RSS_CONFTEST)
+    result, _ = run(gopytester, "--arch=wasm", "--arch-test-cache=off")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert outcomes_by_id(result) == {
+        go_id("faultyspew", t, "wasm"): "failed" if t == "TestSpew" else "passed"
+        for t in ("TestBefore", "TestSpew", "TestAfter")
+    }
+    text = section(result, "TestSpew [wasm]")
+    assert text.startswith("TestSpew on wasm: spew_test.go:21: failing after 100 MB of output"), text[:500]
+    notes = re.findall(r"^\[\.\.\. (\d+) characters cut; the whole output is in (\S+) \.\.\.\]$", text, re.M)
+    assert len(notes) == 1 and int(notes[0][0]) > 98_000_000, notes
+    assert Path(notes[0][1]).stat().st_size > 100_000_000
+    assert "SPEW-TAIL last line of the flood" in text
+    max_rss_kib = int((gopytester.path / "rss.txt").read_text())
+    assert max_rss_kib < 150 * 1024, f"the inner pytest's peak RSS was {max_rss_kib // 1024} MiB"
+    assert_nothing_left(scenario, str(gopytester.path))

@@ -193,7 +193,7 @@ def test_unknown_executor_and_collect_kind_are_usage_errors(pytester: pytest.Pyt
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["ERROR: --arch-executor: invalid choice: 'vm' (choose from 'auto', 'native', 'binfmt', 'qemu', "
-         "'docker')"]
+         "'docker', 'wasmtime')"]
     )  # fmt: skip
     pytester.makeini("[pytest]\nmultiarch_collect = go, java\n")
     result = pytester.runpytest_subprocess(timeout=TIMEOUT)

@@ -57,11 +57,11 @@ def test_musl_aliases(alias: str, name: str) -> None:
 
 def test_all_is_the_glibc_cpus_and_musl_adds_the_musl_columns() -> None:
     everything = archmod.parse_list(["all"])
-    assert [a.name for a in everything] == archmod.known_names()[:13]
+    assert [a.name for a in everything] == [*archmod.known_names()[:13], "wasm"]
     assert all(a.libc == "gnu" for a in everything)
     assert [a.name for a in archmod.parse_list(["musl"])] == ["amd64-musl", "arm64-musl", "386-musl"]
     both = archmod.parse_list(["all,musl"])
-    assert len(both) == 16 and both[-3:] == archmod.parse_list(["musl"])
+    assert len(both) == 17 and both[-3:] == archmod.parse_list(["musl"])
     # ``all`` and ``musl`` take from what the machine can run (settings passes that).
     runnable = [archmod.get("amd64"), archmod.get("amd64-musl")]
     assert archmod.parse_list(["all", "musl"], all_arches=runnable) == runnable

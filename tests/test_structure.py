@@ -15,7 +15,7 @@ NAME = "pytest_multiarch"
 # Bottom first. A module may import its own layer and the layers below it, never one above.
 # Each entry is a module or a package (every module under it).
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "env", "arch", "nodeid", "proc", "outfile", "watchdog", "outcome"),
+    ("errors", "env", "arch", "nodeid", "proc", "outfile", "watchdog", "outcome", "wasmrun"),
     ("elf", "cache"),
     # Go's toolchain reads packages statically; Rust's lists a test binary's tests by running it.
     ("toolchains", "toolchains.go"),
@@ -37,6 +37,8 @@ LATE_THIRD_PARTY = {
     "elftools.elf.elffile",
     "elftools.elf.segments",
     "elftools.elf.enums",
+    "wasmtime",  # wasmrun: only in the child process that runs a module
+    "wasmtime._bindings",
 }
 MAX_LINES = 450
 

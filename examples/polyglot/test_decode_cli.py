@@ -19,7 +19,7 @@ def test_decode_cli_rejects_bad_input(arch, go_build, run_on_arch):
     assert "usage" in result.stderr
 
 
-@pytest.mark.arch(exclude=["386", "arm", "mips", "mipsle"])
+@pytest.mark.arch(exclude=["386", "arm", "mips", "mipsle", "wasm"])  # wasm: wasm32
 def test_big_values_64bit_only(arch):
     assert arch.bits == 64
 

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         if args.binfmt_command == "status":
             # One row per CPU unless asked: a musl column shares its glibc twin's handler.
-            return _status(arches or [a for a in archmod.ARCHES if a.libc == "gnu"], as_json=args.json)
+            cpus = [a for a in archmod.ARCHES if a.libc == "gnu" and a.linux_elf]  # no wasm: no QEMU
+            return _status(arches or cpus, as_json=args.json)
         if args.binfmt_command == "install":
             changes = binfmt.install(arches, flags=args.flags, force=args.force)
         else:

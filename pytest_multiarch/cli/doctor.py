@@ -31,7 +31,8 @@ def check_go(arch: Arch) -> Check:
     if go is None:
         reason, _, fix = gofind.not_found_reason().partition(". Fix: ")
         return Check("go", False, reason, fix)
-    return Check("go", True, f"builds GOARCH={arch.goarch} with {go} ({gofind.version(go)})")
+    goos = "" if arch.goos == "linux" else f"GOOS={arch.goos} "
+    return Check("go", True, f"builds {goos}GOARCH={arch.goarch} with {go} ({gofind.version(go)})")
 
 
 def check_run(arch: Arch, executor: str) -> Check:

@@ -21,7 +21,7 @@ from pytest_multiarch.arch import Arch
 from pytest_multiarch.collect.base import ArchItem, ErrorItem, UnavailableItem, skip_or_fail
 from pytest_multiarch.executors import Executor, ExecutorUnavailable, RunRequest, arch_env
 from pytest_multiarch.outcome import TestOutcome
-from pytest_multiarch.run import batch, progress, supervise
+from pytest_multiarch.run import aborted, batch, progress, supervise
 from pytest_multiarch.state import get_state
 from pytest_multiarch.toolchains import rust as rusttool
 from pytest_multiarch.toolchains.rust import cache as rust_cache
@@ -319,6 +319,9 @@ class RustTestItem(ArchItem):
             rusttool.LibtestStream, state.limits(self.arch, executor, quit_first=False),
         )  # fmt: skip
         outcomes = batch.run_tests(b, tests, reuse=state.reuse, reruns=state.settings.reruns)
+        if self.arch.binary_format == "wasm":  # panic=abort: a failing test's own words were lost
+            aborted.explain(b, outcomes)
+            aborted.explain_ignored(outcomes, {t.name for t in self.built.tests if t.ignored})
         self.config.hook.pytest_multiarch_batch_finished(
             config=self.config, arch=self.arch, binary=str(binary.executable), outcomes=outcomes
         )

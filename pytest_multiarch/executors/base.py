@@ -37,6 +37,18 @@ class ExecutorUnavailable(MultiarchError):
         return self.why
 
 
+def require_linux_elf(executor: str, arch: Arch) -> None:
+    """Raise ExecutorUnavailable unless ``arch``'s programs are Linux ELF executables: the native,
+    qemu, binfmt and docker executors run nothing else (a wasm module is not a CPU's program)."""
+    if not arch.linux_elf:
+        raise ExecutorUnavailable(
+            arch,
+            f"the {executor} executor runs Linux ELF programs, and {arch.name} programs are "
+            f"{arch.goos}/{arch.binary_format}",
+            "use --arch-executor=auto, which picks an executor for them (wasmtime for wasm)",
+        )
+
+
 @dataclass(frozen=True)
 class Invocation:
     """The exact command that runs a binary, and what it adds to the environment."""

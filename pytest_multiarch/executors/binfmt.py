@@ -19,7 +19,7 @@ from pytest_multiarch import elf as elfmod
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.executors import binfmt_misc as binfmt
-from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, LocalExecution
+from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, LocalExecution, require_linux_elf
 from pytest_multiarch.executors.qemu import guest_sysroot, qemu_version
 from pytest_multiarch.toolchains.go import build as gobuild
 from pytest_multiarch.toolchains.go import find as gofind
@@ -86,6 +86,7 @@ class BinfmtExecutor(LocalExecution):
     name = "binfmt"
 
     def check(self, arch: Arch) -> None:
+        require_linux_elf(self.name, arch)
         handler = binfmt.handler_for(arch)
         if handler is None:
             state = next((r["state"] for r in binfmt.status([arch])), "no handler")

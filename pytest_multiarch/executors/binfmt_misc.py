@@ -59,8 +59,8 @@ class Handler:
 
     def matches(self, arch: Arch) -> bool:
         """Does the kernel hand ``arch`` executables (static or PIE) to this handler?"""
-        if not self.magic:
-            return False  # an extension handler (E), not an ELF magic one
+        if not self.magic or not arch.linux_elf:
+            return False  # an extension handler (E), not an ELF magic one; or wasm, no ELF at all
         for header in (elf_header(arch, 2), elf_header(arch, 3)):
             window = header[self.offset : self.offset + len(self.magic)]
             if len(window) < len(self.magic):
@@ -249,8 +249,8 @@ def install(
     with _locked():
         mount(mount_point)
         for a in arches:
-            if _native(a):
-                continue  # the kernel runs these itself: a handler would send them to QEMU
+            if _native(a) or not a.linux_elf:
+                continue  # the kernel runs these itself (a handler would send them to QEMU); wasm: no QEMU
             line = registration(a, flags)
             interpreter = line.split(":")[-2]
             current = next((h for h in handlers(mount_point) if h.matches(a)), None)
@@ -276,7 +276,8 @@ def uninstall(arches: Sequence[Arch] | None = None, *, mount_point: Path = MOUNT
     with _locked():
         ours = {h.name: h for h in handlers(mount_point) if h.name.startswith(PREFIX)}
         # By default one per CPU: a musl column shares its glibc twin's handler.
-        for a in arches if arches is not None else [a for a in archmod.ARCHES if a.libc == "gnu"]:
+        cpus = [a for a in archmod.ARCHES if a.libc == "gnu" and a.linux_elf]
+        for a in arches if arches is not None else cpus:
             name = f"{PREFIX}{a.qemu_name}"
             if ours.pop(name, None) is not None:  # once: arm64 and arm64-musl share one handler
                 _write(mount_point / name, "-1")

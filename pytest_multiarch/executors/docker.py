@@ -28,7 +28,7 @@ from pytest_multiarch import elf as elfmod
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.executors import binfmt_misc as binfmt
-from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, RunRequest
+from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, RunRequest, require_linux_elf
 from pytest_multiarch.executors.native import runs_natively
 from pytest_multiarch.proc import ProcResult
 
@@ -143,6 +143,7 @@ class DockerExecutor:
     name = "docker"
 
     def check(self, arch: Arch) -> None:
+        require_linux_elf(self.name, arch)
         try:
             client()
         except Exception as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import elf as elfmod
 from pytest_multiarch.arch import Arch
-from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, LocalExecution
+from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, LocalExecution, require_linux_elf
 
 # 64-bit x86 kernels run 32-bit x86 binaries (IA32 emulation is on in every distro kernel we
 # target). arm64 kernels often lack AArch32, so we do not assume it.
@@ -27,6 +27,7 @@ class NativeExecutor(LocalExecution):
     name = "native"
 
     def check(self, arch: Arch) -> None:
+        require_linux_elf(self.name, arch)
         if not runs_natively(arch):
             raise ExecutorUnavailable(
                 arch,

@@ -14,7 +14,7 @@ from pytest_multiarch import env as envvars
 from pytest_multiarch import proc
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.elf import ElfInfo
-from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, LocalExecution
+from pytest_multiarch.executors.base import ExecutorUnavailable, Invocation, LocalExecution, require_linux_elf
 
 # QEMU before 8 breaks Go's os/exec under emulation (golang/go#68976).
 MIN_GOOD_QEMU = (8, 0)
@@ -70,6 +70,7 @@ class QemuExecutor(LocalExecution):
     name = "qemu"
 
     def check(self, arch: Arch) -> None:
+        require_linux_elf(self.name, arch)
         variable = envvars.qemu_variable(arch.name)
         named = envvars.qemu(arch.name)
         found = find_qemu(arch)

@@ -3,7 +3,8 @@
 Each entry may take part in ``auto`` with a priority (lower first): ``auto`` picks the first
 executor, in that order, whose ``check`` passes for the architecture. The plugin's own order is
 native (0), then a remote machine of the arch configured for ssh (5), then a working
-binfmt_misc handler (10), then qemu (20); docker is never automatic.
+binfmt_misc handler (10), then qemu (20), then wasmtime (30; the only one for wasm, which the
+others refuse); docker is never automatic.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pytest_multiarch.executors.docker import DockerExecutor
 from pytest_multiarch.executors.native import NativeExecutor
 from pytest_multiarch.executors.qemu import QemuExecutor
 from pytest_multiarch.executors.ssh import SshExecutor
+from pytest_multiarch.executors.wasm import WasmtimeExecutor
 
 AUTO = "auto"
 
@@ -143,6 +145,7 @@ def default() -> Registry:
             Entry(QemuExecutor(), auto=20),
             Entry(DockerExecutor()),
             Entry(SshExecutor(), auto=5),  # only an arch with a remote configured (multiarch_remotes)
+            Entry(WasmtimeExecutor(), auto=30),  # wasm only: the others refuse non-ELF arches
         ]
     )
 

@@ -17,7 +17,7 @@ from pytest_multiarch.provision import apt
 
 SETUP_TIMEOUT = 1800.0  # one apt-get install of cross compilers on a slow mirror
 APT_ENV = (("DEBIAN_FRONTEND", "noninteractive"),)
-COMPONENTS = ("qemu", "go", "cross", "rust")
+COMPONENTS = ("qemu", "go", "cross", "rust", "wasmtime")
 
 
 @dataclass(frozen=True)

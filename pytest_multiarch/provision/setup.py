@@ -18,7 +18,7 @@ from pytest_multiarch import arch as archmod
 from pytest_multiarch.arch import Arch
 from pytest_multiarch.executors import qemu
 from pytest_multiarch.executors.native import runs_natively
-from pytest_multiarch.provision import apt, loong64
+from pytest_multiarch.provision import apt, loong64, wasm
 from pytest_multiarch.provision import rust as provision_rust
 from pytest_multiarch.provision.plan import (
     APT_UPDATE,
@@ -49,7 +49,8 @@ _FOREIGN, _DEBIAN_RUST = PHASES.index("foreign architectures"), PHASES.index("De
 
 
 def _emulated(req: Request) -> list[Arch]:
-    return [a for a in req.arches if not runs_natively(a)]
+    """The selected Linux arches QEMU runs (wasm needs no QEMU: see provision/wasm.py)."""
+    return [a for a in req.arches if not runs_natively(a) and a.linux_elf]
 
 
 def _qemu_need(req: Request, plan: Plan) -> bool:
@@ -90,7 +91,7 @@ def _cross_packages(req: Request) -> list[tuple[Arch, tuple[str, str]]]:
     if "cross" not in req.components:
         return wanted
     for a in req.arches:
-        if a == host or a.libc == "musl" or lld_link.route(a) is not None:
+        if a == host or a.libc == "musl" or lld_link.route(a) is not None or not a.linux_elf:
             continue  # no cross gcc needed: musl columns link with rust-lld, routed ones with clang and lld
         has_gcc = shutil.which(f"{a.gnu_triple}-gcc") is not None
         has_libc = Path(f"/usr/{a.gnu_triple}/lib").is_dir()
@@ -115,7 +116,8 @@ def plan_system(req: Request, phase: int, plan: Plan) -> None:
         cross = [c for c in cross if c not in gone]
     linked = {a for a in req.arches if lld_link.route(a) is not None}  # they need no cross gcc
     musl = {a for a in req.arches if a.libc == "musl"}  # Go without cgo, Rust linked by rust-lld
-    skipped = {archmod.host(), *linked, *musl, *dict(cross)}
+    other = {a for a in req.arches if not a.linux_elf}  # wasm: rustc links it, Go needs no cgo
+    skipped = {archmod.host(), *linked, *musl, *other, *dict(cross)}
     present_cross = [a.name for a in req.arches if a not in skipped]
     if "cross" in req.components and present_cross:
         plan.present.append(Finding("cross", f"cross gcc and libc for {', '.join(present_cross)}"))
@@ -153,18 +155,24 @@ def plan_system(req: Request, phase: int, plan: Plan) -> None:
         plan.steps.append(Step(f"cross gcc and libc for {names}", (apt_install(["gcc", *packages]),)))
 
 
+def _plan_packages(req: Request, plan: Plan) -> None:
+    """Phase 1: the system's packages, then wasmtime-py (a Python package) for wasm."""
+    plan_system(req, 1, plan)
+    wasm.plan_wasmtime(req, plan)
+
+
 def _manual_fix(what: str, req: Request) -> str:
     return {
         "qemu": "install QEMU 8 or newer user-mode emulators (qemu-user-static) with your package manager",
         "go": gofind.INSTALL_FIX,
         "cross": "install gcc cross compilers and C libraries for "
-        + ", ".join(a.gnu_triple for a in req.arches if a != archmod.host()),
+        + ", ".join(a.gnu_triple for a in req.arches if a != archmod.host() and a.linux_elf),
     }[what]
 
 
 PLANNERS: tuple[Callable[[Request, Plan], None], ...] = (
     lambda req, plan: plan_system(req, 0, plan),
-    lambda req, plan: plan_system(req, 1, plan),
+    lambda req, plan: _plan_packages(req, plan),
     loong64.plan_lld_link,
     provision_rust.plan_rustup,
     provision_rust.plan_foreign_arches,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from pytest_multiarch import arch as archmod
+from pytest_multiarch.nodeid import language_of
 from pytest_multiarch.report.matrix import Matrix
 
 SYMBOLS = {"passed": ".", "failed": "F", "error": "E", "skipped": "s", "infra_error": "!", "xfailed": "x"}
@@ -46,7 +47,7 @@ def diagnosis_lines(m: Matrix) -> list[str]:
             ok += fixed
         if failed:
             lines.append(f"{base}: fails on {', '.join(failed)} (passes on {', '.join(ok) or 'none'})"
-                         f"{shared_trait(failed, [*failed, *ok], m.runs_on)}")  # fmt: skip
+                         f"{shared_trait(failed, [*failed, *ok], m.runs_on, language_of(base))}")  # fmt: skip
     for r in m.flaky():
         lines.append(f"{r.base}: flaky on {r.arch} (failed {r.flaky}x, then passed on a re-run; "
                      "not counted as an architecture difference)")  # fmt: skip
@@ -57,19 +58,22 @@ def diagnosis_lines(m: Matrix) -> list[str]:
     return lines
 
 
-def shared_trait(failed: list[str], ran: list[str], runs_on: Mapping[str, str] | None = None) -> str:
-    """Name what the failing architectures, and only they, have in common."""
+def shared_trait(
+    failed: list[str], ran: list[str], runs_on: Mapping[str, str] | None = None, language: str | None = None
+) -> str:
+    """Name what the failing architectures, and only they, have in common. Word sizes are the
+    ``language``'s ("go", "rust"; None: the CPU's): Go's wasm is 64-bit, Rust's wasm32 32-bit."""
     if not failed or set(failed) >= set(ran):
         return ""  # nothing failed, or nothing passed: no trait separates the failing ones
     arches = {a.name: a for a in archmod.ARCHES}
     traits: dict[str, Callable[[archmod.Arch], bool]] = {
         "big-endian": lambda a: a.endian == "big",
-        "32-bit": lambda a: a.bits == 32,
-        "64-bit": lambda a: a.bits == 64,
+        "32-bit": lambda a: a.word_bits(language) == 32,
+        "64-bit": lambda a: a.word_bits(language) == 64,
         "little-endian": lambda a: a.endian == "little",
         # The C library: a musl column is its CPU's glibc column, statically linked with musl.
         "musl": lambda a: a.libc == "musl",
-        "glibc": lambda a: a.libc == "gnu",
+        "glibc": lambda a: a.libc == "gnu" and a.linux_elf,
     }
     for label, has in traits.items():
         if all(n in arches for n in ran) and {n for n in ran if has(arches[n])} == set(failed):

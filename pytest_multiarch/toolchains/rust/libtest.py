@@ -18,7 +18,7 @@ from pytest_multiarch.toolchains.rust.model import LIST_TIMEOUT, RUN_ENV, Listed
 # The prefix every libtest JSON line starts with; lets us split off uncaptured text before it.
 _JSON_START = '{ "type": "'
 _LONG_LINE = 1 << 20  # an event line is never longer: a test's captured output is, in its "stdout"
-_PANIC_AT = re.compile(r"^thread '(?P<thread>[^']*)' panicked at (?P<where>.*?):?$")
+_PANIC_AT = re.compile(r"^thread '(?P<thread>[^']*)'(?: \(\d+\))? panicked at (?P<where>.*?):?$")
 
 
 def list_tests_detailed(
@@ -202,7 +202,7 @@ class LibtestStream:
         if outcome is not None:
             outcome.output += clip.text(self.log)
             if outcome.status == "failed" and outcome.message == "failed":  # the panic is in the output
-                outcome.message = _panic_summary(outcome.output)
+                outcome.message = panic_summary(outcome.output)
 
     def running(self) -> list[str]:
         return self.run.unfinished()
@@ -277,11 +277,11 @@ def _outcome(name: str, event: str, ev: Mapping[str, Any], uncaptured: str) -> T
     extra = [str(ev[k]) for k in ("message", "reason") if ev.get(k)]
     if extra:
         output = (output.rstrip("\n") + "\n" if output.strip() else "") + "\n".join(extra) + "\n"
-    summary = extra[0].splitlines()[0] if extra else _panic_summary(output)
+    summary = extra[0].splitlines()[0] if extra else panic_summary(output)
     return TestOutcome(name, "failed", duration, output, summary)
 
 
-def _panic_summary(output: str) -> str:
+def panic_summary(output: str) -> str:
     """`thread 'x' panicked at src/lib.rs:3:5: message` for the first panic: the root cause
     when a spawned thread's panic made the test's own join().unwrap() panic later."""
     lines = output.splitlines()

@@ -85,7 +85,7 @@ def find_linker(
         target = data.get("target", {}).get(triple, {})
         if isinstance(target, dict) and isinstance(target.get("linker"), str):
             return Linker(target["linker"], str(config))
-    if triple == toolchain.host:
+    if triple == toolchain.host or arch.binary_format == "wasm":  # wasm: rustc links with its rust-lld
         return None
     if arch.libc == "musl":  # static, linked by the toolchain's rust-lld: no C toolchain
         lld = musl.rust_lld(toolchain)
@@ -136,6 +136,8 @@ def readiness(
     if arch.libc == "musl":  # its linker comes with the toolchain that has its std: say it once
         if not problems and user_linker is None:
             problems.append(_no_rust_lld(toolchain, triple))
+    elif arch.binary_format == "wasm":
+        pass  # rustc links wasm itself (rust-lld), with no C toolchain
     elif triple != toolchain.host and user_linker is None and lld_link.route(arch) is not None:
         link = lld_link.cargo_link_env(arch)  # no cross gcc exists: clang and lld link it
         if isinstance(link, lld_link.LinkMissing):

@@ -95,6 +95,10 @@ _FACTS: dict[str, _Facts] = {
     "loong64": _Facts("build-std", "loong64 is not a Debian 12 architecture", rustup_std=False),
 }
 _PREBUILT = _Facts("prebuilt")
+# WebAssembly: rustup's std (it carries WASI's libc and start files), linked by rustc's own
+# rust-lld; like musl, a std built from source would lack those.
+_WASM = _Facts("rustup", "Debian packages no Rust std for wasm32-wasip1")
+WASM_LINKER = "rust-lld (rustc's own, for wasm)"
 # The musl columns: rustup's std (it carries musl's libc.a and crt objects), linked by rust-lld.
 _MUSL = _Facts("rustup", "Debian packages no Rust std for musl targets")
 
@@ -108,11 +112,12 @@ def rust_target(arch: Arch, toolchain: RustToolchain | None = None) -> RustTarge
     triple = arch.rust_triple
     if triple is None:
         return None
-    facts = _FACTS.get(arch.name) or (_MUSL if arch.libc == "musl" else _PREBUILT)
+    wasm = arch.binary_format == "wasm"
+    facts = _FACTS.get(arch.name) or (_MUSL if arch.libc == "musl" else _WASM if wasm else _PREBUILT)
     rustup = toolchain.rustup_toolchain if toolchain is not None else None
     std: StdSource
     # musl: rustup's std or none (build-std would lack musl's libc.a and crt objects).
-    if facts.route != "build-std" and (rustup is not None or arch.libc == "musl"):
+    if facts.route != "build-std" and (rustup is not None or arch.libc == "musl" or wasm):
         std = StdSource("rustup", triple)
     elif facts.route == "prebuilt":
         std = StdSource("debian", f"{STD_PACKAGE}:{arch.debian_arch}")
@@ -120,6 +125,8 @@ def rust_target(arch: Arch, toolchain: RustToolchain | None = None) -> RustTarge
         std = StdSource("build-std", _source_name(toolchain))
     if toolchain is not None and triple == toolchain.host:
         linker = "cc"
+    elif wasm:
+        linker = WASM_LINKER
     elif arch.libc == "musl":  # static, with the std's own musl: the toolchain's rust-lld
         linker = "rust-lld"
     elif lld_link.route(arch) is not None:  # no cross gcc: clang drives lld, statically
