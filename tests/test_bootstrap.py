@@ -165,7 +165,7 @@ def test_toolchains_step_hands_over_to_setup_and_fails_with_it(stubs: Path, tmp_
 
 
 def test_wasm_step_sets_up_wasm_with_rustup_only_where_there_is_one(stubs: Path, tmp_path: Path) -> None:
-    _recording_venv(tmp_path, importable=False)
+    python = _recording_venv(tmp_path, importable=False)
     res = step(stubs, tmp_path, "ensure_wasm; echo reached")
     assert res.returncode == 0 and "reached" in res.stdout, res.stderr
     assert calls(tmp_path) == [] and "no rustup" in res.stderr  # nothing to add a target with
@@ -173,6 +173,10 @@ def test_wasm_step_sets_up_wasm_with_rustup_only_where_there_is_one(stubs: Path,
     res = step(stubs, tmp_path, "ensure_wasm")
     assert res.returncode == 0, res.stderr
     assert calls(tmp_path) == ["python -m pytest_multiarch setup --arch=wasm --rust-from=rustup --quiet"]
+    write_executable(python, "#!/bin/sh\nexit 1\n")  # a download failed: the rest goes on
+    res = step(stubs, tmp_path, "ensure_wasm; echo reached")
+    assert res.returncode == 0 and "reached" in res.stdout, res.stderr
+    assert "wasm's set-up did not complete" in res.stderr
 
 
 # The test suite's optional packages: (step, package, the program whose presence skips it).
