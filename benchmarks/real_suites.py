@@ -11,6 +11,11 @@ For every suite and architecture, one side is what a user runs today:
 and the other one ``pytest --arch=<arches> --multiarch-report=...`` on a copy of the same source,
 run ``--runs`` times in a row (default 2: the second replays Go's cached results, and must still
 agree).
+For ``wasm`` the toolchains' side runs an independent WebAssembly runtime, wazero (a Go module,
+``go install``ed from the proxy into the work directory), where ours runs wasmtime-py: Go through
+Go's own ``$GOROOT/lib/wasm/go_wasip1_wasm_exec`` with ``GOWASIRUNTIME=wazero``, Rust with the
+runner ``wazero run -mount /:/ -env-inherit``. A Rust test binary aborts at its first failing test
+there (panic=abort): that test is red on their side and the binary's later tests are ours alone.
 Every (test, arch) cell of either side is compared; a cell that only one side has, or whose
 verdicts differ, is printed. The last line is the total. Sources come from the Go module proxy
 (``go mod download``) and crates.io (``cargo fetch``). Nothing is asserted: this is run by hand.
@@ -37,6 +42,7 @@ import perf
 import workloads
 
 from pytest_multiarch import arch as archmod
+from pytest_multiarch.toolchains import rust as rusttool
 
 GO_SUITES = {
     "xxhash": "github.com/cespare/xxhash/v2@v2.3.0",
@@ -46,11 +52,14 @@ GO_SUITES = {
 }
 RUST_SUITES = {"byteorder": "1.5.0", "memchr": "2.7.4", "rustc-hash": "2.1.0", "smallvec": "1.13.2"}
 TIMEOUT = 3600.0
+WAZERO = "github.com/tetratelabs/wazero/cmd/wazero@v1.12.0"  # the toolchains' wasm runtime here
 STOPPED = "<stopped>"  # theirs: the package's test binary died mid-run (a panic)
 PACKAGE = "<package>"  # a Go package that failed as a whole, with no per-test verdicts
 Cell = tuple[str, str, int, str]  # (package or binary, test, occurrence, arch)
 _RUST_LINE = re.compile(r"^test (\S+)(?: - should panic)? \.\.\. (ok|FAILED|ignored)\b", re.M)
 _RUNNING = re.compile(r"^\s+Running (?:unittests )?(\S+)", re.M)
+# A test's line with no verdict (what it printed as it died may follow on the same line)
+_STARTED = re.compile(r"^test (\S+)(?: - should panic)? \.\.\. (?!ok\b|FAILED\b|ignored\b)")
 
 
 @dataclass
@@ -78,11 +87,23 @@ def go_source(go: str, spec: str, work: Path, env: Mapping[str, str]) -> tuple[P
     return dst, module
 
 
+def wazero(go: str, work: Path, env: Mapping[str, str]) -> Path:
+    """wazero's command, built from the Go module proxy into ``work/bin``."""
+    res = run([go, "install", WAZERO], work, {**env, "GOBIN": str(work / "bin"), "GOFLAGS": ""})
+    if res.returncode != 0:
+        raise SystemExit(f"go install {WAZERO}: {res.stderr}")
+    return work / "bin" / "wazero"
+
+
 def go_reference(go: str, src: Path, a: archmod.Arch, env: Mapping[str, str]) -> dict[Cell, str]:
     argv = [go, "test", "-json", "-count=1"]
-    if a != archmod.host():
+    run_env = {**env, "GOOS": a.goos, "GOARCH": a.goarch, "CGO_ENABLED": "0"}
+    if a.binary_format == "wasm":  # go test finds Go's own go_wasip1_wasm_exec on PATH
+        goroot = run([go, "env", "GOROOT"], src, env).stdout.strip()
+        wasm_path = f"{Path(env['WAZERO']).parent}:{goroot}/lib/wasm:{env.get('PATH', '')}"
+        run_env.update(GOWASIRUNTIME="wazero", PATH=wasm_path)
+    elif a != archmod.host():
         argv += ["-exec", perf.find_qemu(a)]
-    run_env = {**env, "GOOS": "linux", "GOARCH": a.goarch, "CGO_ENABLED": "0"}
     if a.goarm:
         run_env["GOARM"] = a.goarm
     res = run([*argv, "./..."], src, run_env)
@@ -127,23 +148,48 @@ def go_ours(report: Mapping[str, Any], module: str) -> dict[Cell, str]:
 
 
 # --- Rust --------------------------------------------------------------------------------------
-def rust_reference(src: Path, a: archmod.Arch, runners: Path) -> dict[Cell, str]:
+def wasm_cargo_env(src: Path, a: archmod.Arch, runners: Path, wazero_path: str) -> tuple[str, dict[str, str]]:
+    """cargo, and its environment, for `cargo test --target wasm32-wasip1` under wazero."""
+    chosen = rusttool.choose_toolchain(a, None, project_dir=src)
+    if chosen.missing is not None:
+        raise SystemExit(f"{a.name}: {chosen.missing.reason}")
+    assert a.rust_triple is not None
+    var = a.rust_triple.upper().replace("-", "_")
+    env = {**perf.base_env(), "RUSTC": str(chosen.toolchain.rustc), "CARGO_TERM_COLOR": "never",
+           "CARGO_TARGET_DIR": str(runners.parent / "loop-target"),
+           f"CARGO_TARGET_{var}_RUNNER": f"{wazero_path} run -mount /:/ -env-inherit"}  # fmt: skip
+    return str(chosen.toolchain.cargo), env
+
+
+def rust_reference(src: Path, a: archmod.Arch, runners: Path, wazero_path: str = "") -> dict[Cell, str]:
     runners.mkdir(parents=True, exist_ok=True)
-    target = perf.cargo_target(a, src, runners, None)
-    env = dict(target.env)
-    if a == archmod.host():  # no emulator: cargo runs the binary itself
-        env.pop(f"CARGO_TARGET_{target.triple.upper().replace('-', '_')}_RUNNER", None)
-    argv = [target.cargo, "test", "--target", target.triple, "--lib", "--bins", "--tests", "--no-fail-fast"]
+    if a.binary_format == "wasm":
+        cargo, env = wasm_cargo_env(src, a, runners, wazero_path)
+        triple = str(a.rust_triple)
+    else:
+        target = perf.cargo_target(a, src, runners, None)
+        cargo, triple, env = target.cargo, target.triple, dict(target.env)
+        if a == archmod.host():  # no emulator: cargo runs the binary itself
+            env.pop(f"CARGO_TARGET_{triple.upper().replace('-', '_')}_RUNNER", None)
+    argv = [cargo, "test", "--target", triple, "--lib", "--bins", "--tests", "--no-fail-fast"]
     res = subprocess.run(argv, cwd=src, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          timeout=TIMEOUT, check=False)  # fmt: skip
     cells: dict[Cell, str] = {}
-    binary = "?"
-    for line in res.stdout.splitlines():
+    binary, started, finished = "?", "", True
+    for line in [*res.stdout.splitlines(), "     Running <end>"]:
         if m := _RUNNING.match(line):
-            binary = _binary_id(m.group(1))
+            if not finished and started:  # the binary died in this test: red, the rest not run
+                cells[(binary, started, 0, a.name)] = "fail"
+                cells[(binary, STOPPED, 0, a.name)] = STOPPED
+            binary, started, finished = _binary_id(m.group(1)), "", False
         elif m := _RUST_LINE.match(line):
             verdict = {"ok": "pass", "FAILED": "fail", "ignored": "skip"}[m.group(2)]
             cells[(binary, m.group(1), 0, a.name)] = verdict
+            started = ""
+        elif m := _STARTED.match(line):
+            started = m.group(1)
+        elif line.startswith("test result:"):
+            finished = True
     if not cells and res.returncode != 0:
         cells[("<build>", "<build>", 0, a.name)] = "fail"
     return cells
@@ -211,7 +257,7 @@ def compare(name: str, sides: Sides) -> tuple[int, int]:
     for cell in sorted(cells):
         theirs, ours = sides.theirs.get(cell, "-"), sides.ours.get(cell, "-")
         if theirs == "-" and (cell[0], cell[3]) in stopped:
-            beyond += 1  # go test's binary panicked before this test; we ran it in a new process
+            beyond += 1  # their binary died before this test (a panic, an abort); we ran it in a new one
             continue
         if theirs != ours:
             bad += 1
@@ -219,7 +265,7 @@ def compare(name: str, sides: Sides) -> tuple[int, int]:
                 pkg, test, occ, a = cell
                 print(f"  DIFF {name} {pkg} {test}{'#' + str(occ) if occ else ''} [{a}]: "
                       f"toolchain {theirs}, pytest-multiarch {ours}")  # fmt: skip
-    extra = f", {beyond} run only by us (go test's test binary panicked before them)" if beyond else ""
+    extra = f", {beyond} run only by us (the toolchain's test binary died before them)" if beyond else ""
     n = len(cells) - beyond
     print(f"{name}: {n} cells, {n - bad} equal, {bad} differ{extra}", flush=True)
     return n, bad
@@ -240,6 +286,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     env = perf.base_env()
     env.update(GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
     go = perf.find_go()
+    if any(a.binary_format == "wasm" for a in arches):
+        env["WAZERO"] = str(wazero(go, work, env))
     total = differ = 0
     for name, spec in GO_SUITES.items():
         if only and name not in only:
@@ -261,7 +309,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         src = workloads.fetch_crate(name, version, work, env)
         theirs = {}
         for a in arches:
-            theirs.update(rust_reference(src, a, work / f"runners-{name}"))
+            theirs.update(rust_reference(src, a, work / f"runners-{name}", env.get("WAZERO", "")))
         for i in range(opts.runs):
             report = pytest_report(src, opts.arches, work / f"{src.name}.json", env)
             n, bad = compare(
