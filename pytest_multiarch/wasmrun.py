@@ -123,6 +123,9 @@ def _config(stack: int, cache_dir: Path | None) -> object:
     # (the async stack) is larger still: raise that first (wasmtime-py has no setter for it).
     ffi.wasmtime_config_async_stack_size_set(config.ptr(), stack + 2 * 1024 * 1024)
     config.max_wasm_stack = stack
+    # Exception handling: what Rust tests built to unwind (nightly, -Zbuild-std) throw and catch.
+    if hasattr(config, "wasm_exceptions"):
+        config.wasm_exceptions = True
     if cache_dir is not None:
         config.cache = str(cache_config(cache_dir))
     return config

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from gohelpers import processes_matching
-from wasmhelpers import PROGRAM, build, rustup_rustc, toolchain_without_wasm
+from rusthelpers import REAL_HOME
+from wasmhelpers import PROGRAM, TRIPLE, build, rustup_rustc, toolchain_copy, toolchain_without_wasm
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import executors, proc
@@ -235,4 +236,27 @@ def test_setup_plans_exactly_wasmtime_py_and_the_rustup_target_from_absent(tmp_p
         f"  {shlex.join(pip)}",
         "[setup] would install: Rust std for wasm with rustup",
         f"  {shutil.which('rustup')} target add --toolchain {bare.name} wasm32-wasip1",
+    ], res.stdout
+
+
+def test_setup_adds_rust_src_to_a_nightly_so_wasm_tests_unwind(tmp_path: Path) -> None:
+    """A nightly toolchain that has the wasm std but not its library source: setup adds exactly
+    rust-src (with it, wasm tests are built to unwind; see test_wasm_e2e)."""
+    nightly = REAL_HOME / ".rustup" / "toolchains" / "nightly-x86_64-unknown-linux-gnu"
+    if not (nightly / "lib" / "rustlib" / TRIPLE).is_dir():
+        pytest.fail("this test needs a nightly Rust with the wasm32-wasip1 std: rustup toolchain install "
+                    "nightly --component rust-src --target wasm32-wasip1")  # fmt: skip
+    bare = toolchain_copy(nightly, tmp_path, ("lib/rustlib/src",))
+    code = (
+        "import sys; from pytest_multiarch.cli.main import main; "
+        "sys.exit(main(['setup', '--arch=wasm', '--dry-run']))"
+    )
+    env = {**os.environ, "CARGO": str(bare / "bin" / "cargo"), "RUSTC": str(bare / "bin" / "rustc")}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
+                         cwd=tmp_path, check=False)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    planned = [line for line in res.stdout.splitlines() if line.startswith(("[setup] would", "  "))]
+    assert planned == [
+        "[setup] would install: Rust library source for wasm with rustup (its tests are built to unwind)",
+        f"  {shutil.which('rustup')} component add rust-src --toolchain {bare.name}",
     ], res.stdout

@@ -245,3 +245,59 @@ def test_arch_cache_clear_empties_wasmtimes_compile_cache(pytester: pytest.Pytes
     assert result.ret == pytest.ExitCode.OK and compiled.exists()  # kept without the option
     result = pytester.runpytest_subprocess("--arch=wasm", "--arch-cache-dir=bin", "--arch-cache-clear", "-q")
     assert result.ret == pytest.ExitCode.OK and not compiled.exists()
+
+
+UNWIND_CRATE = """\
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn before() {}
+
+    #[test]
+    fn word_is_64_bits() {
+        println!("checking the word size");
+        assert_eq!(usize::BITS, 64, "usize is {} bits here", usize::BITS);
+    }
+
+    #[test]
+    #[should_panic(expected = "expected")]
+    fn panics_as_it_should() {
+        panic!("expected");
+    }
+
+    #[test]
+    fn after() {}
+}
+"""
+
+
+def test_nightly_builds_wasm_tests_that_unwind_so_one_process_reports_every_test(
+    wpytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a nightly toolchain and its rust-src (what `setup --arch=wasm` adds for one), std is
+    rebuilt with panic_unwind: the failing test fails with its own message, the #[should_panic]
+    test runs and passes (on stable's panic=abort libtest ignores it), and the process survives
+    them, so nothing is run again in a fresh process."""
+    nightly = REAL_HOME / ".rustup" / "toolchains" / "nightly-x86_64-unknown-linux-gnu"
+    fix = "rustup toolchain install nightly --component rust-src --target wasm32-wasip1"
+    if not (nightly / "lib" / "rustlib" / "wasm32-wasip1").is_dir():
+        pytest.fail(f"this test needs a nightly Rust with the wasm32-wasip1 std: {fix}")
+    if not (nightly / "lib" / "rustlib" / "src" / "rust" / "library" / "std").is_dir():
+        pytest.fail(f"this test needs the nightly toolchain's rust-src: {fix}")
+    crate = wpytester.path / "unwinding"
+    (crate / "src").mkdir(parents=True)
+    (crate / "Cargo.toml").write_text('[package]\nname = "unwinding"\nversion = "0.1.0"\nedition = "2021"\n')
+    (crate / "src" / "lib.rs").write_text(UNWIND_CRATE)
+    monkeypatch.setenv("CARGO", str(nightly / "bin" / "cargo"))
+    monkeypatch.setenv("RUSTC", str(nightly / "bin" / "rustc"))
+    result = run(wpytester, "--arch=wasm", "unwinding")
+    assert outcomes_by_id(result) == {
+        "unwinding/Cargo.toml::lib::tests::before[wasm]": "passed",
+        "unwinding/Cargo.toml::lib::tests::word_is_64_bits[wasm]": "failed",
+        "unwinding/Cargo.toml::lib::tests::panics_as_it_should[wasm]": "passed",
+        "unwinding/Cargo.toml::lib::tests::after[wasm]": "passed",
+    }
+    out = result.stdout.str()
+    assert "usize is 32 bits here" in out and "checking the word size" in out
+    # One process ran them all: no crash to recover from, no test run alone again.
+    assert "while this test was running" not in out and "the test alone, uncaptured" not in out

@@ -72,9 +72,14 @@ def toolchain_without_wasm(rustc: str, where: Path) -> Path:
     res = subprocess.run(
         [rustc, "--print", "sysroot"], capture_output=True, text=True, timeout=60, check=True
     )
-    sysroot = Path(res.stdout.strip()).resolve()
+    return toolchain_copy(Path(res.stdout.strip()).resolve(), where, ("lib/rustlib/" + TRIPLE,))
+
+
+def toolchain_copy(sysroot: Path, where: Path, without: tuple[str, ...]) -> Path:
+    """A copy (hard links) of the rustup toolchain at ``sysroot`` without the parts named by
+    ``without`` (paths inside it) nor its documentation. Its directory."""
     copy = where / sysroot.name
-    drop = {sysroot / "lib" / "rustlib" / TRIPLE, sysroot / "share"}
+    drop = {sysroot / part for part in without} | {sysroot / "share"}
     shutil.copytree(sysroot, copy, copy_function=_link_or_copy, symlinks=True,
                     ignore=lambda d, names: [n for n in names if Path(d, n) in drop])  # fmt: skip
     return copy

@@ -70,6 +70,8 @@ def _std_ready(toolchain: rusttool.RustToolchain, a: Arch) -> bool:
         return True  # no Rust for it: nothing to install
     if rusttool.builds_std(toolchain, target):
         return rusttool.library_source(toolchain) is not None
+    if rusttool.can_unwind(toolchain, target) and rusttool.library_source(toolchain) is None:
+        return False  # wasm on nightly: its tests unwind once rust-src is there (setup adds it)
     return target.triple in rusttool.installed_targets(toolchain)
 
 
@@ -102,6 +104,14 @@ def plan_rustup(req: Request, plan: Plan) -> None:
                 what = f"Rust library source (std is built from it) for {', '.join(built)} with rustup"
                 plan.steps.append(Step(what, (command,), arches=built))
             continue
+        if target is not None and rusttool.can_unwind(chosen.toolchain, target) and name not in sources:
+            if rusttool.library_source(chosen.toolchain) is None:  # wasm tests that unwind: std from it
+                sources.add(name)
+                argv = (rustup, "component", "add", "rust-src", "--toolchain", name)
+                what = f"Rust library source for {a.name} with rustup (its tests are built to unwind)"
+                plan.steps.append(Step(what, (Command(argv, root=False, check=False),), arches=(a.name,)))
+            if target.triple in rusttool.installed_targets(chosen.toolchain):
+                continue  # only the library source was missing
         known = rusttool.known_targets(chosen.toolchain)
         if target is None or not target.rustup_std or target.triple not in known:
             continue  # rustup has no std to add: reported with Debian's route

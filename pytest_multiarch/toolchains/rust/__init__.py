@@ -10,7 +10,6 @@ from pytest_multiarch.toolchains.rust.build import (
     build_binary,
     build_env,
     build_tests,
-    cargo_env,
     has_doctests,
     std_note,
 )
@@ -55,13 +54,16 @@ from pytest_multiarch.toolchains.rust.model import (
 )
 from pytest_multiarch.toolchains.rust.readiness import (
     builds_std,
+    can_unwind,
     find_linker,
     installed_targets,
     known_targets,
     library_source,
     linker_env_var,
     readiness,
+    unwinds,
 )
+from pytest_multiarch.toolchains.rust.run_env import cargo_env
 from pytest_multiarch.toolchains.rust.targets import SRC_DIR, RustTarget, StdSource, rust_target
 
 __all__ = [
@@ -92,6 +94,7 @@ __all__ = [
     "build_env",
     "build_tests",
     "builds_std",
+    "can_unwind",
     "cargo_candidates",
     "cargo_env",
     "choose_toolchain",
@@ -115,4 +118,5 @@ __all__ = [
     "std_note",
     "test_args",
     "toolchain_of",
+    "unwinds",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import re
 import shlex
 import tempfile
 import tomllib
@@ -24,7 +23,7 @@ from pytest_multiarch.toolchains.rust.model import (
     RustToolchain,
     TestBinary,
 )
-from pytest_multiarch.toolchains.rust.readiness import builds_std, find_linker, linker_env_var
+from pytest_multiarch.toolchains.rust.readiness import builds_std, find_linker, linker_env_var, unwinds
 from pytest_multiarch.toolchains.rust.targets import rust_target
 
 # Crate kinds cargo reports for a library target; they all make one "lib" test binary.
@@ -67,6 +66,7 @@ def _add_link_env(env: dict[str, str], link: lld_link.LinkEnv) -> None:
 
 
 _STD_CRATES = ("core", "alloc", "std")  # what -Zbuild-std compiles that runs in every test
+UNWIND_FLAGS = "-Cpanic=unwind -Ctarget-feature=+exception-handling"  # wasm tests that unwind
 
 
 def target_args(toolchain: RustToolchain, arch: Arch) -> tuple[list[str], dict[str, str]]:
@@ -79,11 +79,15 @@ def target_args(toolchain: RustToolchain, arch: Arch) -> tuple[list[str], dict[s
     target = rust_target(arch, toolchain)
     if target is None:
         raise RustError(f"no Rust target for {arch.name}")
+    # std built with the test profile is unoptimised: a panicking test then took 7.5 s instead of
+    # 1.2 s under qemu-mips64 (measured). Prebuilt std is optimised; so is a built one.
+    optimised = [w for c in _STD_CRATES for w in ("--config", f"profile.dev.package.{c}.opt-level=3")]
     if builds_std(toolchain, target):
-        # std built with the test profile is unoptimised: a panicking test then took 7.5 s instead of
-        # 1.2 s under qemu-mips64 (measured). Prebuilt std is optimised; so is this one.
-        optimised = [w for c in _STD_CRATES for w in ("--config", f"profile.dev.package.{c}.opt-level=3")]
         return ["--target", target.triple, "-Zbuild-std", *optimised], {"RUSTC_BOOTSTRAP": "1"}
+    if unwinds(toolchain, target):  # wasm on nightly: std and tests that unwind (readiness.unwinds)
+        variable = f"CARGO_TARGET_{target.triple.upper().replace('-', '_')}_RUSTFLAGS"
+        select = ["--target", target.triple, "-Zbuild-std=std,panic_unwind", *optimised]
+        return select, {variable: UNWIND_FLAGS}
     return ["--target", target.triple], {}
 
 
@@ -91,11 +95,12 @@ def std_note(toolchain: RustToolchain, arch: Arch, target_dir: str | os.PathLike
     """What the progress line says before a build that compiles std for ``arch`` for the first
     time in ``target_dir`` (a minute or so); None when it needs no std built or has one."""
     target = rust_target(arch, toolchain)
-    if target is None or not builds_std(toolchain, target):
+    if target is None or not (builds_std(toolchain, target) or unwinds(toolchain, target)):
         return None
     if std_marker(toolchain, arch, target_dir).exists():
         return None
-    return f"std for {arch.name} ({target.triple}) from {target.std.name}, once per toolchain: about a minute"
+    source = target.std.name if builds_std(toolchain, target) else "rust-src, to unwind"
+    return f"std for {arch.name} ({target.triple}) from {source}, once per toolchain: about a minute"
 
 
 def std_marker(toolchain: RustToolchain, arch: Arch, target_dir: str | os.PathLike[str]) -> Path:
@@ -129,6 +134,7 @@ def build_tests(
     select, select_env = target_args(toolchain, arch)
     # cwd = the package: cargo finds .cargo/config.toml from its cwd, as find_linker does.
     env = build_env(toolchain, arch, manifest.parent, {**select_env, **(env_extra or {})})
+    _keep_target_flags(env, select_env)
     told = (lambda _, b: on_binary(b)) if on_binary is not None else None
     found = no_run(toolchain, manifest, [arch], select, env, target_dir, timeout=timeout, on_binary=told)
     if target_dir is not None and select_env:  # std was built (or reused) for this toolchain
@@ -136,6 +142,18 @@ def build_tests(
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
     return found[arch]
+
+
+def _keep_target_flags(env: dict[str, str], select_env: Mapping[str, str]) -> None:
+    """A target's own flags (``CARGO_TARGET_<T>_RUSTFLAGS``) are ignored by cargo when the user
+    set RUSTFLAGS or CARGO_ENCODED_RUSTFLAGS: they join those instead."""
+    for name, flags in select_env.items():
+        if not name.endswith("_RUSTFLAGS"):
+            continue
+        if env.get("CARGO_ENCODED_RUSTFLAGS"):
+            env["CARGO_ENCODED_RUSTFLAGS"] += "\x1f" + "\x1f".join(flags.split())
+        elif env.get("RUSTFLAGS"):
+            env["RUSTFLAGS"] += " " + flags
 
 
 def no_run(
@@ -369,26 +387,3 @@ def _package_name_version(package_id: str, dir_name: str) -> tuple[str, str]:
 def has_doctests(binaries: Iterable[TestBinary]) -> bool:
     """Whether cargo test would also have run doc tests (print DOCTEST_NOTE once if so)."""
     return any(b.doctest for b in binaries)
-
-
-def cargo_env(binary: TestBinary, toolchain: RustToolchain | None = None) -> dict[str, str]:
-    """The variables `cargo test` sets for a test binary at run time (tests read e.g.
-    CARGO_MANIFEST_DIR); run it with cwd=binary.package_dir, as cargo does."""
-    env = {
-        "CARGO_MANIFEST_DIR": str(binary.package_dir),
-        "CARGO_MANIFEST_PATH": str(binary.manifest_path),
-        "CARGO_PKG_NAME": binary.package_name,
-        "CARGO_PKG_VERSION": binary.package_version,
-        "CARGO_CRATE_NAME": _norm(binary.target_name),
-    }
-    m = re.match(r"(\d+)\.(\d+)\.(\d+)(?:-([^+]*))?", binary.package_version)
-    if m:
-        env.update(
-            CARGO_PKG_VERSION_MAJOR=m.group(1),
-            CARGO_PKG_VERSION_MINOR=m.group(2),
-            CARGO_PKG_VERSION_PATCH=m.group(3),
-            CARGO_PKG_VERSION_PRE=m.group(4) or "",
-        )
-    if toolchain is not None:
-        env["CARGO"] = str(toolchain.cargo)
-    return env

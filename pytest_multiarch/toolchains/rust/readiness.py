@@ -169,6 +169,20 @@ def builds_std(toolchain: RustToolchain, target: RustTarget) -> bool:
     return target.builds_std and target.triple not in installed_targets(toolchain)
 
 
+def can_unwind(toolchain: RustToolchain, target: RustTarget) -> bool:
+    """Whether ``target``'s tests could be built to unwind instead of abort with ``toolchain``:
+    wasm (whose std is panic=abort) with a nightly toolchain, which may rebuild std with
+    panic_unwind and wasm exception handling (`-Zbuild-std`)."""
+    return target.arch.binary_format == "wasm" and "nightly" in toolchain.version
+
+
+def unwinds(toolchain: RustToolchain, target: RustTarget) -> bool:
+    """Whether ``target``'s tests are built to unwind: it can (see can_unwind) and the
+    toolchain's library source is installed (rustup's rust-src). Then a failing test no longer
+    takes the whole test process down, and libtest reports every test from one process."""
+    return can_unwind(toolchain, target) and library_source(toolchain) is not None
+
+
 def library_source(toolchain: RustToolchain) -> Path | None:
     """The library source build-std compiles (rustup's rust-src, Debian's rust-web-src), if any."""
     library = toolchain.sysroot / SRC_DIR
