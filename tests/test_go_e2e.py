@@ -182,7 +182,7 @@ def test_unknown_arch_is_a_usage_error(
     result.stderr.fnmatch_lines([
         f"ERROR: --arch: unknown architecture {bad!r}.{hint} Valid names: amd64, 386, arm64, arm, riscv64,"
         " ppc64le, ppc64, s390x, mips64le, mips64, mipsle, mips, loong64, amd64-musl, arm64-musl, 386-musl,"
-        " native, all, musl (aliases: *x86_64*)",
+        " wasm, native, all, musl (aliases: *x86_64*)",
     ])  # fmt: skip
     if suggestion is None:
         assert "Did you mean" not in result.stderr.str()
@@ -193,7 +193,7 @@ def test_unknown_executor_and_collect_kind_are_usage_errors(pytester: pytest.Pyt
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["ERROR: --arch-executor: invalid choice: 'vm' (choose from 'auto', 'native', 'binfmt', 'qemu', "
-         "'docker', 'wasmtime')"]
+         "'docker', 'ssh', 'wasmtime')"]
     )  # fmt: skip
     pytester.makeini("[pytest]\nmultiarch_collect = go, java\n")
     result = pytester.runpytest_subprocess(timeout=TIMEOUT)

@@ -225,12 +225,13 @@ def test_an_unknown_executor_names_the_hook_added_ones(pytester: pytest.Pytester
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines(
         ["ERROR: --arch-executor: invalid choice: 'vm' (choose from 'auto', 'native', 'binfmt', 'qemu', "
-         "'docker', 'wasmtime', 'wrapped')"]
+         "'docker', 'ssh', 'wasmtime', 'wrapped')"]
     )  # fmt: skip
     res = pytester.runpytest_subprocess("--arch-timeout-scale=vm:arm64=2")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines(
-        ["*: 'vm:arm64=2': unknown executor 'vm' (one of native, binfmt, qemu, docker, wasmtime, wrapped)"]
+        ["*: 'vm:arm64=2': unknown executor 'vm' (one of native, binfmt, qemu, docker, ssh, wasmtime, "
+         "wrapped)"]
     )
     scaled = ("--arch-timeout-scale=wrapped:arm64=2", "--arch=native", "--arch-executor=wrapped")
     assert pytester.runpytest_subprocess(*scaled).ret == 0

@@ -35,6 +35,8 @@ EXPECTED: dict[str, tuple[str, str, str, str, bool]] = {
     "amd64-musl": ("x86_64-unknown-linux-musl", "rustup", "rustup", "rust-lld", True),
     "arm64-musl": ("aarch64-unknown-linux-musl", "rustup", "rustup", "rust-lld", True),
     "386-musl": ("i686-unknown-linux-musl", "rustup", "rustup", "rust-lld", True),
+    # WebAssembly: rustup's std (WASI's libc in it), linked by rustc's own rust-lld
+    "wasm": ("wasm32-wasip1", "rustup", "rustup", "rust-lld (rustc's own, for wasm)", True),
 }  # fmt: skip
 
 
