@@ -141,11 +141,22 @@ def test_sigkill_of_one_xdist_worker_takes_its_emulators(project: Path, go_env: 
     pytest.importorskip("xdist")
     proc, mark = _start(project, {**go_env, "SLEEPY": "1"}, "--arch=arm64,s390x", "-n", "2")
     _wait_for(_qemus(mark, 2), 120, "the emulated tests never started")
-    qemus = {
-        pid: tag
-        for pid, tag in _run_tags(mark).items()
-        if "qemu-" in Path(f"/proc/{pid}/cmdline").read_text()
-    }
+    qemus: dict[int, str] = {}
+
+    def running_tests() -> bool:
+        # The emulators running the sleepy tests (not the short-lived ones that list them, which
+        # may have ended by now), each with a worker's tag.
+        qemus.clear()
+        for pid, tag in _run_tags(mark).items():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_text()
+            except OSError:
+                continue
+            if "qemu-" in cmdline and "-test.list" not in cmdline and len(tag.split("/")) > 1:
+                qemus[pid] = tag
+        return bool(qemus)
+
+    _wait_for(running_tests, 120, "no worker's emulator ran the tests")
     worker = next(int(part[1:].split("-")[0]) for tag in qemus.values() for part in tag.split("/")[1:2])
     mine = [pid for pid, tag in qemus.items() if f"/p{worker}-" in tag]
     assert mine, qemus
