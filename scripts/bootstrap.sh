@@ -73,6 +73,19 @@ ensure_wasm() {
     || say "wasm's set-up did not complete (tests on wasm will skip, saying what is missing)"
 }
 
+ensure_nightly_wasm() {
+  # Only for the test suite: two tests build wasm tests that unwind, which takes a nightly Rust
+  # with the wasm32-wasip1 std and rust-src. An old nightly whose parts the servers no longer
+  # serve is updated. Optional: without it (no rustup, a failed download) those tests skip and
+  # say why.
+  command -v rustup >/dev/null 2>&1 || { say "no rustup: the nightly wasm tests will skip"; return 0; }
+  local lib="${RUSTUP_HOME:-$HOME/.rustup}/toolchains/nightly-$(uname -m)-unknown-linux-gnu/lib/rustlib"
+  [ -d "$lib/wasm32-wasip1" ] && [ -d "$lib/src/rust/library/std" ] && return 0
+  say "installing a nightly Rust with the wasm32-wasip1 std and rust-src (for the nightly wasm tests)"
+  rustup toolchain install nightly --profile minimal --component rust-src --target wasm32-wasip1 \
+    || say "nightly Rust for wasm not installed (the nightly wasm tests will skip)"
+}
+
 ensure_docker_engine_package() {
   # Only for the test suite (scripts/test.sh calls it): the docker executor's tests need an
   # engine and start dockerd when none runs. Optional: without it (or where dockerd cannot run,

@@ -15,6 +15,7 @@ ensure_multiarch_libc_arm64
 ensure_docker_engine_package
 ensure_browser_package
 ensure_sshd_package
+ensure_nightly_wasm
 
 echo "[test] ruff"; "$PY" -m ruff check pytest_multiarch tests benchmarks conftest.py
 echo "[test] mypy --strict"; "$PY" -m mypy

@@ -38,6 +38,7 @@ def stubs(tmp_path: Path) -> Path:
         "touch",
         "grep",
         "wc",
+        "uname",
     ):
         real = Path("/bin", tool).resolve()
         if real.exists():
@@ -218,3 +219,35 @@ def test_optional_package_present_installs_nothing(
     res = step(stubs, tmp_path, function)
     assert res.returncode == 0, res.stderr
     assert calls(tmp_path) == []
+
+
+def _nightly_lib(tmp_path: Path) -> Path:
+    machine = subprocess.run(["uname", "-m"], capture_output=True, text=True, check=True).stdout.strip()
+    return tmp_path / ".rustup" / "toolchains" / f"nightly-{machine}-unknown-linux-gnu" / "lib" / "rustlib"
+
+
+def test_nightly_wasm_step_installs_what_the_unwind_tests_need_only_when_absent(
+    stubs: Path, tmp_path: Path
+) -> None:
+    res = step(stubs, tmp_path, "ensure_nightly_wasm; echo reached")
+    assert res.returncode == 0 and "reached" in res.stdout, res.stderr
+    assert calls(tmp_path) == [] and "no rustup" in res.stderr
+    write_executable(stubs / "rustup", f'#!/bin/sh\necho "rustup $*" >> {tmp_path}/calls.log\n')
+    lib = _nightly_lib(tmp_path)
+    (lib / "wasm32-wasip1").mkdir(parents=True)  # an old nightly: the std but no library source
+    res = step(stubs, tmp_path, "ensure_nightly_wasm")
+    assert res.returncode == 0, res.stderr
+    want = "rustup toolchain install nightly --profile minimal --component rust-src --target wasm32-wasip1"
+    assert calls(tmp_path) == [want]
+    (tmp_path / "calls.log").unlink()
+    (lib / "src" / "rust" / "library" / "std").mkdir(parents=True)
+    res = step(stubs, tmp_path, "ensure_nightly_wasm")
+    assert res.returncode == 0, res.stderr
+    assert calls(tmp_path) == []
+
+
+def test_nightly_wasm_step_that_cannot_download_is_not_fatal(stubs: Path, tmp_path: Path) -> None:
+    write_executable(stubs / "rustup", "#!/bin/sh\nexit 1\n")
+    res = step(stubs, tmp_path, "ensure_nightly_wasm; echo reached")
+    assert res.returncode == 0 and "reached" in res.stdout, res.stderr
+    assert "nightly Rust for wasm not installed" in res.stderr
