@@ -45,3 +45,17 @@ def test_quiet_keeps_quiet(project: pytest.Pytester) -> None:
     res = project.runpytest_subprocess(ARCHES, "-q", timeout=600)
     assert res.ret == 0
     assert "multiarch: " not in res.stdout.str().split("multiarch: results per architecture")[0]
+
+
+def test_a_build_that_fails_for_an_arch_says_so_not_built(
+    rpytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MULTIARCH_PROGRESS_SECONDS", "0.3")
+    broken = '#[cfg(target_arch = "s390x")]\ncompile_error!("not on s390x");\n' + CRATE["src/lib.rs"]
+    write_crate(rpytester.path / "crate", {"src/lib.rs": broken}, name="progressbroken")
+    res = rpytester.runpytest_subprocess("--arch=arm64,s390x", timeout=600)
+    assert res.ret == 1
+    out = res.stdout.str()
+    assert re.search(r"multiarch: the Rust tests of \S+Cargo.toml did not build for s390x in \d+s", out), out
+    assert not re.search(r"multiarch: built the Rust tests", out)
+    res.assert_outcomes(passed=1, failed=1)

@@ -156,7 +156,10 @@ class CargoCrate(pytest.File):
                     by_arch.update(done)
             built = [by_arch[a] for a, _, _ in ready]
             took = time.monotonic() - start
-            progress.say(self.config, f"multiarch: built the Rust tests of {self.path} in {took:.0f}s", every)
+            failed = [a.name for a, _, _ in ready if isinstance(by_arch[a], rusttool.RustError)]
+            what = f"the Rust tests of {self.path}"
+            ended = f"{what} did not build for {', '.join(failed)}" if failed else f"built {what}"
+            progress.say(self.config, f"multiarch: {ended} in {took:.0f}s", every)
             # Remembered under the state after the build (cargo may have written Cargo.lock), unless
             # something else changed while it ran: then the next run builds again.
             unchanged = keys_now(ignore_lockfile=True) == stable
