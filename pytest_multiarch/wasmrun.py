@@ -37,14 +37,18 @@ GO_STACK = 8 * 1024 * 1024  # Go's script: -W max-wasm-stack=8388608
 TRAP_PREFIX = "wasm trap: "  # how the runner's own line about a trap starts
 THREAD_EXTRA = 16 * 1024 * 1024  # the guest's thread's stack beyond the wasm stack limit
 SERIALIZED = "serialized"  # the cache dir's folder of compiled modules, mapped as they are
+# wasmtime's own compile cache: a folder of its own, because wasmtime's cleanup removes every
+# file in its directory that it did not write (our serialized modules and its config among them).
+COMPILE_CACHE = "compiled"
 SERIALIZED_LIMIT = 2 * 1024**3  # bytes of them kept (least recently used go first)
 
 
 def cache_config(cache_dir: Path) -> Path:
-    """A wasmtime cache configuration (TOML) that keeps compiled modules in ``cache_dir``."""
+    """A wasmtime cache configuration (TOML), kept in ``cache_dir``, that keeps wasmtime's compiled
+    modules in ``cache_dir/compiled``."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     config = cache_dir / "wasmtime-cache.toml"
-    text = f'[cache]\ndirectory = "{cache_dir.as_posix()}"\n'
+    text = f'[cache]\ndirectory = "{(cache_dir / COMPILE_CACHE).as_posix()}"\n'
     if not config.exists() or config.read_text() != text:
         tmp = config.with_name(f"{config.name}.{os.getpid()}")
         tmp.write_text(text)

@@ -238,7 +238,7 @@ def test_go_files_for_wasip1_or_linux_only_are_collected_where_go_builds_them(
 
 def test_arch_cache_clear_empties_wasmtimes_compile_cache(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x="def test_x(arch):\n    pass\n")
-    compiled = pytester.path / "bin" / "wasmtime" / "modules" / "compiled-earlier"
+    compiled = pytester.path / "bin" / "wasmtime" / "compiled" / "modules" / "earlier"
     compiled.parent.mkdir(parents=True)
     compiled.write_text("x")
     result = pytester.runpytest_subprocess("--arch=wasm", "--arch-cache-dir=bin", "--collect-only", "-q")
