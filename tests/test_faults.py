@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from gohelpers import outcomes_by_id, processes_matching, processes_with_env, section
 from rusthelpers import REAL_HOME
+from wasmhelpers import need_rustup
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.proc import QUIT_GRACE_SECONDS, TERM_GRACE_SECONDS
@@ -564,6 +565,7 @@ def test_an_emulator_that_hangs_is_stopped_by_the_batch_limit(
 @pytest.fixture
 def wasm_rpytester(rpytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """``rpytester`` with rustup's cargo (Debian's Rust has no std for wasm32-wasip1)."""
+    need_rustup()
     for tool in ("cargo", "rustc"):
         monkeypatch.setenv(tool.upper(), str(REAL_HOME / ".cargo" / "bin" / tool))
     return rpytester

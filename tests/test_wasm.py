@@ -17,7 +17,15 @@ from pathlib import Path
 import pytest
 from gohelpers import processes_matching
 from rusthelpers import REAL_HOME
-from wasmhelpers import PROGRAM, TRIPLE, build, rustup_rustc, toolchain_copy, toolchain_without_wasm
+from wasmhelpers import (
+    PROGRAM,
+    TRIPLE,
+    build,
+    need_rustup,
+    rustup_rustc,
+    toolchain_copy,
+    toolchain_without_wasm,
+)
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch import executors, proc
@@ -252,6 +260,7 @@ def test_setup_plans_exactly_wasmtime_py_and_the_rustup_target_from_absent(tmp_p
 def test_setup_adds_rust_src_to_a_nightly_so_wasm_tests_unwind(tmp_path: Path) -> None:
     """A nightly toolchain that has the wasm std but not its library source: setup adds exactly
     rust-src (with it, wasm tests are built to unwind; see test_wasm_e2e)."""
+    need_rustup()
     nightly = REAL_HOME / ".rustup" / "toolchains" / "nightly-x86_64-unknown-linux-gnu"
     if not (nightly / "lib" / "rustlib" / TRIPLE).is_dir():
         pytest.skip("no nightly Rust with the wasm32-wasip1 std (scripts/test.sh installs one): rustup "

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from gohelpers import outcomes_by_id, write_module
-from rusthelpers import REAL_HOME
-from wasmhelpers import rustup_rustc, toolchain_without_wasm
+from rusthelpers import REAL_HOME, write_crate
+from wasmhelpers import need_rustup, rustup_rustc, toolchain_without_wasm
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.run import aborted
@@ -65,6 +65,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def test_the_demo_with_wasm_beside_the_cpus(wpytester: pytest.Pytester) -> None:
+    need_rustup()  # Rust on wasm: without rustup the Rust half is skipped (its reason: test_wasm.py)
     shutil.copytree(EXAMPLES, wpytester.path / "polyglot", ignore=shutil.ignore_patterns("target"))
     wpytester.makeconftest(QEMU_FOR_ARM64)
     arches = ["amd64", "386", "arm", "arm64", "wasm"]
@@ -278,6 +279,7 @@ def test_nightly_builds_wasm_tests_that_unwind_so_one_process_reports_every_test
     rebuilt with panic_unwind: the failing test fails with its own message, the #[should_panic]
     test runs and passes (on stable's panic=abort libtest ignores it), and the process survives
     them, so nothing is run again in a fresh process."""
+    need_rustup()
     nightly = REAL_HOME / ".rustup" / "toolchains" / "nightly-x86_64-unknown-linux-gnu"
     fix = "rustup toolchain install nightly --component rust-src --target wasm32-wasip1"
     if not (nightly / "lib" / "rustlib" / "wasm32-wasip1").is_dir():
@@ -304,3 +306,20 @@ def test_nightly_builds_wasm_tests_that_unwind_so_one_process_reports_every_test
     assert "usize is 32 bits here" in out and "checking the word size" in out
     # One process ran them all: no crash to recover from, no test run alone again.
     assert "while this test was running" not in out and "the test alone, uncaptured" not in out
+
+
+def test_debians_rust_has_no_wasm_std_so_rust_on_wasm_is_skipped_saying_what_to_do(
+    rpytester: pytest.Pytester,
+) -> None:
+    """Stock Debian 12 without rustup: Rust on wasm is skipped, naming the missing std and the
+    fix, never a silent zero-test collection; the crate's tests still run on the other arches."""
+    write_crate(rpytester.path / "c", {"src/lib.rs": "#[test]\nfn t() {}\n"}, name="debianwasm")
+    result = rpytester.runpytest_subprocess("--arch=amd64,wasm", "-v", "-rs", "c", timeout=TIMEOUT)
+    assert result.ret == pytest.ExitCode.OK
+    want = {"c/Cargo.toml::lib::t[amd64]": "passed", "c/Cargo.toml::[wasm]": "skipped"}
+    assert outcomes_by_id(result) == want
+    result.stdout.fnmatch_lines([
+        "SKIPPED * cannot be built for wasm: the Rust 1.85.0 standard library for wasm32-wasip1 is not "
+        "installed in *, and Debian has none to add (Debian packages no Rust std for wasm32-wasip1). "
+        "Fix: use a rustup toolchain (multiarch_cargo / $CARGO) and run: rustup target add wasm32-wasip1",
+    ])  # fmt: skip
