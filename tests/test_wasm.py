@@ -16,12 +16,10 @@ from pathlib import Path
 
 import pytest
 from gohelpers import processes_matching
-from rusthelpers import REAL_HOME
 from wasmhelpers import (
     PROGRAM,
-    TRIPLE,
     build,
-    need_rustup,
+    nightly_with_wasm,
     rustup_rustc,
     toolchain_copy,
     toolchain_without_wasm,
@@ -148,10 +146,11 @@ def test_a_rerun_compiles_nothing(program: Path, wasmtime: WasmtimeExecutor, tmp
     cache = wasmtime.cache_dir
 
     def files() -> dict[Path, tuple[int, int]]:
-        skip = (".toml", ".stats")  # and wasmtime's cleanup lock, .cleanup.wip-PID
-        found = {p: p.stat() for p in cache.rglob("*") if p.is_file() and not p.name.startswith(".cleanup.")}
-        found = {p: st for p, st in found.items() if p.suffix not in skip}
-        return {p: (st.st_ino, st.st_size) for p, st in found.items()}
+        def compiled(p: Path) -> bool:  # not the configuration, stats, or cleanup lock (.cleanup.wip-PID)
+            return p.is_file() and p.suffix not in (".toml", ".stats") and not p.name.startswith(".cleanup.")
+
+        stats = {p: p.stat() for p in cache.rglob("*") if compiled(p)}
+        return {p: (st.st_ino, st.st_size) for p, st in stats.items()}
 
     assert run(wasmtime, program, "exit", "0", cwd=tmp_path).proc.ok
     first = files()
@@ -260,11 +259,7 @@ def test_setup_plans_exactly_wasmtime_py_and_the_rustup_target_from_absent(tmp_p
 def test_setup_adds_rust_src_to_a_nightly_so_wasm_tests_unwind(tmp_path: Path) -> None:
     """A nightly toolchain that has the wasm std but not its library source: setup adds exactly
     rust-src (with it, wasm tests are built to unwind; see test_wasm_e2e)."""
-    need_rustup()
-    nightly = REAL_HOME / ".rustup" / "toolchains" / "nightly-x86_64-unknown-linux-gnu"
-    if not (nightly / "lib" / "rustlib" / TRIPLE).is_dir():
-        pytest.skip("no nightly Rust with the wasm32-wasip1 std (scripts/test.sh installs one): rustup "
-                    "toolchain install nightly --component rust-src --target wasm32-wasip1")  # fmt: skip
+    nightly = nightly_with_wasm(source=False)
     bare = toolchain_copy(nightly, tmp_path, ("lib/rustlib/src",))
     code = (
         "import sys; from pytest_multiarch.cli.main import main; "

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from gohelpers import outcomes_by_id, write_module
 from rusthelpers import REAL_HOME, write_crate
-from wasmhelpers import need_rustup, rustup_rustc, toolchain_without_wasm
+from wasmhelpers import need_rustup, nightly_with_wasm, rustup_rustc, toolchain_without_wasm
 
 from pytest_multiarch import arch as archmod
 from pytest_multiarch.run import aborted
@@ -279,13 +279,7 @@ def test_nightly_builds_wasm_tests_that_unwind_so_one_process_reports_every_test
     rebuilt with panic_unwind: the failing test fails with its own message, the #[should_panic]
     test runs and passes (on stable's panic=abort libtest ignores it), and the process survives
     them, so nothing is run again in a fresh process."""
-    need_rustup()
-    nightly = REAL_HOME / ".rustup" / "toolchains" / "nightly-x86_64-unknown-linux-gnu"
-    fix = "rustup toolchain install nightly --component rust-src --target wasm32-wasip1"
-    if not (nightly / "lib" / "rustlib" / "wasm32-wasip1").is_dir():
-        pytest.skip(f"no nightly Rust with the wasm32-wasip1 std (scripts/test.sh installs one): {fix}")
-    if not (nightly / "lib" / "rustlib" / "src" / "rust" / "library" / "std").is_dir():
-        pytest.skip(f"no rust-src in the nightly toolchain (scripts/test.sh installs it): {fix}")
+    nightly = nightly_with_wasm(source=True)
     # build-std resolves std's own dependencies (the `wasip1` crate, say) from crates.io: online,
     # the first time on a machine, as for any user (cargo caches them in CARGO_HOME).
     monkeypatch.delenv("CARGO_NET_OFFLINE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 from pathlib import Path
@@ -46,20 +47,42 @@ fn main() {
 """
 
 
+NIGHTLY_FIX = "rustup toolchain install nightly --component rust-src --target wasm32-wasip1"
+
+
+def _rustup_tool(name: str) -> str | None:
+    """``name`` from rustup's bin directory, else from PATH."""
+    return shutil.which(name, path=f"{REAL_HOME / '.cargo' / 'bin'}:{os.environ.get('PATH', '')}")
+
+
 def need_rustup() -> None:
     """Skip where there is no rustup at all, as on stock Debian 12: Debian packages no Rust std
     for wasm32-wasip1, so Rust on wasm is out of reach there, and the plugin skips it saying so
     (the set-up says so too: bootstrap.sh's ensure_wasm). Where rustup is, its wasm std must be."""
-    if shutil.which("rustup", path=f"{REAL_HOME / '.cargo' / 'bin'}:{os.environ.get('PATH', '')}") is None:
+    if _rustup_tool("rustup") is None:
         pytest.skip(f"no rustup here, and Debian packages no Rust std for {TRIPLE}: install rustup "
                     f"(https://rustup.rs), then {FIX}")  # fmt: skip
+
+
+def nightly_with_wasm(*, source: bool) -> Path:
+    """rustup's nightly toolchain with the wasm32-wasip1 std (and, with ``source``, rust-src), as
+    scripts/test.sh installs it (bootstrap.sh's ensure_nightly_wasm); skips saying the fix when
+    there is none (no rustup, or a download that failed)."""
+    need_rustup()
+    home = Path(os.environ.get("RUSTUP_HOME") or REAL_HOME / ".rustup")
+    nightly = home / "toolchains" / f"nightly-{platform.machine()}-unknown-linux-gnu"
+    if not (nightly / "lib" / "rustlib" / TRIPLE).is_dir():
+        pytest.skip(f"no nightly Rust with the {TRIPLE} std (scripts/test.sh installs one): {NIGHTLY_FIX}")
+    if source and not (nightly / "lib" / "rustlib" / "src" / "rust" / "library" / "std").is_dir():
+        pytest.skip(f"no rust-src in the nightly toolchain (scripts/test.sh installs it): {NIGHTLY_FIX}")
+    return nightly
 
 
 def rustup_rustc() -> str:
     """rustup's rustc (the default toolchain), with a wasm32-wasip1 std; fails saying the fix
     (skips where there is no rustup: need_rustup)."""
     need_rustup()
-    rustc = shutil.which("rustc", path=f"{REAL_HOME / '.cargo' / 'bin'}:{os.environ.get('PATH', '')}")
+    rustc = _rustup_tool("rustc")
     if rustc is None:
         pytest.fail(f"these tests need rustup's rustc with {TRIPLE}: {FIX}")
     res = subprocess.run([rustc, "--print", "target-libdir", "--target", TRIPLE],
